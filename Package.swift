@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(
             name: "Eventbase",
-            dependencies: ["EventbaseCore", "EventbaseMemory"],
+            dependencies: ["EventbaseCore", "EventbaseMemory", .product(name: "Logging", package: "swift-log")],
             path: "Sources/Eventbase",
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,596 @@
+public import Foundation
+import Logging
+import Synchronization
+
+/// A distributed, event-sourced key-value database on one stream.
+///
+/// Every write is an event appended to the stream's log; this instance keeps a local replica that
+/// follows the log in order, so reads, queries and live subscriptions are local and fast, and every
+/// instance on the same stream converges on the same state. A write returns once *this* instance's
+/// replica has applied it, so a caller always reads its own writes.
+///
+/// `Eventbase` is a reference type, safe to share across tasks. Open one with
+/// `Eventbase.builder(streamName:)` and close it with ``close()``.
+public final class Eventbase: Sendable {
+    struct Configuration: Sendable {
+        let streamName: String
+        let eventLog: any EventLog
+        let stateStore: any StateStore
+        let statsSink: (any StatsSink)?
+        let transport: (any Transport)?
+        let onMessage: (@Sendable (LogEntry) throws -> Void)?
+        let clock: any Clock<Duration>
+        let now: @Sendable () -> Date
+        let logger: Logger
+        let options: EventbaseOptions
+    }
+
+    private struct Lifecycle {
+        var closed = false
+        var runTask: Task<Void, Never>?
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        var closeFinished = false
+        var lastAccessed: Date
+    }
+
+    /// A key whose older puts should be purged below a sequence.
+    private struct PurgeRequest: Sendable {
+        let key: String
+        let before: UInt64
+    }
+
+    /// The stream this instance follows.
+    public let streamName: String
+    let configuration: Configuration
+    let replica: Replica
+    private let stats: BoundedQueue<Stat>
+    private let purges: BoundedQueue<PurgeRequest>
+    private let lifecycle: Mutex<Lifecycle>
+    private var logger: Logger { configuration.logger }
+    private var log: any EventLog { configuration.eventLog }
+    private var store: any StateStore { configuration.stateStore }
+
+    private init(configuration: Configuration, replica: Replica) {
+        self.streamName = configuration.streamName
+        self.configuration = configuration
+        self.replica = replica
+        self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
+        self.purges = BoundedQueue(capacity: configuration.options.purgeBufferSize)
+        self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
+    }
+
+    // MARK: Opening
+
+    static func open(_ configuration: Configuration) async throws -> Eventbase {
+        let logger = configuration.logger
+        do {
+            return try await withDeadline(
+                configuration.options.openTimeout, clock: configuration.clock,
+                "Opening stream \(configuration.streamName)"
+            ) {
+                try await openUnbounded(configuration)
+            }
+        } catch {
+            logger.error("Opening failed", metadata: ["error": "\(error)"])
+            await configuration.eventLog.close()
+            try? await configuration.stateStore.close()
+            await configuration.statsSink?.close()
+            await configuration.transport?.close()
+            throw error
+        }
+    }
+
+    private static func openUnbounded(_ configuration: Configuration) async throws -> Eventbase {
+        if let transport = configuration.transport {
+            try await transport.connect()
+        }
+        let logState = try await configuration.eventLog.open()
+        let checkpoint = try await configuration.stateStore.open(stream: configuration.streamName)
+        if checkpoint.identity != logState.identity || checkpoint.lastAppliedSequence > logState.lastSequence {
+            if checkpoint.lastAppliedSequence > 0 {
+                configuration.logger.warning(
+                    "The stream was recreated since the local replica was saved; rebuilding it from the log",
+                    metadata: [
+                        "checkpoint": "\(checkpoint.lastAppliedSequence)", "lastSequence": "\(logState.lastSequence)",
+                    ])
+            }
+            try configuration.stateStore.reset(identity: logState.identity)
+        }
+        if let sink = configuration.statsSink {
+            do {
+                try await sink.open()
+            } catch {
+                configuration.logger.warning(
+                    "The stats sink failed to open; stats will be dropped", metadata: ["error": "\(error)"])
+            }
+        }
+        let replica = Replica(
+            store: configuration.stateStore,
+            streamName: configuration.streamName,
+            logger: configuration.logger,
+            onMessage: configuration.onMessage
+        )
+        let eventbase = Eventbase(configuration: configuration, replica: replica)
+        eventbase.start()
+        do {
+            try await replica.waitUntilApplied(logState.lastSequence)
+        } catch {
+            await eventbase.shutDown()
+            throw error
+        }
+        configuration.logger.debug("Opened", metadata: ["lastSequence": "\(logState.lastSequence)"])
+        return eventbase
+    }
+
+    private func start() {
+        let task = Task { [self] in await run() }
+        lifecycle.withLock { $0.runTask = task }
+    }
+
+    /// The instance's background work: following the log, draining stats and purges.
+    private func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.follow() }
+            group.addTask { await self.drainStats() }
+            group.addTask { await self.drainPurges() }
+        }
+    }
+
+    private func follow() async {
+        var delay = configuration.options.retryDelay
+        while !Task.isCancelled {
+            do {
+                for try await batch in log.entries(from: replica.appliedSequence + 1) {
+                    try replica.apply(batch)
+                    delay = configuration.options.retryDelay
+                }
+                if Task.isCancelled || replica.failure != nil { return }
+                throw EventbaseError(.unavailable, "The log stopped delivering entries.")
+            } catch {
+                if Task.isCancelled || replica.failure != nil { return }
+                let failure = error as? EventbaseError
+                switch failure?.code {
+                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?:
+                    logger.error("Stopped following the log", metadata: ["error": "\(error)"])
+                    replica.fail(failure ?? EventbaseError(.internalError, "\(error)"))
+                    return
+                default:
+                    logger.warning(
+                        "Following the log failed; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
+                    do {
+                        try await configuration.clock.sleep(for: delay)
+                    } catch {
+                        return
+                    }
+                    delay = min(delay * 2, .seconds(30))
+                }
+            }
+        }
+    }
+
+    private func drainStats() async {
+        while let batch = await stats.next() {
+            guard let sink = configuration.statsSink else { continue }
+            do {
+                try await withDeadline(
+                    configuration.options.statsTimeout, clock: configuration.clock, "Recording stats"
+                ) {
+                    try await sink.record(batch)
+                }
+            } catch {
+                logger.warning("The stats sink failed; dropped \(batch.count) stats", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func drainPurges() async {
+        while let batch = await purges.next() {
+            // Only the newest request per key matters: it purges everything older.
+            var newest: [String: UInt64] = [:]
+            for request in batch { newest[request.key] = max(newest[request.key] ?? 0, request.before) }
+            for (key, before) in newest {
+                do {
+                    _ = try await log.purgePuts(of: key, before: before)
+                } catch {
+                    logger.debug("A background purge failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: State
+
+    /// When an operation last used this instance (for the manager's keep-alive).
+    public var lastAccessed: Date { lifecycle.withLock { $0.lastAccessed } }
+
+    /// How many live subscriptions and change sequences are active.
+    public var activeSubscriptionCount: Int { replica.subscriberCount }
+
+    /// The last log sequence the local replica has applied.
+    public var appliedSequence: UInt64 { replica.appliedSequence }
+
+    /// How many log entries were skipped because they were not valid events.
+    public var invalidEntryCount: Int { replica.invalidEntryCount }
+
+    /// How many stats were dropped because the stats buffer was full.
+    public var droppedStatsCount: Int { stats.droppedCount }
+
+    /// Whether ``close()`` has been called.
+    public var isClosed: Bool { lifecycle.withLock { $0.closed } }
+
+    /// Marks the instance as used now.
+    func touch() {
+        let now = configuration.now()
+        lifecycle.withLock { $0.lastAccessed = now }
+    }
+
+    private func begin() throws -> Date {
+        let now = configuration.now()
+        let closed = lifecycle.withLock { state in
+            state.lastAccessed = now
+            return state.closed
+        }
+        if closed { throw EventbaseError.closed() }
+        if let failure = replica.failure { throw failure }
+        return now
+    }
+
+    private func record(
+        _ operation: Stat.Operation, started: Date, id: String? = nil, pattern: String? = nil,
+        query: JSONValue? = nil, resultCount: Int? = nil
+    ) {
+        guard configuration.statsSink != nil else { return }
+        let duration = configuration.now().timeIntervalSince(started) * 1000
+        stats.offer(
+            Stat(
+                operation: operation, id: id, pattern: pattern, query: query, queryResultCount: resultCount,
+                timestamp: started.millisecondsSince1970, duration: max(0, duration)))
+    }
+
+    // MARK: Writing
+
+    /// Stores `data` under a new UUID key.
+    /// - Returns: The generated key and the stored record.
+    /// - Throws: see ``put(_:_:)``.
+    @discardableResult
+    public func insert(_ data: JSONValue) async throws -> InsertResult {
+        let key = UUID().uuidString.lowercased()
+        let record = try await put(key, data)
+        return InsertResult(id: key, record: record)
+    }
+
+    /// Stores `data` under `key`, replacing what the key held.
+    ///
+    /// Returns once this instance's replica has applied the write.
+    /// - Parameters:
+    ///   - key: Any non-empty string within ``NameRules/maxKeyBytes(stream:)``.
+    ///   - data: A JSON object; the stored document gets `"id": key` added.
+    /// - Returns: The record as the replica holds it.
+    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.timeout` after
+    ///   ``EventbaseOptions/writeTimeout`` (the write may still happen: retrying is safe, writes are
+    ///   de-duplicated); `.unavailable`; `.closed`; `.streamDeleted`.
+    @discardableResult
+    public func put(_ key: String, _ data: JSONValue) async throws -> Record<JSONValue> {
+        try await write(key, data, condition: nil)
+    }
+
+    /// Stores `data` under `key` only if the key's current revision is `expectedRevision`
+    /// (its ``Meta/revision``), or, with `nil`, only if the key does not exist.
+    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)``.
+    @discardableResult
+    public func put(_ key: String, _ data: JSONValue, expectedRevision: UInt64?) async throws -> Record<JSONValue> {
+        try await write(key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent)
+    }
+
+    /// Stores any `Encodable` value (it must encode as a JSON object) under `key`.
+    /// - Throws: `.encodingFailed`, and what ``put(_:_:)`` throws.
+    @discardableResult
+    public func put<Value: Encodable>(_ key: String, _ value: Value) async throws -> Record<JSONValue> {
+        try await put(key, try JSONValueEncoder().encode(value))
+    }
+
+    /// Stores an `Encodable` value under a new UUID key.
+    @discardableResult
+    public func insert<Value: Encodable>(_ value: Value) async throws -> InsertResult {
+        try await insert(try JSONValueEncoder().encode(value))
+    }
+
+    private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?) async throws -> Record<JSONValue>
+    {
+        let started = try begin()
+        try NameRules.validateKey(key, stream: streamName)
+        guard case .object = data else {
+            throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
+        }
+        let existing = store.record(forKey: key)
+        let event = Event(
+            kind: .put,
+            key: key,
+            data: data,
+            timestamp: started.millisecondsSince1970,
+            eventID: UUID().uuidString,
+            changes: (existing?.meta.changes ?? 0) + 1,
+            dateCreated: existing?.meta.dateCreated.millisecondsSince1970
+        )
+        let ack = try await appendAndWait(event, condition: condition)
+        if configuration.options.retention == .latestPut, !ack.duplicate {
+            purges.offer(PurgeRequest(key: key, before: ack.sequence))
+        }
+        record(.put, started: started, id: key)
+        if let stored = store.record(forKey: key), stored.meta.revision >= ack.sequence {
+            return stored
+        }
+        // A later write to the key (a delete, or another instance's put) was applied meanwhile;
+        // answer with what this write stored.
+        let entry = LogEntry(sequence: ack.sequence, time: ack.time ?? started, event: event)
+        guard let own = Replica.fold(old: existing, event: event, entry: entry) else {
+            throw EventbaseError(.internalError, "A put folded to no record.")
+        }
+        return own
+    }
+
+    private func appendAndWait(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
+        let log = self.log
+        let replica = self.replica
+        return try await withDeadline(
+            configuration.options.writeTimeout, clock: configuration.clock, "Writing to stream \(streamName)"
+        ) {
+            let ack = try await log.append(event, condition: condition)
+            try await replica.waitUntilApplied(ack.sequence)
+            return ack
+        }
+    }
+
+    /// Deletes `key`. Deleting a missing key still writes a delete event (so every replica agrees).
+    /// - Returns: How many of the key's events were purged, and whether it existed locally.
+    /// - Throws: `.invalidKey`, `.timeout`, `.unavailable`, `.closed`, `.streamDeleted`.
+    @discardableResult
+    public func delete(_ key: String) async throws -> DeleteResult {
+        let started = try begin()
+        try NameRules.validateKey(key, stream: streamName)
+        let existed = store.record(forKey: key) != nil
+        let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: UUID().uuidString)
+        let ack = try await appendAndWait(event, condition: nil)
+        var purged = 0
+        if configuration.options.retention == .latestPut {
+            do {
+                purged = try await log.purgePuts(of: key, before: ack.sequence)
+            } catch {
+                logger.warning("Purging a deleted key's events failed", metadata: ["error": "\(error)"])
+            }
+        }
+        record(.delete, started: started, id: key)
+        return DeleteResult(purged: purged, existed: existed)
+    }
+
+    // MARK: Reading
+
+    /// The record stored under `key`, or `nil`. Reads the local replica; no network.
+    /// - Throws: `.closed`, `.streamDeleted`.
+    public func get(_ key: String) async throws -> Record<JSONValue>? {
+        let started = try begin()
+        let found = store.record(forKey: key)
+        record(.get, started: started, id: key)
+        return found
+    }
+
+    /// The record stored under `key`, decoded as `type`, or `nil`.
+    /// - Throws: `.decodingFailed` when the document does not decode as `type`; `.closed`.
+    public func get<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Record<Value>? {
+        guard let found = try await get(key) else { return nil }
+        return Record(key: found.key, data: try JSONValueDecoder().decode(type, from: found.data), meta: found.meta)
+    }
+
+    /// The keys matching a regular expression (JavaScript syntax), sorted.
+    /// - Parameter pattern: A regex matched anywhere in the key (anchor it with `^…$` for whole keys).
+    ///   `nil` returns every key.
+    /// - Throws: `.invalidQuery` for an invalid pattern; `.limitExceeded` for an over-long one; `.closed`.
+    public func keys(_ pattern: String? = nil) async throws -> [String] {
+        let started = try begin()
+        let matcher = try pattern.map {
+            try QueryParser(limits: configuration.options.queryLimits).makePattern($0, flags: "")
+        }
+        var keys: [String] = []
+        var visited = 0
+        try store.forEachRecord { key, _ in
+            visited &+= 1
+            if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
+            if matcher?.matches(key) ?? true { keys.append(key) }
+        }
+        keys.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        record(.keys, started: started, pattern: pattern)
+        return keys
+    }
+
+    /// The documents matching `query`, shaped by `options`.
+    /// - Parameters:
+    ///   - query: A query object (see ``Query``).
+    ///   - options: Sort, limit, offset and projection.
+    /// - Returns: The documents (each with its `id`).
+    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.invalidArgument` for bad options, `.closed`;
+    ///   `CancellationError` when the task is cancelled.
+    public func query(_ query: JSONValue, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
+        try await self.query(try Query(query, limits: configuration.options.queryLimits), options: options)
+    }
+
+    /// The documents matching a parsed query, shaped by `options`.
+    public func query(_ query: Query, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
+        let started = try begin()
+        try options.validate()
+        let matches = try QueryRunner(query: query, options: options).run(over: store)
+        let documents = matches.map { QueryRunner.project($0.record.data, paths: options.project) }
+        record(.query, started: started, query: query.json, resultCount: documents.count)
+        return documents
+    }
+
+    /// The documents matching `query`, decoded as `type`.
+    /// - Throws: `.decodingFailed`, and what ``query(_:options:)-(JSONValue,_)`` throws.
+    public func query<Value: Decodable>(
+        _ query: JSONValue, as type: Value.Type, options: QueryOptions = QueryOptions()
+    ) async throws -> [Value] {
+        let decoder = JSONValueDecoder()
+        return try await self.query(query, options: options).map { try decoder.decode(type, from: $0) }
+    }
+
+    /// The records (with meta) matching `query`, shaped by `options` (projection applies to `data`).
+    public func records(matching query: JSONValue, options: QueryOptions = QueryOptions()) async throws
+        -> [Record<JSONValue>]
+    {
+        let started = try begin()
+        let parsed = try Query(query, limits: configuration.options.queryLimits)
+        try options.validate()
+        let matches = try QueryRunner(query: parsed, options: options).run(over: store)
+        record(.query, started: started, query: query, resultCount: matches.count)
+        return matches.map {
+            Record(key: $0.key, data: QueryRunner.project($0.record.data, paths: options.project), meta: $0.record.meta)
+        }
+    }
+
+    /// How many documents match `query` (exact).
+    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.closed`.
+    public func count(_ query: JSONValue = [:]) async throws -> Int {
+        let started = try begin()
+        let parsed = try Query(query, limits: configuration.options.queryLimits)
+        var count = 0
+        if case .and(let nodes) = parsed.root, nodes.isEmpty {
+            count = store.count
+        } else {
+            var visited = 0
+            try store.forEachRecord { _, record in
+                visited &+= 1
+                if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
+                if parsed.matches(record.data) { count += 1 }
+            }
+        }
+        record(.query, started: started, query: query, resultCount: count)
+        return count
+    }
+
+    // MARK: Subscribing
+
+    /// Calls `handler` for every change that makes a record enter, change within, or leave `query`,
+    /// in log order, until the subscription is cancelled or the instance closes.
+    ///
+    /// ```swift
+    /// let subscription = try await eventbase.subscribe(["age": ["$gte": 18]]) { key, data, meta, change in
+    ///     print(change.kind, key)
+    /// }
+    /// subscription.cancel()
+    /// ```
+    /// The handler runs on the replication task: keep it short. A throwing handler is logged.
+    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.closed`.
+    public func subscribe(_ query: JSONValue, _ handler: @escaping SubscriptionHandler) async throws -> Subscription {
+        let started = try begin()
+        let parsed = try Query(query, limits: configuration.options.queryLimits)
+        let emitHandler: SubscriptionHandler = { [weak self] key, data, meta, change in
+            self?.record(.subscribeEmit, started: self?.configuration.now() ?? started, id: key, query: query)
+            try handler(key, data, meta, change)
+        }
+        let id = try replica.subscribe(parsed, sink: .handler(emitHandler))
+        record(.subscribe, started: started, query: query)
+        let replica = self.replica
+        return Subscription(id: id) { replica.unsubscribe(id) }
+    }
+
+    /// The changes to records matching `query`, from now on, as an `AsyncSequence`.
+    ///
+    /// ```swift
+    /// for try await change in eventbase.changes(matching: ["type": "user"]) {
+    ///     print(change.kind, change.key)
+    /// }
+    /// ```
+    /// The subscription starts when this method returns, before iteration begins. Ending the
+    /// iteration cancels it. A malformed query makes the first iteration throw `.invalidQuery`.
+    public func changes(matching query: JSONValue) -> ChangeSequence {
+        let (stream, continuation) = AsyncThrowingStream<Change, any Error>.makeStream(
+            bufferingPolicy: .bufferingOldest(configuration.options.changeBufferSize))
+        do {
+            let started = try begin()
+            let parsed = try Query(query, limits: configuration.options.queryLimits)
+            let id = try replica.subscribe(parsed, sink: .changes(continuation))
+            let replica = self.replica
+            continuation.onTermination = { _ in replica.unsubscribe(id) }
+            record(.subscribe, started: started, query: query)
+        } catch {
+            continuation.finish(throwing: error)
+        }
+        return ChangeSequence(stream: stream)
+    }
+
+    /// A live query: the records matching `query` now, then ``LiveQueryEvent/caughtUp``, then every
+    /// change, with nothing missed or repeated in between.
+    public func liveQuery(_ query: JSONValue) -> LiveQuerySequence {
+        let (stream, continuation) = AsyncThrowingStream<LiveQueryEvent, any Error>.makeStream(
+            bufferingPolicy: .unbounded)
+        do {
+            let started = try begin()
+            let parsed = try Query(query, limits: configuration.options.queryLimits)
+            let id = try replica.subscribe(parsed, sink: .liveQuery(continuation))
+            let replica = self.replica
+            continuation.onTermination = { _ in replica.unsubscribe(id) }
+            record(.subscribe, started: started, query: query)
+        } catch {
+            continuation.finish(throwing: error)
+        }
+        return LiveQuerySequence(stream: stream)
+    }
+
+    // MARK: Closing
+
+    /// Closes the instance: pending writes fail with `.closed`, subscriptions end, background work
+    /// stops (queued stats are flushed), and the ports are closed. Every later operation throws
+    /// `.closed`. Idempotent; concurrent calls all return once closing has finished.
+    public func close() async {
+        await shutDown()
+    }
+
+    private func shutDown() async {
+        let (first, task) = lifecycle.withLock { state -> (Bool, Task<Void, Never>?) in
+            if state.closed { return (false, nil) }
+            state.closed = true
+            return (true, state.runTask)
+        }
+        guard first else {
+            await withCheckedContinuation { continuation in
+                let done = lifecycle.withLock { state in
+                    if state.closeFinished { return true }
+                    state.closeWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+            return
+        }
+        replica.fail(EventbaseError.closed())
+        stats.finish()
+        purges.finish()
+        // Closing the log ends the follow loop; the drain loops end once their queues are empty, so
+        // queued stats are flushed.
+        await configuration.eventLog.close()
+        await task?.value
+        do {
+            try await store.close()
+        } catch {
+            logger.error("Closing the state store failed", metadata: ["error": "\(error)"])
+        }
+        await configuration.statsSink?.close()
+        await configuration.transport?.close()
+        let waiters = lifecycle.withLock { state in
+            state.closeFinished = true
+            defer { state.closeWaiters.removeAll() }
+            return state.closeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        logger.debug("Closed")
+    }
+
+    /// Deletes the stream and this instance's local data, then closes. Other instances on the stream
+    /// stop with `.streamDeleted`.
+    /// - Throws: what the log throws when deleting; `.closed` if already closed.
+    public func deleteStream() async throws {
+        _ = try begin()
+        try await log.destroy()
+        try? store.reset(identity: StreamIdentity(name: streamName, created: nil))
+        await close()
+    }
+}

@@ -1,0 +1,269 @@
+public import Foundation
+public import Logging
+import Synchronization
+
+/// Opens, shares and closes ``Eventbase`` instances for many streams (for example one per tenant).
+///
+/// ``stream(_:)`` returns the open instance for a name, opening it on first use; concurrent calls
+/// for one name open it once, and a failed open is not remembered. Instances that have been idle
+/// for `keepAlive` and have no subscriptions are closed by a sweep every `cleanupInterval`.
+///
+/// ```swift
+/// let manager = EventbaseManager(keepAlive: .seconds(3600), cleanupInterval: .seconds(60)) { name in
+///     Eventbase.builder(streamName: name).inMemory()
+/// }
+/// let users = try await manager.stream("users")
+/// for await event in manager.events { print(event) }   // .opened("users"), .closed("users")
+/// await manager.closeAll()
+/// ```
+public final class EventbaseManager: Sendable {
+    /// What happened to a managed stream.
+    public enum Event: Sendable, Hashable {
+        /// An instance for the stream was opened.
+        case opened(String)
+        /// The instance for the stream was closed (idle, or by ``closeAll()``).
+        case closed(String)
+    }
+
+    private enum Slot {
+        case opening([CheckedContinuation<Eventbase, any Error>])
+        case open(Eventbase)
+    }
+
+    private struct State {
+        var slots: [String: Slot] = [:]
+        var listeners: [Int: AsyncStream<Event>.Continuation] = [:]
+        var nextListener = 0
+        var closed = false
+        var sweeper: Task<Void, Never>?
+    }
+
+    /// How long an instance may be idle (with no subscriptions) before it is closed.
+    public let keepAlive: Duration
+    /// How often idle instances are looked for.
+    public let cleanupInterval: Duration
+    private let factory: @Sendable (String) throws -> EventbaseBuilder
+    private let clock: any Clock<Duration>
+    private let now: @Sendable () -> Date
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// Creates a manager that builds each instance with `factory`.
+    /// - Parameters:
+    ///   - keepAlive: How long an instance may be idle before it is closed.
+    ///   - cleanupInterval: How often to look for idle instances.
+    ///   - clock: The clock for the sweep.
+    ///   - now: The wall clock, compared with each instance's ``Eventbase/lastAccessed``.
+    ///   - logger: Where the manager logs.
+    ///   - factory: Returns a configured builder for a stream name (any adapters).
+    public init(
+        keepAlive: Duration,
+        cleanupInterval: Duration,
+        clock: any Clock<Duration>,
+        now: @escaping @Sendable () -> Date,
+        logger: Logger = Logger(label: "eventbase.manager", factory: { _ in SwiftLogNoOpLogHandler() }),
+        factory: @escaping @Sendable (String) throws -> EventbaseBuilder
+    ) {
+        self.keepAlive = keepAlive
+        self.cleanupInterval = cleanupInterval
+        self.clock = clock
+        self.now = now
+        self.logger = logger
+        self.factory = factory
+        let task = Task { [weak self, clock, cleanupInterval] in
+            while !Task.isCancelled {
+                do {
+                    try await clock.sleep(for: cleanupInterval)
+                } catch {
+                    return
+                }
+                guard let self else { return }
+                await self.sweep()
+            }
+        }
+        state.withLock { $0.sweeper = task }
+    }
+
+    deinit {
+        state.withLock { $0.sweeper }?.cancel()
+    }
+
+    /// Opened and closed streams, from now on. Each access returns a new, independent sequence,
+    /// which ends after ``closeAll()``.
+    public var events: AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        let accepted = state.withLock { state -> Int? in
+            guard !state.closed else { return nil }
+            let id = state.nextListener
+            state.nextListener += 1
+            state.listeners[id] = continuation
+            return id
+        }
+        if let id = accepted {
+            continuation.onTermination = { [weak self] _ in
+                _ = self?.state.withLock { $0.listeners.removeValue(forKey: id) }
+            }
+        } else {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    private func emit(_ event: Event) {
+        let listeners = state.withLock { Array($0.listeners.values) }
+        for listener in listeners { listener.yield(event) }
+    }
+
+    /// The names of the streams open now.
+    public var openStreams: [String] {
+        state.withLock { state in
+            state.slots.compactMap { name, slot in
+                if case .open = slot { return name }
+                return nil
+            }.sorted()
+        }
+    }
+
+    /// The open instance for `name`, opening it if needed.
+    /// - Throws: `.closed` after ``closeAll()``; what opening throws (`.invalidStreamName`, …).
+    public func stream(_ name: String) async throws -> Eventbase {
+        enum Step {
+            case ready(Eventbase)
+            case wait
+            case open
+            case fail(EventbaseError)
+        }
+        let step = state.withLock { state -> Step in
+            if state.closed { return .fail(EventbaseError.closed("This EventbaseManager")) }
+            switch state.slots[name] {
+            case .open(let eventbase)?:
+                if eventbase.isClosed {
+                    state.slots[name] = .opening([])
+                    return .open
+                }
+                return .ready(eventbase)
+            case .opening?:
+                return .wait
+            case nil:
+                state.slots[name] = .opening([])
+                return .open
+            }
+        }
+        switch step {
+        case .ready(let eventbase):
+            eventbase.touch()
+            return eventbase
+        case .fail(let error):
+            throw error
+        case .wait:
+            return try await withCheckedThrowingContinuation { continuation in
+                let immediate: Result<Eventbase, any Error>? = state.withLock { state in
+                    switch state.slots[name] {
+                    case .opening(var waiters)?:
+                        waiters.append(continuation)
+                        state.slots[name] = .opening(waiters)
+                        return nil
+                    case .open(let eventbase)?:
+                        return .success(eventbase)
+                    case nil:
+                        return .failure(
+                            EventbaseError(
+                                .unavailable, "Opening stream \(name) failed; call stream(_:) again to retry."))
+                    }
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        case .open:
+            break
+        }
+        let result: Result<Eventbase, any Error>
+        do {
+            result = .success(try await factory(name).build())
+        } catch {
+            result = .failure(error)
+        }
+        let (waiters, accepted) = state.withLock { state -> ([CheckedContinuation<Eventbase, any Error>], Bool) in
+            guard case .opening(let waiters)? = state.slots[name] else { return ([], false) }
+            if state.closed {
+                state.slots[name] = nil
+                return (waiters, false)
+            }
+            switch result {
+            case .success(let eventbase): state.slots[name] = .open(eventbase)
+            case .failure: state.slots[name] = nil
+            }
+            return (waiters, true)
+        }
+        switch result {
+        case .success(let eventbase):
+            guard accepted else {
+                await eventbase.close()
+                let error = EventbaseError.closed("This EventbaseManager")
+                for waiter in waiters { waiter.resume(throwing: error) }
+                throw error
+            }
+            logger.debug("Opened stream", metadata: ["eventbase.stream": "\(name)"])
+            emit(.opened(name))
+            for waiter in waiters { waiter.resume(returning: eventbase) }
+            return eventbase
+        case .failure(let error):
+            for waiter in waiters { waiter.resume(throwing: error) }
+            throw error
+        }
+    }
+
+    /// Closes every instance idle for at least `keepAlive` with no subscriptions. The manager runs
+    /// this every `cleanupInterval`; call it yourself to sweep now.
+    public func sweep() async {
+        let cutoff = now().addingTimeInterval(-keepAlive.timeInterval)
+        let idle = state.withLock { state -> [(String, Eventbase)] in
+            var idle: [(String, Eventbase)] = []
+            for (name, slot) in state.slots {
+                guard case .open(let eventbase) = slot else { continue }
+                if eventbase.isClosed || (eventbase.activeSubscriptionCount == 0 && eventbase.lastAccessed <= cutoff) {
+                    idle.append((name, eventbase))
+                    state.slots[name] = nil
+                }
+            }
+            return idle
+        }
+        for (name, eventbase) in idle {
+            await eventbase.close()
+            logger.debug("Closed idle stream", metadata: ["eventbase.stream": "\(name)"])
+            emit(.closed(name))
+        }
+    }
+
+    /// Closes every instance and stops the sweep. Later ``stream(_:)`` calls throw `.closed`.
+    public func closeAll() async {
+        let (open, sweeper, listeners) = state.withLock {
+            state -> ([(String, Eventbase)], Task<Void, Never>?, [AsyncStream<Event>.Continuation]) in
+            state.closed = true
+            var open: [(String, Eventbase)] = []
+            for (name, slot) in state.slots {
+                if case .open(let eventbase) = slot {
+                    open.append((name, eventbase))
+                    state.slots[name] = nil
+                }
+            }
+            let listeners = Array(state.listeners.values)
+            state.listeners.removeAll()
+            return (open, state.sweeper, listeners)
+        }
+        sweeper?.cancel()
+        await sweeper?.value
+        for (name, eventbase) in open.sorted(by: { $0.0 < $1.0 }) {
+            await eventbase.close()
+            for listener in listeners { listener.yield(.closed(name)) }
+        }
+        for listener in listeners { listener.finish() }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `TimeInterval`.
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

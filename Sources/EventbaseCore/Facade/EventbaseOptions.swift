@@ -1,0 +1,36 @@
+/// Tuning for an ``Eventbase`` instance. The defaults suit most applications.
+public struct EventbaseOptions: Sendable {
+    /// How long a write may take, from append to being applied locally, before it fails with `.timeout`.
+    public var writeTimeout: Duration = .seconds(5)
+    /// How long opening may take (connecting, creating the stream, catching up) before it fails with `.timeout`.
+    public var openTimeout: Duration = .seconds(30)
+    /// What the log keeps of a key's history.
+    public var retention: Retention = .latestPut
+    /// How many stats may wait for the stats sink before new ones are dropped.
+    public var statsBufferSize: Int = 10_000
+    /// How long the stats sink may take to record one batch before the batch is dropped.
+    public var statsTimeout: Duration = .seconds(5)
+    /// How many un-purged keys may wait for a background purge before purges are skipped.
+    public var purgeBufferSize: Int = 10_000
+    /// How many changes a `changes(matching:)` or `liveQuery` consumer may fall behind before its
+    /// sequence ends with `.slowConsumer`.
+    public var changeBufferSize: Int = 10_000
+    /// Limits on queries.
+    public var queryLimits: QueryLimits = .default
+    /// Limits on the JSON of documents.
+    public var jsonLimits: JSONLimits = .default
+    /// How long to wait before following the log again after it failed (doubling up to 30 seconds).
+    public var retryDelay: Duration = .milliseconds(250)
+
+    /// Creates the default options.
+    public init() {}
+
+    /// What the log keeps of a key's history.
+    public enum Retention: Sendable, Hashable {
+        /// After each put, older puts of the key are purged in the background, and a delete purges
+        /// them all, as eventbase v3 does. The stream stays as small as the data.
+        case latestPut
+        /// Nothing is purged: the stream keeps every event (a full audit history).
+        case everything
+    }
+}

@@ -1,0 +1,674 @@
+/// Limits applied while parsing JSON, so untrusted input cannot exhaust memory or time.
+///
+/// Exceeding a limit throws ``EventbaseError`` with code ``EventbaseError/Code/limitExceeded``.
+///
+/// ```swift
+/// let strict = JSONLimits(maxDepth: 16, maxBytes: 64 * 1024)
+/// let value = try JSONValue(jsonString: text, limits: strict)
+/// ```
+public struct JSONLimits: Sendable, Hashable {
+    /// The deepest nesting of arrays and objects accepted. `[]` has depth 1; a scalar has depth 0.
+    public var maxDepth: Int
+    /// The largest document accepted, in bytes of UTF-8.
+    public var maxBytes: Int
+    /// The longest string (or object key) accepted, in bytes of UTF-8 after unescaping; `nil` for no limit.
+    public var maxStringBytes: Int?
+    /// The most elements accepted in one array, or members in one object; `nil` for no limit.
+    public var maxElements: Int?
+
+    /// Creates limits.
+    /// - Parameters:
+    ///   - maxDepth: The deepest nesting of arrays and objects accepted (default 128).
+    ///   - maxBytes: The largest document accepted, in bytes (default 16 MiB).
+    ///   - maxStringBytes: The longest string accepted in UTF-8 bytes, or `nil` for no limit.
+    ///   - maxElements: The most elements in one array or members in one object, or `nil` for no limit.
+    public init(
+        maxDepth: Int = 128, maxBytes: Int = 16 * 1024 * 1024, maxStringBytes: Int? = nil, maxElements: Int? = nil
+    ) {
+        self.maxDepth = maxDepth
+        self.maxBytes = maxBytes
+        self.maxStringBytes = maxStringBytes
+        self.maxElements = maxElements
+    }
+
+    /// Depth 128, 16 MiB, no string or element limit.
+    public static let `default` = JSONLimits()
+}
+
+extension JSONValue {
+    /// Parses a JSON document (RFC 8259, strict) from UTF-8 bytes.
+    ///
+    /// The parser accepts exactly what `JSON.parse` accepts, with these choices:
+    /// - Invalid UTF-8 is an error (`JSON.parse` never sees bytes).
+    /// - An escaped lone surrogate (`"\uD800"`) becomes U+FFFD, since a Swift `String` cannot hold it.
+    /// - A duplicate object key keeps its first position and its last value.
+    /// - A number too large for a `Double` (`1e400`) is an error rather than `Infinity`.
+    ///
+    /// - Parameters:
+    ///   - jsonBytes: The document, in UTF-8. Whitespace may surround the value; nothing else may follow it.
+    ///   - limits: Depth and size limits.
+    /// - Throws: ``EventbaseError`` with code `invalidJSON` (the message names the byte offset) or `limitExceeded`.
+    public init(jsonBytes: [UInt8], limits: JSONLimits = .default) throws {
+        self = try jsonBytes.withUnsafeBytes { try JSONValue.parse(buffer: $0, limits: limits) }
+    }
+
+    /// Parses a JSON document (RFC 8259, strict) from a string. See ``init(jsonBytes:limits:)``.
+    /// - Parameters:
+    ///   - jsonString: The document.
+    ///   - limits: Depth and size limits.
+    /// - Throws: ``EventbaseError`` with code `invalidJSON` or `limitExceeded`.
+    public init(jsonString: String, limits: JSONLimits = .default) throws {
+        var string = jsonString
+        self = try string.withUTF8 { try JSONValue.parse(buffer: UnsafeRawBufferPointer($0), limits: limits) }
+    }
+
+    /// Parses a JSON document (RFC 8259, strict) from any collection of UTF-8 bytes. See ``init(jsonBytes:limits:)``.
+    /// - Parameters:
+    ///   - bytes: The document, in UTF-8.
+    ///   - limits: Depth and size limits.
+    /// - Throws: ``EventbaseError`` with code `invalidJSON` or `limitExceeded`.
+    public init(parsing bytes: some Collection<UInt8>, limits: JSONLimits = .default) throws {
+        if let parsed = try bytes.withContiguousStorageIfAvailable({
+            try JSONValue.parse(buffer: UnsafeRawBufferPointer($0), limits: limits)
+        }) {
+            self = parsed
+        } else {
+            try self.init(jsonBytes: Array(bytes), limits: limits)
+        }
+    }
+
+    /// The fast path: parses the bytes in `buffer`, which must stay valid for the call.
+    internal static func parse(buffer: UnsafeRawBufferPointer, limits: JSONLimits) throws -> JSONValue {
+        guard buffer.count <= limits.maxBytes else {
+            throw EventbaseError(
+                .limitExceeded,
+                "JSON document of \(buffer.count) bytes exceeds the limit of \(limits.maxBytes) bytes: "
+                    + "send a smaller document or raise JSONLimits.maxBytes")
+        }
+        let bytes = buffer.assumingMemoryBound(to: UInt8.self)
+        var parser = JSONParser(bytes: bytes, limits: limits)
+        return try parser.parseDocument()
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    fileprivate func assumingMemoryBound(to type: UInt8.Type) -> UnsafeBufferPointer<UInt8> {
+        guard let base = baseAddress else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: count)
+    }
+}
+
+private enum ASCII {
+    static let quote: UInt8 = 0x22
+    static let backslash: UInt8 = 0x5C
+    static let slash: UInt8 = 0x2F
+    static let comma: UInt8 = 0x2C
+    static let colon: UInt8 = 0x3A
+    static let openBracket: UInt8 = 0x5B
+    static let closeBracket: UInt8 = 0x5D
+    static let openBrace: UInt8 = 0x7B
+    static let closeBrace: UInt8 = 0x7D
+    static let minus: UInt8 = 0x2D
+    static let plus: UInt8 = 0x2B
+    static let dot: UInt8 = 0x2E
+    static let zero: UInt8 = 0x30
+    static let nine: UInt8 = 0x39
+    static let lowerE: UInt8 = 0x65
+    static let upperE: UInt8 = 0x45
+    static let space: UInt8 = 0x20
+    static let tab: UInt8 = 0x09
+    static let newline: UInt8 = 0x0A
+    static let carriageReturn: UInt8 = 0x0D
+}
+
+/// An iterative (non-recursive) JSON parser over a buffer of UTF-8 bytes.
+///
+/// Open containers live on explicit stacks, so nesting depth costs heap, not call stack; the depth
+/// limit is checked before each container is opened.
+private struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let limits: JSONLimits
+    var index = 0
+    /// Reused for strings that contain escapes.
+    var scratch: [UInt8] = []
+
+    init(bytes: UnsafeBufferPointer<UInt8>, limits: JSONLimits) {
+        self.bytes = bytes
+        self.limits = limits
+    }
+
+    // MARK: Errors
+
+    func invalid(_ what: String, at offset: Int, _ advice: String) -> EventbaseError {
+        EventbaseError(.invalidJSON, "\(what) at byte \(offset): \(advice)")
+    }
+
+    func describe(_ byte: UInt8) -> String {
+        if byte >= 0x20 && byte < 0x7F {
+            return "'\(Character(Unicode.Scalar(byte)))'"
+        }
+        return "byte 0x" + String(byte, radix: 16, uppercase: true)
+    }
+
+    func unexpectedEnd(_ expected: String) -> EventbaseError {
+        invalid("Unexpected end of input", at: bytes.count, "expected \(expected); the document is truncated")
+    }
+
+    // MARK: Document
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == ASCII.space || byte == ASCII.newline || byte == ASCII.carriageReturn || byte == ASCII.tab
+            else { return }
+            index += 1
+        }
+    }
+
+    mutating func parseDocument() throws -> JSONValue {
+        // Open containers: `isObject` says which stack the innermost one lives on.
+        var isObject: [Bool] = []
+        var arrays: [[JSONValue]] = []
+        var objects: [JSONObject] = []
+        var keys: [String] = []
+        let maxElements = limits.maxElements ?? Int.max
+
+        skipWhitespace()
+        while true {
+            // Parse a value (or open a container and loop to parse its first value).
+            guard index < bytes.count else { throw unexpectedEnd("a JSON value") }
+            var value: JSONValue
+            let byte = bytes[index]
+            switch byte {
+            case ASCII.openBrace, ASCII.openBracket:
+                guard isObject.count < limits.maxDepth else {
+                    throw EventbaseError(
+                        .limitExceeded,
+                        "JSON nesting deeper than \(limits.maxDepth) at byte \(index): "
+                            + "flatten the document or raise JSONLimits.maxDepth")
+                }
+                index += 1
+                skipWhitespace()
+                if byte == ASCII.openBrace {
+                    if index < bytes.count && bytes[index] == ASCII.closeBrace {
+                        index += 1
+                        value = .object(JSONObject())
+                    } else {
+                        keys.append(try parseKey())
+                        objects.append(JSONObject())
+                        isObject.append(true)
+                        continue
+                    }
+                } else {
+                    if index < bytes.count && bytes[index] == ASCII.closeBracket {
+                        index += 1
+                        value = .array([])
+                    } else {
+                        arrays.append([])
+                        isObject.append(false)
+                        continue
+                    }
+                }
+            case ASCII.quote:
+                value = .string(try parseString())
+            case ASCII.minus, ASCII.zero...ASCII.nine:
+                value = .number(try parseNumber())
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                value = .bool(true)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                value = .bool(false)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                value = .null
+            case ASCII.closeBracket, ASCII.closeBrace:
+                if let previous = previousNonWhitespace(before: index), bytes[previous] == ASCII.comma {
+                    throw invalid(
+                        "Trailing comma", at: previous,
+                        "JSON does not allow a comma before \(describe(byte)); remove it")
+                }
+                throw invalid("Unexpected \(describe(byte))", at: index, "expected a JSON value")
+            default:
+                throw invalid(
+                    "Unexpected \(describe(byte))", at: index,
+                    "expected a JSON value (object, array, string, number, true, false or null)")
+            }
+
+            // Attach the value to the open containers, closing those that end here.
+            attach: while true {
+                guard let innermostIsObject = isObject.last else {
+                    skipWhitespace()
+                    guard index == bytes.count else {
+                        throw invalid(
+                            "Unexpected \(describe(bytes[index])) after the JSON value", at: index,
+                            "a document holds exactly one value; remove the trailing data")
+                    }
+                    return value
+                }
+                skipWhitespace()
+                if innermostIsObject {
+                    let top = objects.count - 1
+                    guard let key = keys.popLast() else { preconditionFailure("object without a pending key") }
+                    objects[top][key] = value
+                    if objects[top].count > maxElements {
+                        throw tooManyElements()
+                    }
+                    guard index < bytes.count else { throw unexpectedEnd("',' or '}'") }
+                    let next = bytes[index]
+                    if next == ASCII.comma {
+                        index += 1
+                        skipWhitespace()
+                        if index < bytes.count && bytes[index] == ASCII.closeBrace {
+                            throw invalid(
+                                "Trailing comma", at: index - 1, "JSON does not allow a comma before '}'; remove it")
+                        }
+                        keys.append(try parseKey())
+                        break attach
+                    } else if next == ASCII.closeBrace {
+                        index += 1
+                        isObject.removeLast()
+                        value = .object(objects.removeLast())
+                    } else {
+                        throw invalid(
+                            "Unexpected \(describe(next)) in object", at: index, "expected ',' or '}' after a member")
+                    }
+                } else {
+                    let top = arrays.count - 1
+                    arrays[top].append(value)
+                    if arrays[top].count > maxElements {
+                        throw tooManyElements()
+                    }
+                    guard index < bytes.count else { throw unexpectedEnd("',' or ']'") }
+                    let next = bytes[index]
+                    if next == ASCII.comma {
+                        index += 1
+                        skipWhitespace()
+                        break attach
+                    } else if next == ASCII.closeBracket {
+                        index += 1
+                        isObject.removeLast()
+                        value = .array(arrays.removeLast())
+                    } else {
+                        throw invalid(
+                            "Unexpected \(describe(next)) in array", at: index, "expected ',' or ']' after an element")
+                    }
+                }
+            }
+        }
+    }
+
+    func previousNonWhitespace(before position: Int) -> Int? {
+        var i = position - 1
+        while i >= 0 {
+            let byte = bytes[i]
+            if byte != ASCII.space && byte != ASCII.newline && byte != ASCII.carriageReturn && byte != ASCII.tab {
+                return i
+            }
+            i -= 1
+        }
+        return nil
+    }
+
+    func tooManyElements() -> EventbaseError {
+        EventbaseError(
+            .limitExceeded,
+            "More than \(limits.maxElements ?? Int.max) elements in one array or object at byte \(index): "
+                + "split the data or raise JSONLimits.maxElements")
+    }
+
+    /// Parses `"key"` and the `:` after it; leaves `index` at the value.
+    mutating func parseKey() throws -> String {
+        guard index < bytes.count else { throw unexpectedEnd("an object key or '}'") }
+        guard bytes[index] == ASCII.quote else {
+            throw invalid(
+                "Unexpected \(describe(bytes[index])) in object", at: index,
+                "expected a double-quoted key (JSON has no unquoted or single-quoted keys)")
+        }
+        let key = try parseString()
+        skipWhitespace()
+        guard index < bytes.count else { throw unexpectedEnd("':'") }
+        guard bytes[index] == ASCII.colon else {
+            throw invalid("Unexpected \(describe(bytes[index])) after an object key", at: index, "expected ':'")
+        }
+        index += 1
+        skipWhitespace()
+        return key
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws {
+        let count = literal.utf8CodeUnitCount
+        let start = index
+        let matches = literal.withUTF8Buffer { expected -> Bool in
+            guard bytes.count - start >= count else { return false }
+            for offset in 0..<count where bytes[start + offset] != expected[offset] {
+                return false
+            }
+            return true
+        }
+        guard matches else {
+            throw invalid(
+                "Invalid literal", at: start,
+                "expected '\(literal)' (JSON literals are lowercase true, false and null; NaN and Infinity are not JSON)"
+            )
+        }
+        index += count
+    }
+
+    // MARK: Strings
+
+    /// Parses a string starting at the opening quote; leaves `index` after the closing quote.
+    mutating func parseString() throws -> String {
+        let open = index
+        index += 1
+        let start = index
+        // Fast path: no escapes. Validate UTF-8 and reject control characters while scanning.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == ASCII.quote {
+                let end = index
+                index += 1
+                try checkStringLength(end - start, at: open)
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            } else if byte == ASCII.backslash {
+                return try parseEscapedString(open: open, start: start)
+            } else if byte < 0x20 {
+                throw controlCharacter(byte)
+            } else if byte < 0x80 {
+                index += 1
+            } else {
+                try skipUTF8Sequence()
+            }
+        }
+        throw invalid("Unterminated string", at: open, "add the closing '\"'")
+    }
+
+    func checkStringLength(_ length: Int, at offset: Int) throws {
+        if let maxStringBytes = limits.maxStringBytes, length > maxStringBytes {
+            throw EventbaseError(
+                .limitExceeded,
+                "String of \(length) bytes at byte \(offset) exceeds the limit of \(maxStringBytes) bytes: "
+                    + "shorten it or raise JSONLimits.maxStringBytes")
+        }
+    }
+
+    func controlCharacter(_ byte: UInt8) -> EventbaseError {
+        invalid(
+            "Unescaped control character " + describe(byte) + " in string", at: index,
+            "escape it (for example \\n or \\u00" + (byte < 0x10 ? "0" : "") + String(byte, radix: 16) + ")")
+    }
+
+    /// Validates one multi-byte UTF-8 sequence at `index` (whose first byte is >= 0x80) and skips it.
+    @inline(__always)
+    mutating func skipUTF8Sequence() throws {
+        let first = bytes[index]
+        let length: Int
+        var lower: UInt8 = 0x80
+        var upper: UInt8 = 0xBF
+        switch first {
+        case 0xC2...0xDF: length = 2
+        case 0xE0:
+            length = 3
+            lower = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED:
+            length = 3
+            upper = 0x9F
+        case 0xF0:
+            length = 4
+            lower = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4:
+            length = 4
+            upper = 0x8F
+        default:
+            throw invalidUTF8(at: index)
+        }
+        guard bytes.count - index >= length else { throw invalidUTF8(at: index) }
+        let second = bytes[index + 1]
+        guard second >= lower && second <= upper else { throw invalidUTF8(at: index) }
+        if length > 2 {
+            guard bytes[index + 2] & 0xC0 == 0x80 else { throw invalidUTF8(at: index) }
+            if length > 3 {
+                guard bytes[index + 3] & 0xC0 == 0x80 else { throw invalidUTF8(at: index) }
+            }
+        }
+        index += length
+    }
+
+    func invalidUTF8(at offset: Int) -> EventbaseError {
+        invalid("Invalid UTF-8", at: offset, "JSON text must be encoded as UTF-8")
+    }
+
+    /// The slow path for strings with escapes: unescapes into `scratch`.
+    mutating func parseEscapedString(open: Int, start: Int) throws -> String {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == ASCII.quote {
+                index += 1
+                try checkStringLength(scratch.count, at: open)
+                return String(decoding: scratch, as: UTF8.self)
+            } else if byte == ASCII.backslash {
+                try parseEscape()
+            } else if byte < 0x20 {
+                throw controlCharacter(byte)
+            } else if byte < 0x80 {
+                scratch.append(byte)
+                index += 1
+            } else {
+                let sequenceStart = index
+                try skipUTF8Sequence()
+                scratch.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[sequenceStart..<index]))
+            }
+        }
+        throw invalid("Unterminated string", at: open, "add the closing '\"'")
+    }
+
+    /// Parses one escape at `index` (a backslash) into `scratch`.
+    mutating func parseEscape() throws {
+        let escapeStart = index
+        guard index + 1 < bytes.count else { throw unexpectedEnd("an escape sequence") }
+        let letter = bytes[index + 1]
+        index += 2
+        switch letter {
+        case ASCII.quote: scratch.append(ASCII.quote)
+        case ASCII.backslash: scratch.append(ASCII.backslash)
+        case ASCII.slash: scratch.append(ASCII.slash)
+        case UInt8(ascii: "b"): scratch.append(0x08)
+        case UInt8(ascii: "f"): scratch.append(0x0C)
+        case UInt8(ascii: "n"): scratch.append(0x0A)
+        case UInt8(ascii: "r"): scratch.append(0x0D)
+        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "u"):
+            let unit = try parseHex4(escapeStart: escapeStart)
+            var scalar: UInt32
+            if unit >= 0xD800 && unit <= 0xDBFF {
+                // A high surrogate: combine with a following \uDC00-\uDFFF, else U+FFFD.
+                scalar = 0xFFFD
+                if index + 6 <= bytes.count && bytes[index] == ASCII.backslash && bytes[index + 1] == UInt8(ascii: "u"),
+                    let low = hex4(at: index + 2), low >= 0xDC00 && low <= 0xDFFF
+                {
+                    scalar = 0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+                    index += 6
+                }
+            } else if unit >= 0xDC00 && unit <= 0xDFFF {
+                scalar = 0xFFFD
+            } else {
+                scalar = UInt32(unit)
+            }
+            appendUTF8(scalar)
+        default:
+            throw invalid(
+                "Invalid escape '\\" + (letter >= 0x20 && letter < 0x7F ? String(Unicode.Scalar(letter)) : "?")
+                    + "' in string",
+                at: escapeStart, "valid escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t and \\uXXXX")
+        }
+    }
+
+    mutating func parseHex4(escapeStart: Int) throws -> UInt16 {
+        guard index + 4 <= bytes.count, let unit = hex4(at: index) else {
+            throw invalid(
+                "Invalid \\u escape", at: escapeStart, "\\u must be followed by exactly four hexadecimal digits")
+        }
+        index += 4
+        return unit
+    }
+
+    func hex4(at offset: Int) -> UInt16? {
+        guard offset + 4 <= bytes.count else { return nil }
+        var result: UInt16 = 0
+        for i in offset..<offset + 4 {
+            let byte = bytes[i]
+            let digit: UInt8
+            switch byte {
+            case ASCII.zero...ASCII.nine: digit = byte - ASCII.zero
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            result = result << 4 | UInt16(digit)
+        }
+        return result
+    }
+
+    mutating func appendUTF8(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80:
+            scratch.append(UInt8(scalar))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | (scalar >> 6)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | (scalar >> 12)))
+            scratch.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        default:
+            scratch.append(UInt8(0xF0 | (scalar >> 18)))
+            scratch.append(UInt8(0x80 | ((scalar >> 12) & 0x3F)))
+            scratch.append(UInt8(0x80 | ((scalar >> 6) & 0x3F)))
+            scratch.append(UInt8(0x80 | (scalar & 0x3F)))
+        }
+    }
+
+    // MARK: Numbers
+
+    /// Exact powers of ten for the fast path (10^22 is the largest exactly representable).
+    static let powersOfTen: [Double] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+        1e19, 1e20, 1e21, 1e22,
+    ]
+
+    /// Parses a number per the RFC 8259 grammar; leaves `index` after it.
+    mutating func parseNumber() throws -> Double {
+        let start = index
+        var negative = false
+        if bytes[index] == ASCII.minus {
+            negative = true
+            index += 1
+        }
+        guard index < bytes.count else { throw unexpectedEnd("a digit after '-'") }
+        // Integer part.
+        var mantissa: UInt64 = 0
+        var significantDigits = 0
+        let first = bytes[index]
+        if first == ASCII.zero {
+            index += 1
+            if index < bytes.count && bytes[index] >= ASCII.zero && bytes[index] <= ASCII.nine {
+                throw invalid("Leading zero in number", at: start, "JSON numbers cannot start with 0 unless they are 0")
+            }
+        } else if first > ASCII.zero && first <= ASCII.nine {
+            while index < bytes.count {
+                let byte = bytes[index]
+                guard byte >= ASCII.zero && byte <= ASCII.nine else { break }
+                if significantDigits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(byte &- ASCII.zero)
+                }
+                significantDigits += 1
+                index += 1
+            }
+        } else {
+            throw invalid(
+                "Invalid number", at: start, "expected a digit after '-' (JSON has no -Infinity, and no leading '+')")
+        }
+        var integral = true
+        var fractionDigits = 0
+        // Fraction.
+        if index < bytes.count && bytes[index] == ASCII.dot {
+            integral = false
+            index += 1
+            let fractionStart = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                guard byte >= ASCII.zero && byte <= ASCII.nine else { break }
+                if mantissa == 0 && byte == ASCII.zero {
+                    fractionDigits += 1  // A leading zero: not significant.
+                } else {
+                    if significantDigits < 19 {
+                        mantissa = mantissa &* 10 &+ UInt64(byte &- ASCII.zero)
+                        fractionDigits += 1
+                    }
+                    significantDigits += 1
+                }
+                index += 1
+            }
+            guard index > fractionStart else {
+                throw invalid("Invalid number", at: start, "a '.' must be followed by at least one digit")
+            }
+        }
+        // Exponent.
+        var exponent = 0
+        if index < bytes.count && (bytes[index] == ASCII.lowerE || bytes[index] == ASCII.upperE) {
+            integral = false
+            index += 1
+            var exponentNegative = false
+            if index < bytes.count && (bytes[index] == ASCII.plus || bytes[index] == ASCII.minus) {
+                exponentNegative = bytes[index] == ASCII.minus
+                index += 1
+            }
+            let exponentStart = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                guard byte >= ASCII.zero && byte <= ASCII.nine else { break }
+                if exponent < 100_000 {
+                    exponent = exponent * 10 + Int(byte &- ASCII.zero)
+                }
+                index += 1
+            }
+            guard index > exponentStart else {
+                throw invalid("Invalid number", at: start, "an exponent must have at least one digit")
+            }
+            if exponentNegative { exponent = -exponent }
+        }
+
+        // Fast paths: up to 15 significant digits and a small power of ten are exact in a Double,
+        // so one multiplication or division gives the correctly rounded result (Clinger).
+        if significantDigits <= 15 {
+            let base = Double(mantissa)
+            if integral {
+                return negative ? -base : base
+            }
+            let scale = exponent - fractionDigits
+            if mantissa == 0 {
+                return negative ? -0.0 : 0.0
+            }
+            if scale >= 0 && scale <= 22 {
+                let result = base * JSONParser.powersOfTen[scale]
+                return negative ? -result : result
+            } else if scale < 0 && scale >= -22 {
+                let result = base / JSONParser.powersOfTen[-scale]
+                return negative ? -result : result
+            }
+        }
+        // General case: the standard library's correctly rounded conversion.
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite else {
+            throw invalid(
+                "Number out of range", at: start,
+                "the number is too large for a 64-bit float; send it as a string if you need it exactly")
+        }
+        return value
+    }
+}

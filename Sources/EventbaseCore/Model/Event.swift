@@ -1,0 +1,111 @@
+public import Foundation
+
+/// One write to the log: a put of a document or a delete of a key.
+///
+/// On the wire (compatible with eventbase v3) a put is published to `<stream>.<base64(key)>-put`
+/// with the payload `{"type":"PUT","id":<key>,"data":<object>,"timestamp":<ms>}` and a delete to
+/// `<stream>.<base64(key)>-delete` with `{"type":"DELETE","id":<key>,"timestamp":<ms>}`.
+/// ``EventCodec`` does the encoding.
+public struct Event: Sendable, Hashable {
+    /// The kind of write.
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        /// A put: the document replaces whatever the key held.
+        case put = "PUT"
+        /// A delete: the key stops existing.
+        case delete = "DELETE"
+    }
+
+    /// Put or delete.
+    public var kind: Kind
+    /// The key written (the payload's `id`).
+    public var key: String
+    /// The document of a put, as written (without the `id` the replica adds); `nil` for a delete.
+    public var data: JSONValue?
+    /// The writer's clock when it wrote, in milliseconds since 1970 (the payload's `timestamp`).
+    public var timestamp: Int64
+    /// A unique id for the write, used for de-duplication (`Nats-Msg-Id`); not in the payload.
+    public var eventID: String?
+    /// The change count the writer assigned (carried in a header, so a replica that replays after
+    /// purges computes the same meta as one that saw every event). `nil` for events of writers that
+    /// do not carry it, such as eventbase v3.
+    public var changes: Int?
+    /// The creation time, in milliseconds since 1970, that the writer saw for an existing record
+    /// (carried in a header). `nil` when the put creates the record.
+    public var dateCreated: Int64?
+    /// Payload fields that Eventbase does not know, kept as they were.
+    public var extraFields: JSONObject
+
+    /// Creates an event.
+    public init(
+        kind: Kind,
+        key: String,
+        data: JSONValue? = nil,
+        timestamp: Int64,
+        eventID: String? = nil,
+        changes: Int? = nil,
+        dateCreated: Int64? = nil,
+        extraFields: JSONObject = [:]
+    ) {
+        self.kind = kind
+        self.key = key
+        self.data = data
+        self.timestamp = timestamp
+        self.eventID = eventID
+        self.changes = changes
+        self.dateCreated = dateCreated
+        self.extraFields = extraFields
+    }
+}
+
+/// An event as the log holds it: with the sequence and time the log assigned.
+public struct LogEntry: Sendable, Hashable {
+    /// The log's sequence number for this entry (1-based, strictly increasing, gaps allowed).
+    public var sequence: UInt64
+    /// The log's timestamp for this entry (for JetStream: the server's time).
+    public var time: Date
+    /// The event, or why it could not be read.
+    public var payload: Payload
+
+    /// What an entry holds.
+    public enum Payload: Sendable, Hashable {
+        /// A well-formed event.
+        case event(Event)
+        /// A message that is not a valid event (malformed JSON, an unknown type, a subject that does not
+        /// match its payload). The replica skips it, logs it and counts it; it never stops replication.
+        case invalid(subject: String, reason: String)
+    }
+
+    /// Creates an entry.
+    public init(sequence: UInt64, time: Date, payload: Payload) {
+        self.sequence = sequence
+        self.time = time
+        self.payload = payload
+    }
+
+    /// Creates an entry holding a well-formed event.
+    public init(sequence: UInt64, time: Date, event: Event) {
+        self.init(sequence: sequence, time: time, payload: .event(event))
+    }
+
+    /// The event, if the entry holds a well-formed one.
+    public var event: Event? {
+        if case .event(let event) = payload { return event }
+        return nil
+    }
+}
+
+/// A run of entries read from the log, and how far the reader has got.
+public struct LogBatch: Sendable, Hashable {
+    /// Entries in increasing sequence order.
+    public var entries: [LogEntry]
+    /// Every sequence up to and including this one has been delivered or no longer exists in the log
+    /// (purged). At least the last entry's sequence. Lets a reader become caught up with a log whose
+    /// newest messages were purged.
+    public var position: UInt64
+
+    /// Creates a batch.
+    public init(entries: [LogEntry], position: UInt64) {
+        self.entries = entries
+        self.position = max(position, entries.last?.sequence ?? 0)
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// The wire format of events, compatible with eventbase v3 streams.
+///
+/// - Subject: `<stream>.<base64(key)>-put` or `-delete`; base64 is the standard alphabet with
+///   padding over the key's UTF-8 bytes, so `"a"` gives `YQ==-put`.
+/// - Payload: compact JSON, fields in the order `type`, `id`, `data`, `timestamp`.
+/// - Headers (optional, ignored by eventbase v3): ``changesHeader`` and ``createdHeader`` carry the
+///   meta the writer assigned; `Nats-Msg-Id` carries ``Event/eventID``.
+public enum EventCodec {
+    /// The header carrying ``Event/changes``.
+    public static let changesHeader = "Eventbase-Changes"
+    /// The header carrying ``Event/dateCreated`` (milliseconds since 1970).
+    public static let createdHeader = "Eventbase-Created"
+    /// The NATS de-duplication header carrying ``Event/eventID``.
+    public static let messageIDHeader = "Nats-Msg-Id"
+
+    /// The subject token for a key and kind: `base64(key)-put` or `base64(key)-delete`.
+    public static func subjectToken(key: String, kind: Event.Kind) -> String {
+        Data(key.utf8).base64EncodedString() + suffix(kind)
+    }
+
+    /// The full subject: `<stream>.<base64(key)>-put` or `-delete`.
+    public static func subject(stream: String, key: String, kind: Event.Kind) -> String {
+        stream + "." + subjectToken(key: key, kind: kind)
+    }
+
+    /// The subject filter that matches every event of `stream`: `<stream>.*`.
+    public static func wildcardSubject(stream: String) -> String {
+        stream + ".*"
+    }
+
+    private static func suffix(_ kind: Event.Kind) -> String {
+        switch kind {
+        case .put: "-put"
+        case .delete: "-delete"
+        }
+    }
+
+    /// Reads the key and kind back from a subject of `stream`, or `nil` if it is not an event subject.
+    public static func parseSubject(_ subject: String, stream: String) -> (key: String, kind: Event.Kind)? {
+        guard subject.hasPrefix(stream), subject.utf8.count > stream.utf8.count + 1 else { return nil }
+        let token = subject.utf8.dropFirst(stream.utf8.count)
+        guard token.first == UInt8(ascii: ".") else { return nil }
+        let name = String(decoding: token.dropFirst(), as: UTF8.self)
+        let kind: Event.Kind
+        let encoded: Substring
+        if name.hasSuffix("-put") {
+            kind = .put
+            encoded = name.dropLast(4)
+        } else if name.hasSuffix("-delete") {
+            kind = .delete
+            encoded = name.dropLast(7)
+        } else {
+            return nil
+        }
+        guard let bytes = Data(base64Encoded: String(encoded)), let key = String(validating: bytes, as: UTF8.self)
+        else { return nil }
+        return (key, kind)
+    }
+
+    /// The payload of an event as compact JSON bytes, byte-for-byte what eventbase v3 writes.
+    public static func encodePayload(_ event: Event) -> [UInt8] {
+        var object = JSONObject()
+        object["type"] = .string(event.kind.rawValue)
+        object["id"] = .string(event.key)
+        if event.kind == .put {
+            object["data"] = event.data ?? .object([:])
+        }
+        object["timestamp"] = .number(Double(event.timestamp))
+        for (name, value) in event.extraFields where object[name] == nil {
+            object[name] = value
+        }
+        return JSONValue.object(object).jsonBytes()
+    }
+
+    /// The headers an event carries beside its payload (may be empty).
+    public static func headers(for event: Event) -> [(name: String, value: String)] {
+        var fields: [(name: String, value: String)] = []
+        if let eventID = event.eventID { fields.append((messageIDHeader, eventID)) }
+        if let changes = event.changes { fields.append((changesHeader, String(changes))) }
+        if let created = event.dateCreated { fields.append((createdHeader, String(created))) }
+        return fields
+    }
+
+    /// Decodes an event from its subject, payload and headers.
+    ///
+    /// Unknown payload fields are kept in ``Event/extraFields``; unknown headers are ignored.
+    /// - Parameters:
+    ///   - subject: The subject it was published on; its key must match the payload's `id`. Pass `nil` to skip that check.
+    ///   - stream: The stream name, to parse `subject`.
+    ///   - payload: The JSON payload.
+    ///   - header: Looks up a header value by name.
+    ///   - limits: Limits on the JSON's size and depth.
+    /// - Throws: `.invalidJSON` when the payload is not a valid event; `.limitExceeded` past `limits`.
+    public static func decode(
+        subject: String?,
+        stream: String,
+        payload: [UInt8],
+        header: (String) -> String? = { _ in nil },
+        limits: JSONLimits = .default
+    ) throws -> Event {
+        let value = try JSONValue(jsonBytes: payload, limits: limits)
+        guard case .object(var object) = value else {
+            throw EventbaseError(.invalidJSON, "An event payload must be a JSON object, found \(value.typeName).")
+        }
+        guard let typeName = object.removeValue(forKey: "type")?.stringValue, let kind = Event.Kind(rawValue: typeName)
+        else {
+            throw EventbaseError(.invalidJSON, "An event payload needs \"type\": \"PUT\" or \"DELETE\".")
+        }
+        guard let key = object.removeValue(forKey: "id")?.stringValue else {
+            throw EventbaseError(.invalidJSON, "An event payload needs a string \"id\" (the key).")
+        }
+        if let subject {
+            guard let parsed = parseSubject(subject, stream: stream) else {
+                throw EventbaseError(
+                    .invalidJSON, "The subject \(subject) is not an event subject of stream \(stream).")
+            }
+            guard parsed.key == key, parsed.kind == kind else {
+                throw EventbaseError(.invalidJSON, "The subject \(subject) does not match the payload's type and id.")
+            }
+        }
+        let data = object.removeValue(forKey: "data")
+        if kind == .put, data == nil {
+            throw EventbaseError(.invalidJSON, "A PUT event payload needs \"data\".")
+        }
+        let timestamp: Int64
+        switch object.removeValue(forKey: "timestamp") {
+        case .number(let number)? where number.isFinite && abs(number) < 9e15:
+            timestamp = Int64(number.rounded(.down))
+        case nil, .null?:
+            timestamp = 0
+        default:
+            throw EventbaseError(.invalidJSON, "An event's \"timestamp\" must be milliseconds since 1970.")
+        }
+        var event = Event(kind: kind, key: key, data: kind == .put ? data : nil, timestamp: timestamp)
+        event.extraFields = object
+        event.eventID = header(messageIDHeader)
+        if let text = header(changesHeader), let changes = Int(text), changes > 0 {
+            event.changes = changes
+        }
+        if let text = header(createdHeader), let created = Int64(text) {
+            event.dateCreated = created
+        }
+        return event
+    }
+}

@@ -1,0 +1,139 @@
+public import Foundation
+
+/// The ordered, durable log of one stream: the source of truth that every replica folds.
+///
+/// ## Implementation requirements
+///
+/// - **Ordering**: sequences are assigned by the log, start at 1, strictly increase and are never
+///   reused (purges leave gaps). ``entries(from:)`` delivers entries in sequence order, never
+///   skipping a surviving entry, never repeating one, never reordering.
+/// - **Durability**: ``append(_:condition:)`` returns only once the event is durable and readable by
+///   every reader at the returned sequence.
+/// - **Idempotency**: two appends with the same ``Event/eventID`` within the log's de-duplication
+///   window store the event once; the second returns the first's sequence with
+///   ``AppendAck/duplicate`` set.
+/// - **Following**: the sequence returned by ``entries(from:)`` keeps following new appends until
+///   the iterating task is cancelled, ``close()`` is called (it then finishes), or the log fails (it
+///   then throws). Its ``LogBatch/position`` lets a reader know it is caught up even when the newest
+///   entries were purged.
+/// - **Thread safety**: every method may be called concurrently.
+/// - **Errors** (``EventbaseError`` codes): `.timeout` when a deadline passes (the append may or may
+///   not have happened: retry with the same event id); `.unavailable` when the backend cannot be
+///   reached; `.conflict` when an ``AppendCondition`` fails; `.streamNotFound` / `.streamDeleted`
+///   when the stream is gone; `.closed` after ``close()``.
+///
+/// The conformance suite `EventLogConformance` in EventbaseTestKit checks these.
+public protocol EventLog: Sendable {
+    /// The name of the stream this log stores.
+    var streamName: String { get }
+
+    /// Opens the log, creating the stream if it does not exist, and reports its current state.
+    /// - Throws: `.unavailable`, `.timeout`, `.invalidStreamName`, `.permissionDenied`.
+    func open() async throws -> LogState
+
+    /// Appends an event and returns once it is durable.
+    /// - Parameters:
+    ///   - event: The event to append.
+    ///   - condition: An optimistic-concurrency check, or `nil`.
+    /// - Returns: The sequence and time the log assigned.
+    /// - Throws: `.conflict` when `condition` fails; `.timeout`; `.unavailable`; `.limitExceeded`
+    ///   for an event larger than the log accepts; `.streamDeleted`; `.closed`.
+    func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck
+
+    /// Reads entries in order starting at `sequence` (the first surviving entry at or after it) and
+    /// keeps following new ones.
+    func entries(from sequence: UInt64) -> LogEntries
+
+    /// The current state: last sequence, message count, identity.
+    /// - Throws: `.unavailable`, `.timeout`, `.streamDeleted`, `.closed`.
+    func state() async throws -> LogState
+
+    /// Purges the put events of `key` with a sequence lower than `sequence`.
+    ///
+    /// After a put at sequence S, purging below S keeps only the newest put (as eventbase v3 does,
+    /// but without erasing a newer put written by someone else meanwhile).
+    /// - Returns: How many entries were removed.
+    func purgePuts(of key: String, before sequence: UInt64) async throws -> Int
+
+    /// Deletes the whole stream. Readers of it fail with `.streamDeleted`.
+    func destroy() async throws
+
+    /// Stops every reader and releases resources. Idempotent.
+    func close() async
+}
+
+/// The state of a log.
+public struct LogState: Sendable, Hashable {
+    /// The sequence of the newest entry ever appended (0 for a new stream), even if it was purged.
+    public var lastSequence: UInt64
+    /// How many entries the log holds now.
+    public var messageCount: UInt64
+    /// Identifies this incarnation of the stream: a stream deleted and created again has a new one.
+    public var identity: StreamIdentity
+
+    /// Creates a state.
+    public init(lastSequence: UInt64, messageCount: UInt64, identity: StreamIdentity) {
+        self.lastSequence = lastSequence
+        self.messageCount = messageCount
+        self.identity = identity
+    }
+}
+
+/// Identifies one incarnation of a stream, so a replica can tell that the stream it followed was
+/// deleted and created again (and rebuild instead of silently skipping events).
+public struct StreamIdentity: Sendable, Hashable, Codable {
+    /// The stream's name.
+    public var name: String
+    /// When this incarnation was created, to the millisecond, if the log knows.
+    public var created: Date?
+
+    /// Creates an identity.
+    public init(name: String, created: Date?) {
+        self.name = name
+        self.created = created.map { Date(millisecondsSince1970: $0.millisecondsSince1970) }
+    }
+}
+
+/// An optimistic-concurrency check on an append.
+public enum AppendCondition: Sendable, Hashable {
+    /// The key's newest event must be at this sequence (its current ``Meta/revision``).
+    case keyRevision(UInt64)
+    /// The key must have no put event in the log (it must not exist).
+    case keyAbsent
+}
+
+/// What the log says once an append is durable.
+public struct AppendAck: Sendable, Hashable {
+    /// The sequence assigned to the event.
+    public var sequence: UInt64
+    /// The log's timestamp for the event.
+    public var time: Date?
+    /// Whether the log had already stored an event with the same id (nothing new was written).
+    public var duplicate: Bool
+
+    /// Creates an ack.
+    public init(sequence: UInt64, time: Date? = nil, duplicate: Bool = false) {
+        self.sequence = sequence
+        self.time = time
+        self.duplicate = duplicate
+    }
+}
+
+/// The entries of a log, read in order and followed live, as an `AsyncSequence` of batches.
+///
+/// Adapters build it from an `AsyncThrowingStream` they feed; iteration ends when the log closes
+/// and throws when reading fails.
+public struct LogEntries: AsyncSequence, Sendable {
+    public typealias Element = LogBatch
+
+    private let stream: AsyncThrowingStream<LogBatch, any Error>
+
+    /// Wraps a stream of batches.
+    public init(_ stream: AsyncThrowingStream<LogBatch, any Error>) {
+        self.stream = stream
+    }
+
+    public func makeAsyncIterator() -> AsyncThrowingStream<LogBatch, any Error>.AsyncIterator {
+        stream.makeAsyncIterator()
+    }
+}

@@ -1,0 +1,97 @@
+/// The local replica's storage: records by key and the last applied log sequence.
+///
+/// Eventbase reads it on every `get`, `keys` and `query`, so reads are synchronous and must be
+/// fast (no I/O on the read path: keep records in memory or in a memory-mapped structure).
+///
+/// ## Implementation requirements
+///
+/// - **Thread safety**: any method may be called from any thread; reads may run concurrently with
+///   an ``apply(_:)``. A reader sees either all of a batch or none of it.
+/// - **Atomicity**: ``apply(_:)`` applies every change of the batch *and* its
+///   ``StateBatch/lastAppliedSequence`` together. After a crash a durable store must come back with
+///   either all of a batch or none of it, so no event is applied twice or lost.
+/// - **Non-blocking**: methods must not wait on the network or on Eventbase itself (Eventbase calls
+///   ``apply(_:)`` while it holds its replica lock). Durable stores write in the background and in
+///   ``checkpoint()``.
+/// - **Enumeration**: ``forEachRecord(_:)`` visits each record once, from a consistent view.
+/// - **Errors** (``EventbaseError`` codes): `.storageFailure` for I/O errors; `.corruptData` for a
+///   damaged file that cannot be skipped; `.unsupportedVersion` for a file written by a newer version;
+///   `.closed` after ``close()``.
+///
+/// The conformance suite `StateStoreConformance` in EventbaseTestKit checks these.
+public protocol StateStore: AnyObject, Sendable {
+    /// Loads what the store persisted for `stream` (nothing, for a memory store).
+    /// - Returns: The checkpoint the replica resumes from.
+    func open(stream: String) async throws -> StoreCheckpoint
+
+    /// The record for `key`, if any.
+    func record(forKey key: String) -> Record<JSONValue>?
+
+    /// The number of records.
+    var count: Int { get }
+
+    /// The sequence of the last applied log entry (0 when nothing was applied).
+    var lastAppliedSequence: UInt64 { get }
+
+    /// Visits every record (in no particular order), from a consistent view.
+    func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows
+
+    /// Applies a batch of changes and its sequence atomically.
+    /// - Throws: `.storageFailure`, `.closed`.
+    func apply(_ batch: StateBatch) throws
+
+    /// Drops every record and starts over for a new incarnation of the stream.
+    /// - Throws: `.storageFailure`, `.closed`.
+    func reset(identity: StreamIdentity) throws
+
+    /// Makes everything applied so far durable, so a restart resumes from here (a no-op for memory stores).
+    func checkpoint() async throws
+
+    /// Checkpoints and releases resources. Idempotent.
+    func close() async throws
+}
+
+/// Where a replica resumes.
+public struct StoreCheckpoint: Sendable, Hashable {
+    /// The last applied sequence; the replica reads the log from the next one.
+    public var lastAppliedSequence: UInt64
+    /// The stream incarnation the records belong to, if the store recorded one.
+    public var identity: StreamIdentity?
+
+    /// Creates a checkpoint.
+    public init(lastAppliedSequence: UInt64, identity: StreamIdentity?) {
+        self.lastAppliedSequence = lastAppliedSequence
+        self.identity = identity
+    }
+
+    /// An empty store.
+    public static let empty = StoreCheckpoint(lastAppliedSequence: 0, identity: nil)
+}
+
+/// Changes to apply to a ``StateStore`` together.
+public struct StateBatch: Sendable, Hashable {
+    /// One change: a record written (`record` set) or removed (`record` nil).
+    public struct Change: Sendable, Hashable {
+        /// The key changed.
+        public var key: String
+        /// The new record, or `nil` when the key was deleted.
+        public var record: Record<JSONValue>?
+
+        /// Creates a change.
+        public init(key: String, record: Record<JSONValue>?) {
+            self.key = key
+            self.record = record
+        }
+    }
+
+    /// The changes, in log order (a key may appear more than once; the last wins).
+    public var changes: [Change]
+    /// The sequence the store is at once the batch is applied.
+    public var lastAppliedSequence: UInt64
+
+    /// Creates a batch.
+    public init(changes: [Change], lastAppliedSequence: UInt64) {
+        self.changes = changes
+        self.lastAppliedSequence = lastAppliedSequence
+    }
+}

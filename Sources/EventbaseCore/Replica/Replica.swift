@@ -1,0 +1,297 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The local replica: folds log entries into the state store, releases write waiters, and
+/// notifies live queries, in log order.
+///
+/// One task applies (the instance's tail loop); any task may read, wait or subscribe. Store
+/// writes, waiter bookkeeping and subscription matching happen under one lock, so a subscription
+/// registered with a snapshot of existing records sees every later change exactly once. Handlers,
+/// continuations and `onMessage` are called after the lock is released.
+final class Replica: Sendable {
+    enum Sink: Sendable {
+        case handler(SubscriptionHandler)
+        case changes(AsyncThrowingStream<Change, any Error>.Continuation)
+        case liveQuery(AsyncThrowingStream<LiveQueryEvent, any Error>.Continuation)
+    }
+
+    struct Subscriber: Sendable {
+        let query: Query
+        let sink: Sink
+    }
+
+    private struct Waiter {
+        let sequence: UInt64
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var applied: UInt64
+        var waiters: [Int: Waiter] = [:]
+        var subscribers: [Int: Subscriber] = [:]
+        var nextID = 1
+        var failure: EventbaseError?
+        var invalidEntries = 0
+    }
+
+    /// One notification to deliver after the lock is released.
+    enum Delivery {
+        case change(Int, Sink, Change)
+        case message(LogEntry)
+    }
+
+    let store: any StateStore
+    let streamName: String
+    private let logger: Logger
+    private let onMessage: (@Sendable (LogEntry) throws -> Void)?
+    private let state: Mutex<State>
+
+    init(
+        store: any StateStore,
+        streamName: String,
+        logger: Logger,
+        onMessage: (@Sendable (LogEntry) throws -> Void)?
+    ) {
+        self.store = store
+        self.streamName = streamName
+        self.logger = logger
+        self.onMessage = onMessage
+        self.state = Mutex(State(applied: store.lastAppliedSequence))
+    }
+
+    /// The last applied sequence.
+    var appliedSequence: UInt64 { state.withLock { $0.applied } }
+
+    /// How many entries were skipped because they were not valid events.
+    var invalidEntryCount: Int { state.withLock { $0.invalidEntries } }
+
+    /// How many live subscriptions there are.
+    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+
+    /// Why the replica stopped, if it did.
+    var failure: EventbaseError? { state.withLock { $0.failure } }
+
+    // MARK: Applying
+
+    /// Applies a batch from the log. Entries at or below the applied sequence are skipped.
+    /// - Throws: what the store throws; the replica then fails (waiters get the error).
+    func apply(_ batch: LogBatch) throws {
+        var deliveries: [Delivery] = []
+        var released: [CheckedContinuation<Void, any Error>] = []
+        let outcome: Result<Void, EventbaseError> = state.withLock { state in
+            guard state.failure == nil else { return .success(()) }
+            guard batch.position > state.applied else { return .success(()) }
+            var overlay: [String: Record<JSONValue>?] = [:]
+            var changes: [StateBatch.Change] = []
+            changes.reserveCapacity(batch.entries.count)
+            for entry in batch.entries where entry.sequence > state.applied {
+                switch entry.payload {
+                case .invalid(let subject, let reason):
+                    state.invalidEntries += 1
+                    logger.warning(
+                        "Skipped an entry that is not a valid event",
+                        metadata: ["sequence": "\(entry.sequence)", "subject": "\(subject)", "reason": "\(reason)"])
+                case .event(let event):
+                    let old: Record<JSONValue>? =
+                        if let pending = overlay[event.key] { pending } else { store.record(forKey: event.key) }
+                    let new = Self.fold(old: old, event: event, entry: entry)
+                    overlay[event.key] = .some(new)
+                    changes.append(StateBatch.Change(key: event.key, record: new))
+                    for (id, subscriber) in state.subscribers {
+                        if let change = Self.change(
+                            for: subscriber.query, key: event.key, old: old, new: new, entry: entry)
+                        {
+                            deliveries.append(.change(id, subscriber.sink, change))
+                        }
+                    }
+                    if onMessage != nil { deliveries.append(.message(entry)) }
+                }
+            }
+            do {
+                try store.apply(StateBatch(changes: changes, lastAppliedSequence: batch.position))
+            } catch {
+                let failure = EventbaseError(
+                    .storageFailure, "The state store failed to apply events; the replica stopped.", cause: error)
+                state.failure = failure
+                released = state.waiters.values.map(\.continuation)
+                state.waiters.removeAll()
+                return .failure(failure)
+            }
+            state.applied = batch.position
+            for (id, waiter) in state.waiters where waiter.sequence <= batch.position {
+                released.append(waiter.continuation)
+                state.waiters[id] = nil
+            }
+            return .success(())
+        }
+        switch outcome {
+        case .success:
+            for continuation in released { continuation.resume() }
+            deliver(deliveries)
+        case .failure(let error):
+            for continuation in released { continuation.resume(throwing: error) }
+            throw error
+        }
+    }
+
+    /// The record after applying `event` to `old`.
+    static func fold(old: Record<JSONValue>?, event: Event, entry: LogEntry) -> Record<JSONValue>? {
+        switch event.kind {
+        case .delete:
+            return nil
+        case .put:
+            var data = event.data ?? .object([:])
+            if case .object(var object) = data {
+                object["id"] = .string(event.key)
+                data = .object(object)
+            }
+            let changes: Int
+            let created: Date
+            if let carried = event.changes {
+                // The writer's count is authoritative, so replicas that replay after purges agree.
+                changes = carried
+                created = event.dateCreated.map { Date(millisecondsSince1970: $0) } ?? entry.time
+            } else {
+                changes = (old?.meta.changes ?? 0) + 1
+                created = old?.meta.dateCreated ?? entry.time
+            }
+            let meta = Meta(dateCreated: created, dateModified: entry.time, changes: changes, revision: entry.sequence)
+            return Record(key: event.key, data: data, meta: meta)
+        }
+    }
+
+    static func change(
+        for query: Query, key: String, old: Record<JSONValue>?, new: Record<JSONValue>?, entry: LogEntry
+    ) -> Change? {
+        let matchedBefore = old.map { query.matches($0.data) } ?? false
+        let matchesNow = new.map { query.matches($0.data) } ?? false
+        let kind: Change.Kind
+        switch (matchedBefore, matchesNow) {
+        case (false, true): kind = .entered
+        case (true, true): kind = .updated
+        case (true, false): kind = .left
+        case (false, false): return nil
+        }
+        return Change(kind: kind, key: key, data: new?.data, meta: new?.meta, oldData: old?.data, entry: entry)
+    }
+
+    private func deliver(_ deliveries: [Delivery]) {
+        for delivery in deliveries {
+            switch delivery {
+            case .message(let entry):
+                do {
+                    try onMessage?(entry)
+                } catch {
+                    logger.warning("onMessage threw; replication continues", metadata: ["error": "\(error)"])
+                }
+            case .change(let id, let sink, let change):
+                switch sink {
+                case .handler(let handler):
+                    do {
+                        try handler(change.key, change.data, change.meta, change)
+                    } catch {
+                        logger.warning(
+                            "A subscription handler threw; replication continues",
+                            metadata: ["subscription": "\(id)", "error": "\(error)"])
+                    }
+                case .changes(let continuation):
+                    if case .dropped = continuation.yield(change) { overflowed(id) }
+                case .liveQuery(let continuation):
+                    if case .dropped = continuation.yield(.change(change)) { overflowed(id) }
+                }
+            }
+        }
+    }
+
+    private func overflowed(_ id: Int) {
+        let error = EventbaseError(
+            .slowConsumer,
+            "A change stream fell too far behind and was ended; consume faster or raise changeBufferSize.")
+        let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        finish(removed?.sink, throwing: error)
+    }
+
+    // MARK: Waiting
+
+    /// Waits until the replica has applied `sequence`.
+    /// - Throws: the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`), or
+    ///   `CancellationError` when the task is cancelled.
+    func waitUntilApplied(_ sequence: UInt64) async throws {
+        let id = state.withLock { state -> Int in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate: Result<Void, any Error>? = state.withLock { state in
+                    if let failure = state.failure { return .failure(failure) }
+                    if state.applied >= sequence { return .success(()) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = Waiter(sequence: sequence, continuation: continuation)
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    // MARK: Subscribing
+
+    /// Registers a subscriber; for a live query, first yields the records that match now and
+    /// `.caughtUp`, under the lock, so no change is missed or repeated.
+    /// - Returns: The subscriber's id.
+    func subscribe(_ query: Query, sink: Sink) throws -> Int {
+        try state.withLock { state in
+            if let failure = state.failure { throw failure }
+            let id = state.nextID
+            state.nextID += 1
+            if case .liveQuery(let continuation) = sink {
+                // Yielding here keeps the snapshot and the live changes in order; the stream never
+                // calls back into the replica.
+                store.forEachRecord { _, record in
+                    if query.matches(record.data) { continuation.yield(.existing(record)) }
+                }
+                continuation.yield(.caughtUp)
+            }
+            state.subscribers[id] = Subscriber(query: query, sink: sink)
+            return id
+        }
+    }
+
+    /// Removes a subscriber and finishes its stream, if it has one.
+    func unsubscribe(_ id: Int) {
+        let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        finish(removed?.sink, throwing: nil)
+    }
+
+    private func finish(_ sink: Sink?, throwing error: EventbaseError?) {
+        switch sink {
+        case .changes(let continuation)?: continuation.finish(throwing: error)
+        case .liveQuery(let continuation)?: continuation.finish(throwing: error)
+        case .handler?, nil: break
+        }
+    }
+
+    // MARK: Stopping
+
+    /// Stops the replica: waiters fail with `error`, change streams finish (throwing it unless it is
+    /// `.closed`), and later waits and subscriptions throw it.
+    func fail(_ error: EventbaseError) {
+        let (waiters, subscribers) = state.withLock { state in
+            if state.failure == nil { state.failure = error }
+            defer {
+                state.waiters.removeAll()
+                state.subscribers.removeAll()
+            }
+            return (Array(state.waiters.values), Array(state.subscribers.values))
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for subscriber in subscribers {
+            finish(subscriber.sink, throwing: error.code == .closed ? nil : error)
+        }
+    }
+}

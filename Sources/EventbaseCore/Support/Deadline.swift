@@ -1,0 +1,34 @@
+/// Runs `operation`, failing with `.timeout` if it does not finish within `timeout` on `clock`.
+///
+/// The operation is cancelled when the deadline passes; it must honour cancellation.
+package func withDeadline<T: Sendable>(
+    _ timeout: Duration,
+    clock: any Clock<Duration>,
+    _ what: @autoclosure () -> String,
+    operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    let description = what()
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await clock.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else {
+            throw EventbaseError(.internalError, "A deadline task group finished empty.")
+        }
+        guard let value = first else {
+            throw EventbaseError(
+                .timeout, "\(description) did not finish within \(timeout); check the server, then retry.")
+        }
+        return value
+    }
+}
+
+extension Clock where Duration == Swift.Duration {
+    /// Sleeps for `duration` on this clock.
+    package func sleep(for duration: Duration) async throws {
+        try await sleep(until: now.advanced(by: duration), tolerance: nil)
+    }
+}

@@ -1,0 +1,155 @@
+import Eventbase
+import EventbaseTestKit
+import Foundation
+import Testing
+
+@Suite struct FaultTests {
+    func open(_ log: FaultyEventLog, clock: ManualClock, writeTimeout: Duration = .seconds(5)) async throws -> Eventbase
+    {
+        try await EventbaseBuilder(streamName: log.streamName, clock: clock, now: clock.nowProvider)
+            .eventLog(log)
+            .stateStore(InMemoryStateStore())
+            .configure { $0.writeTimeout = writeTimeout }
+            .build()
+    }
+
+    @Test func aWriteToAHungLogFailsWithATimeoutAfterTheConfiguredDeadline() async throws {
+        let clock = ManualClock()
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
+        let eventbase = try await open(log, clock: clock, writeTimeout: .seconds(3))
+        _ = try await eventbase.put("before", ["n": 1])
+        log.inject(.hangAppends)
+        let write = Task { try await eventbase.put("k", ["n": 1]) }
+        await clock.waitForSleepers(1)
+        clock.advance(by: .seconds(3))
+        await #expect {
+            _ = try await write.value
+        } throws: { error in
+            (error as? EventbaseError)?.code == .timeout
+        }
+        // Reads keep answering from the replica, and the instance recovers when the log does.
+        #expect(try await eventbase.get("before") != nil)
+        log.heal()
+        _ = try await eventbase.put("after", ["n": 2])
+        #expect(try await eventbase.get("after") != nil)
+        await eventbase.close()
+    }
+
+    @Test func aFailingLogGivesItsTypedErrorAndLosesNothingAcknowledged() async throws {
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
+        let eventbase = try await open(log, clock: ManualClock())
+        _ = try await eventbase.put("kept", ["n": 1])
+        log.inject(.failAppends(.unavailable))
+        await #expect {
+            _ = try await eventbase.put("lost", ["n": 1])
+        } throws: { error in
+            (error as? EventbaseError)?.code == .unavailable
+        }
+        #expect(try await eventbase.get("kept") != nil)
+        #expect(try await eventbase.get("lost") == nil)
+        await eventbase.close()
+    }
+
+    @Test func closeFailsPendingWritesWithClosed() async throws {
+        let clock = ManualClock()
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
+        let eventbase = try await open(log, clock: clock)
+        log.inject(.hangAppends)
+        let write = Task { try await eventbase.put("k", ["n": 1]) }
+        await clock.waitForSleepers(1)
+        await eventbase.close()
+        await #expect(throws: (any Error).self) { _ = try await write.value }
+    }
+
+    @Test func aFailedPurgeDoesNotFailADelete() async throws {
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
+        let eventbase = try await open(log, clock: ManualClock())
+        _ = try await eventbase.put("k", ["n": 1])
+        log.inject(.failPurges(.unavailable))
+        let result = try await eventbase.delete("k")
+        #expect(result.purged == 0)
+        #expect(try await eventbase.get("k") == nil)
+        await eventbase.close()
+    }
+
+    @Test func invalidMessagesOnTheStreamAreSkippedAndCounted() async throws {
+        let server = InMemoryLogServer()
+        let eventbase = try await Eventbase.builder(streamName: "poison").inMemory(server: server).build()
+        try server.publishRaw(stream: "poison", subject: "poison.YQ==-put", payload: Array("not json".utf8))
+        try server.publishRaw(
+            stream: "poison", subject: "poison.YQ==-put",
+            payload: Array(#"{"type":"PUT","id":"b","data":{},"timestamp":1}"#.utf8))
+        _ = try await eventbase.put("after", ["n": 1])
+        #expect(eventbase.invalidEntryCount == 2)
+        #expect(try await eventbase.get("after") != nil)
+        #expect(try await eventbase.keys() == ["after"])
+        await eventbase.close()
+    }
+
+    @Test func streamsWrittenInTheOriginalFormatAreRead() async throws {
+        let server = InMemoryLogServer()
+        let eventbase = try await Eventbase.builder(streamName: "v3").inMemory(server: server).build()
+        let put = #"{"type":"PUT","id":"user1","data":{"name":"Ann"},"timestamp":1700000000000}"#
+        try server.publishRaw(stream: "v3", subject: "v3.dXNlcjE=-put", payload: Array(put.utf8))
+        try server.publishRaw(stream: "v3", subject: "v3.dXNlcjE=-put", payload: Array(put.utf8))
+        _ = try await eventbase.put("sync", ["n": 1])
+        let record = try #require(try await eventbase.get("user1"))
+        #expect(record.data == ["name": "Ann", "id": "user1"])
+        #expect(record.meta.changes == 2)
+        let delete = #"{"type":"DELETE","id":"user1","timestamp":1700000000001}"#
+        try server.publishRaw(stream: "v3", subject: "v3.dXNlcjE=-delete", payload: Array(delete.utf8))
+        _ = try await eventbase.put("sync", ["n": 2])
+        #expect(try await eventbase.get("user1") == nil)
+        await eventbase.close()
+    }
+
+    @Test func aStoreAheadOfTheLogIsRebuilt() async throws {
+        let store = InMemoryStateStore()
+        let first = InMemoryLogServer()
+        let old = try await Eventbase.builder(streamName: "recreated").eventLog(
+            InMemoryEventLog(streamName: "recreated", server: first)
+        ).stateStore(store).build()
+        for index in 0..<5 { _ = try await old.put("old\(index)", ["n": 1]) }
+        await old.close()
+        // The same stream name on a new server: a recreated stream with fewer events.
+        let second = InMemoryLogServer()
+        let seeded = try await Eventbase.builder(streamName: "recreated").inMemory(server: second).build()
+        _ = try await seeded.put("new", ["n": 1])
+        await seeded.close()
+        let reopened = try await Eventbase.builder(streamName: "recreated").eventLog(
+            InMemoryEventLog(streamName: "recreated", server: second)
+        ).stateStore(store).build()
+        #expect(try await reopened.keys() == ["new"])
+        await reopened.close()
+    }
+
+    @Test func buildValidatesItsConfiguration() async throws {
+        await #expect {
+            _ = try await Eventbase.builder(streamName: "bad.name").inMemory().build()
+        } throws: { error in
+            (error as? EventbaseError)?.code == .invalidStreamName
+        }
+        await #expect {
+            _ = try await Eventbase.builder(streamName: "ok").build()
+        } throws: { error in
+            (error as? EventbaseError)?.code == .invalidArgument
+        }
+        let eventbase = try await Eventbase.builder(streamName: "ok").inMemory().build()
+        await #expect {
+            _ = try await eventbase.put("", ["n": 1])
+        } throws: { error in
+            (error as? EventbaseError)?.code == .invalidKey
+        }
+        await #expect {
+            _ = try await eventbase.put("k", [1, 2])
+        } throws: { error in
+            (error as? EventbaseError)?.code == .invalidArgument
+        }
+        await #expect {
+            _ = try await eventbase.query([:], options: QueryOptions(limit: -1))
+        } throws: { error in
+            (error as? EventbaseError)?.code == .invalidArgument
+        }
+        await eventbase.close()
+    }
+}

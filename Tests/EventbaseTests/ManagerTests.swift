@@ -1,0 +1,133 @@
+import Eventbase
+import EventbaseTestKit
+import Foundation
+import Synchronization
+import Testing
+
+@Suite struct ManagerTests {
+    final class Counter: Sendable {
+        let value = Mutex(0)
+        func increment() { value.withLock { $0 += 1 } }
+        var count: Int { value.withLock { $0 } }
+    }
+
+    func makeManager(clock: ManualClock, opens: Counter = Counter(), server: InMemoryLogServer = InMemoryLogServer())
+        -> EventbaseManager
+    {
+        EventbaseManager(keepAlive: .seconds(60), cleanupInterval: .seconds(10), clock: clock, now: clock.nowProvider) {
+            name in
+            opens.increment()
+            return EventbaseBuilder(streamName: name, clock: clock, now: clock.nowProvider).inMemory(server: server)
+        }
+    }
+
+    @Test func streamReturnsTheSameOpenInstance() async throws {
+        let manager = makeManager(clock: ManualClock())
+        let first = try await manager.stream("users")
+        let second = try await manager.stream("users")
+        #expect(first === second)
+        #expect(manager.openStreams == ["users"])
+        await manager.closeAll()
+    }
+
+    @Test func concurrentCallsForOneNameOpenItOnce() async throws {
+        let opens = Counter()
+        let manager = makeManager(clock: ManualClock(), opens: opens)
+        let instances = try await withThrowingTaskGroup(of: Eventbase.self) { group in
+            for _ in 0..<20 { group.addTask { try await manager.stream("orders") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(opens.count == 1)
+        #expect(Set(instances.map { ObjectIdentifier($0) }).count == 1)
+        await manager.closeAll()
+    }
+
+    @Test func aFailedOpenIsNotCached() async throws {
+        let attempts = Counter()
+        let clock = ManualClock()
+        let manager = EventbaseManager(
+            keepAlive: .seconds(60), cleanupInterval: .seconds(10), clock: clock, now: clock.nowProvider
+        ) { name in
+            attempts.increment()
+            return EventbaseBuilder(
+                streamName: attempts.count == 1 ? "bad.name" : name, clock: clock, now: clock.nowProvider
+            )
+            .inMemory()
+        }
+        await #expect(throws: EventbaseError.self) { try await manager.stream("good") }
+        _ = try await manager.stream("good")
+        #expect(attempts.count == 2)
+        await manager.closeAll()
+    }
+
+    @Test func idleInstancesCloseAfterKeepAliveAndEmitEvents() async throws {
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock)
+        var events = manager.events.makeAsyncIterator()
+        let users = try await manager.stream("users")
+        #expect(await events.next() == .opened("users"))
+        await clock.waitForSleepers(1)
+        clock.advance(by: .seconds(30))
+        await clock.waitForSleepers(1)
+        #expect(!users.isClosed)
+        clock.advance(by: .seconds(40))
+        #expect(await events.next() == .closed("users"))
+        #expect(users.isClosed)
+        #expect(manager.openStreams.isEmpty)
+        let reopened = try await manager.stream("users")
+        #expect(reopened !== users)
+        #expect(await events.next() == .opened("users"))
+        await manager.closeAll()
+    }
+
+    @Test func instancesWithSubscriptionsStayOpen() async throws {
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock)
+        let users = try await manager.stream("users")
+        let subscription = try await users.subscribe([:]) { _, _, _, _ in }
+        clock.advance(by: .seconds(120))
+        await manager.sweep()
+        #expect(!users.isClosed)
+        subscription.cancel()
+        await manager.sweep()
+        #expect(users.isClosed)
+        await manager.closeAll()
+    }
+
+    @Test func accessKeepsAnInstanceAlive() async throws {
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock)
+        let users = try await manager.stream("users")
+        clock.advance(by: .seconds(50))
+        _ = try await users.get("x")
+        clock.advance(by: .seconds(50))
+        await manager.sweep()
+        #expect(!users.isClosed)
+        await manager.closeAll()
+    }
+
+    @Test func closeAllClosesEverythingAndEndsEvents() async throws {
+        let manager = makeManager(clock: ManualClock())
+        let events = manager.events
+        let a = try await manager.stream("a")
+        let b = try await manager.stream("b")
+        await manager.closeAll()
+        #expect(a.isClosed && b.isClosed)
+        var seen: [EventbaseManager.Event] = []
+        for await event in events { seen.append(event) }
+        #expect(seen == [.opened("a"), .opened("b"), .closed("a"), .closed("b")])
+        await #expect(throws: EventbaseError.self) { try await manager.stream("a") }
+    }
+
+    @Test func instancesOfOneManagerShareAStreamThroughTheServer() async throws {
+        let server = InMemoryLogServer()
+        let first = makeManager(clock: ManualClock(), server: server)
+        let second = makeManager(clock: ManualClock(), server: server)
+        let writer = try await first.stream("shared")
+        _ = try await writer.put("k", ["v": 1])
+        let reader = try await second.stream("shared")
+        #expect(try await reader.get("k")?.data["v"] == 1)
+        await first.closeAll()
+        await second.closeAll()
+    }
+}
