@@ -45,6 +45,12 @@ let package = Package(
             path: "Tests/EventbaseTestKit",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "CoreBenchmarks",
+            dependencies: ["Eventbase"],
+            path: "Benchmarks/CoreBenchmarks",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EventbaseCoreTests",
             dependencies: ["EventbaseCore", "EventbaseTestKit"],
