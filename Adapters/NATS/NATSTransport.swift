@@ -235,13 +235,16 @@ public final class NATSTransport: Transport, Sendable {
         let (continuations, action) = state.withLock { $0.unsubscribeAll() }
         try? perform(action)
         for continuation in continuations { continuation.finish() }
-        defer { Task { await self.close() } }
+        var failure: (any Error)?
         do {
             try await flush(timeout: timeout)
         } catch let error as EventbaseError where error.code == .unavailable || error.code == .closed {
             // Nothing to drain to.
+        } catch {
+            failure = error
         }
         await close()
+        if let failure { throw failure }
     }
 
     /// Whether the transport is connected right now.
