@@ -275,10 +275,12 @@ public final class NATSServerFixture: Sendable {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if state.withLock({ $0.exited }) { break }
-            if let info = Self.readInfo(port: port), !configuration.jetStream || configuration.tls?.handshakeFirst == true || info.contains("\"jetstream\":true") {
+            if configuration.tls?.handshakeFirst == true {
+                // The server sends nothing before the TLS handshake: accepting connections is all we can see.
+                if Self.canConnect(port: port) { return }
+            } else if let info = Self.readInfo(port: port), !configuration.jetStream || info.contains("\"jetstream\":true") {
                 return
             }
-            if configuration.tls?.handshakeFirst == true, Self.canConnect(port: port) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
