@@ -52,7 +52,9 @@ final class NATSChannelHandler: ChannelInboundHandler {
         pingTask?.cancel()
         if case .connected = state {
         } else {
-            handshake.fail(EventbaseError(.unavailable, "The NATS server at \(server) closed the connection during the handshake."))
+            handshake.fail(
+                EventbaseError(.unavailable, "The NATS server at \(server) closed the connection during the handshake.")
+            )
         }
         state = .done
         context.fireChannelInactive()
@@ -70,7 +72,8 @@ final class NATSChannelHandler: ChannelInboundHandler {
         if let error = error as? EventbaseError {
             mapped = error
         } else if error is NIOSSLError || error is BoringSSLError {
-            mapped = EventbaseError(.unavailable, "The TLS handshake with \(server) failed. Check the CA and certificates.", cause: error)
+            mapped = EventbaseError(
+                .unavailable, "The TLS handshake with \(server) failed. Check the CA and certificates.", cause: error)
         } else {
             mapped = EventbaseError(.unavailable, "The connection to \(server) failed.", cause: error)
         }
@@ -82,7 +85,10 @@ final class NATSChannelHandler: ChannelInboundHandler {
         switch state {
         case .waitingForInfo:
             guard case .info(let info) = op else {
-                fail(context: context, EventbaseError(.protocolError, "The server at \(server) did not start with INFO; is it a NATS server?"))
+                fail(
+                    context: context,
+                    EventbaseError(
+                        .protocolError, "The server at \(server) did not start with INFO; is it a NATS server?"))
                 return
             }
             transport.receivedInfo(info)
@@ -95,7 +101,9 @@ final class NATSChannelHandler: ChannelInboundHandler {
                 context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
                 state = .waitingForPong(info)
             } catch {
-                fail(context: context, error as? EventbaseError ?? EventbaseError(.internalError, "Could not send CONNECT.", cause: error))
+                fail(
+                    context: context,
+                    error as? EventbaseError ?? EventbaseError(.internalError, "Could not send CONNECT.", cause: error))
             }
         case .waitingForPong(let info):
             switch op {

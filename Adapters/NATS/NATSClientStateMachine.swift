@@ -114,7 +114,9 @@ package struct NATSClientStateMachine {
     }
 
     /// Registers a caller of `connect()`; returns the result at once when it is already known.
-    package mutating func addConnectWaiter(_ waiter: CheckedContinuation<Void, any Error>) -> Result<Void, EventbaseError>? {
+    package mutating func addConnectWaiter(_ waiter: CheckedContinuation<Void, any Error>) -> Result<
+        Void, EventbaseError
+    >? {
         switch status {
         case .connected: return .success(())
         case .closed: return .failure(Self.closedError)
@@ -311,7 +313,9 @@ package struct NATSClientStateMachine {
     }
 
     /// Takes everything queued for `channel` to write it in one go.
-    package mutating func takeOutbound(for channel: any Channel) -> (ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>]) {
+    package mutating func takeOutbound(for channel: any Channel) -> (
+        ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>]
+    ) {
         flushScheduled = false
         guard status == .connected, self.channel === channel else { return ([], []) }
         let ops = outbound
@@ -332,7 +336,8 @@ package struct NATSClientStateMachine {
     static func size(of op: NATSClientOp) -> Int {
         switch op {
         case .publish(let subject, let replyTo, let headers, let payload):
-            let headerSize = headers.map { $0.fields.reduce(12) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } } ?? 0
+            let headerSize =
+                headers.map { $0.fields.reduce(12) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } } ?? 0
             return subject.utf8.count + (replyTo?.utf8.count ?? 0) + headerSize + payload.count + 32
         case .subscribe(let subject, let queue, _):
             return subject.utf8.count + (queue?.utf8.count ?? 0) + 32
@@ -377,7 +382,9 @@ package struct NATSClientStateMachine {
     /// Where an incoming message goes.
     package enum DeliverAction {
         case yield(MessageContinuation, TransportMessage)
-        case reply(CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?)
+        case reply(
+            CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?
+        )
         case drop
     }
 
@@ -451,7 +458,9 @@ package struct NATSClientStateMachine {
     }
 
     /// Ends a request early (timeout or cancellation); returns its continuation if it was pending.
-    package mutating func removeRequest(_ token: String) -> (CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)? {
+    package mutating func removeRequest(_ token: String) -> (
+        CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?
+    )? {
         guard let request = requests.removeValue(forKey: token) else { return nil }
         return (request.continuation, request.timeout)
     }
@@ -459,9 +468,16 @@ package struct NATSClientStateMachine {
     // MARK: Pings and flushes
 
     /// Queues a PING for a flush.
-    package mutating func flush(_ continuation: CheckedContinuation<Void, any Error>) -> (id: UInt64, action: EnqueueAction) {
+    package mutating func flush(_ continuation: CheckedContinuation<Void, any Error>) -> (
+        id: UInt64, action: EnqueueAction
+    ) {
         guard status == .connected else {
-            return (0, .fail(status == .closed ? Self.closedError : EventbaseError(.unavailable, "Not connected to NATS; cannot flush.")))
+            return (
+                0,
+                .fail(
+                    status == .closed
+                        ? Self.closedError : EventbaseError(.unavailable, "Not connected to NATS; cannot flush."))
+            )
         }
         let id = nextFlushID
         nextFlushID += 1
@@ -556,16 +572,24 @@ package struct NATSClientStateMachine {
         let lower = text.lowercased()
         let cause = NATSServerError(text: text)
         if lower.contains("authorization violation") || lower.contains("authentication") {
-            return EventbaseError(.authenticationFailed, "The NATS server rejected the credentials: \(text). Check the user, password, token, nkey or creds file.", cause: cause)
+            return EventbaseError(
+                .authenticationFailed,
+                "The NATS server rejected the credentials: \(text). Check the user, password, token, nkey or creds file.",
+                cause: cause)
         }
         if lower.hasPrefix("permissions violation") {
-            return EventbaseError(.permissionDenied, "The NATS server denied it: \(text). Grant the permission to this user.", cause: cause)
+            return EventbaseError(
+                .permissionDenied, "The NATS server denied it: \(text). Grant the permission to this user.",
+                cause: cause)
         }
         if lower.contains("maximum payload") {
-            return EventbaseError(.limitExceeded, "The NATS server refused a message above its max_payload and closed the connection.", cause: cause)
+            return EventbaseError(
+                .limitExceeded, "The NATS server refused a message above its max_payload and closed the connection.",
+                cause: cause)
         }
         if lower.contains("slow consumer") {
-            return EventbaseError(.slowConsumer, "The NATS server dropped this client as a slow consumer.", cause: cause)
+            return EventbaseError(
+                .slowConsumer, "The NATS server dropped this client as a slow consumer.", cause: cause)
         }
         if lower.contains("stale connection") || lower.contains("maximum connections") {
             return EventbaseError(.unavailable, "The NATS server closed the connection: \(text).", cause: cause)
@@ -636,7 +660,8 @@ package struct NATSClientStateMachine {
         return action
     }
 
-    package static let closedError = EventbaseError(.closed, "The NATS transport is closed. Create a new one to continue.")
+    package static let closedError = EventbaseError(
+        .closed, "The NATS transport is closed. Create a new one to continue.")
 }
 
 /// The text of a NATS server `-ERR`, kept as the `cause` of an ``EventbaseError``.

@@ -38,7 +38,8 @@ struct NATSConnectionSetup: Sendable {
             do {
                 data = try Data(contentsOf: URL(fileURLWithPath: path))
             } catch {
-                throw EventbaseError(.invalidArgument, "Cannot read the NATS credentials file at \(path).", cause: error)
+                throw EventbaseError(
+                    .invalidArgument, "Cannot read the NATS credentials file at \(path).", cause: error)
             }
             credentials = try NATSCredentials(parsing: String(decoding: data, as: UTF8.self))
         }
@@ -72,7 +73,9 @@ struct NATSConnectionSetup: Sendable {
 
     private func sign(nonce: String?, seed: String) throws -> String {
         guard let nonce else {
-            throw EventbaseError(.authenticationFailed, "The NATS server sent no nonce to sign; it is not set up for nkey or JWT authentication.")
+            throw EventbaseError(
+                .authenticationFailed,
+                "The NATS server sent no nonce to sign; it is not set up for nkey or JWT authentication.")
         }
         return try NATSNKey(seed: seed).sign(Array(nonce.utf8))
     }
@@ -86,7 +89,9 @@ struct NATSConnectionSetup: Sendable {
                 configuration.trustRoots = .file(caFile)
             }
             if let certificateFile = tls?.certificateFile {
-                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map {
+                    .certificate($0)
+                }
             }
             if let privateKeyFile = tls?.privateKeyFile {
                 configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem))
@@ -98,7 +103,8 @@ struct NATSConnectionSetup: Sendable {
         } catch let error as EventbaseError {
             throw error
         } catch {
-            throw EventbaseError(.invalidArgument, "Could not set up TLS: check the CA, certificate and key files.", cause: error)
+            throw EventbaseError(
+                .invalidArgument, "Could not set up TLS: check the CA, certificate and key files.", cause: error)
         }
     }
 }

@@ -163,7 +163,8 @@ package struct NATSDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     static func error(_ what: String) -> EventbaseError {
-        EventbaseError(.protocolError, "The NATS server sent invalid data: \(what). Check that the URL points at a NATS server.")
+        EventbaseError(
+            .protocolError, "The NATS server sent invalid data: \(what). Check that the URL points at a NATS server.")
     }
 }
 

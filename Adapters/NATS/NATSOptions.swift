@@ -151,7 +151,8 @@ package struct NATSServerAddress: Sendable, Hashable, CustomStringConvertible {
             case "nats": break
             case "tls": tlsRequired = true
             default:
-                throw EventbaseError(.invalidArgument, "The server URL '\(url)' has scheme '\(scheme)'; use nats:// or tls://.")
+                throw EventbaseError(
+                    .invalidArgument, "The server URL '\(url)' has scheme '\(scheme)'; use nats:// or tls://.")
             }
             rest = rest[rest.index(colon, offsetBy: 3)...]
         }

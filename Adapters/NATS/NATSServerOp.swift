@@ -29,7 +29,8 @@ package struct NATSInboundMessage: Sendable, Hashable {
     /// The body.
     package var payload: [UInt8]
 
-    package init(subject: String, sid: UInt64, replyTo: String? = nil, headers: MessageHeaders? = nil, payload: [UInt8]) {
+    package init(subject: String, sid: UInt64, replyTo: String? = nil, headers: MessageHeaders? = nil, payload: [UInt8])
+    {
         self.subject = subject
         self.sid = sid
         self.replyTo = replyTo

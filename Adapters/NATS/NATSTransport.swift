@@ -150,7 +150,8 @@ public final class NATSTransport: Transport, Sendable {
         if let headers { _ = try NATSHeaderCodec.encode(headers) }
         let tokenBox = Mutex<String?>(nil)
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<TransportMessage, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<TransportMessage, any Error>) in
                 let (token, subscribeAction, publishAction) = state.withLock {
                     $0.request(
                         subject: subject,
@@ -179,7 +180,8 @@ public final class NATSTransport: Transport, Sendable {
                 if let stale = state.withLock({ $0.setRequestTimeout(token, scheduled) }) { stale.cancel() }
             }
         } onCancel: {
-            if let token = tokenBox.withLock({ $0 }), let (pending, timer) = state.withLock({ $0.removeRequest(token) }) {
+            if let token = tokenBox.withLock({ $0 }), let (pending, timer) = state.withLock({ $0.removeRequest(token) })
+            {
                 timer?.cancel()
                 pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
             }
@@ -198,7 +200,8 @@ public final class NATSTransport: Transport, Sendable {
             try? perform(action)
             let scheduled = group.next().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
                 if let waiter = self?.state.withLock({ $0.removeFlush(id) }) {
-                    waiter.resume(throwing: EventbaseError(.timeout, "The NATS server did not answer a flush within \(timeout)."))
+                    waiter.resume(
+                        throwing: EventbaseError(.timeout, "The NATS server did not answer a flush within \(timeout)."))
                 }
             }
             if let stale = state.withLock({ $0.setFlushTimeout(id, scheduled) }) { stale.cancel() }
@@ -207,7 +210,8 @@ public final class NATSTransport: Transport, Sendable {
 
     /// Connection state changes from now on; the stream finishes when the transport closes.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ConnectionEvent.self, bufferingPolicy: .bufferingNewest(256))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: ConnectionEvent.self, bufferingPolicy: .bufferingNewest(256))
         if let id = state.withLock({ $0.addEventContinuation(continuation) }) {
             continuation.onTermination = { [weak self] _ in self?.state.withLock { $0.removeEventContinuation(id) } }
         } else {
@@ -269,7 +273,8 @@ public final class NATSTransport: Transport, Sendable {
     }
 
     func handshakeCompleted(channel: any Channel, info: NATSServerInfo, server: NATSServerAddress) {
-        guard let action = state.withLock({ $0.connected(channel: channel, info: info, server: server.description) }) else {
+        guard let action = state.withLock({ $0.connected(channel: channel, info: info, server: server.description) })
+        else {
             return
         }
         write(action.ops, on: channel)
@@ -374,7 +379,8 @@ public final class NATSTransport: Transport, Sendable {
 
     private func requestTimedOut(_ token: String, subject: String, timeout: Duration) {
         if let (continuation, _) = state.withLock({ $0.removeRequest(token) }) {
-            continuation.resume(throwing: EventbaseError(.timeout, "No reply to the request on '\(subject)' within \(timeout)."))
+            continuation.resume(
+                throwing: EventbaseError(.timeout, "No reply to the request on '\(subject)' within \(timeout)."))
         }
     }
 
@@ -424,7 +430,9 @@ public final class NATSTransport: Transport, Sendable {
                 break
             } catch {
                 lastError = Self.map(error, server: server)
-                if lastError.code == .authenticationFailed || lastError.code == .invalidArgument || lastError.code == .closed {
+                if lastError.code == .authenticationFailed || lastError.code == .invalidArgument
+                    || lastError.code == .closed
+                {
                     break
                 }
             }
@@ -439,7 +447,8 @@ public final class NATSTransport: Transport, Sendable {
             guard let lost = state.withLock({ $0.connectionLost(current) }) else { return }
             for flush in lost.failedFlushes {
                 flush.timeout?.cancel()
-                flush.continuation.resume(throwing: EventbaseError(.unavailable, "The connection to NATS was lost during a flush."))
+                flush.continuation.resume(
+                    throwing: EventbaseError(.unavailable, "The connection to NATS was lost during a flush."))
             }
             for waiter in lost.writeWaiters { waiter.resume() }
             for listener in lost.events { listener.yield(.disconnected(error: lost.reason)) }
@@ -500,7 +509,8 @@ public final class NATSTransport: Transport, Sendable {
                         try sync.addHandler(setup.makeTLSHandler(server: server))
                     }
                     try sync.addHandler(ByteToMessageHandler(NATSDecoder()))
-                    try sync.addHandler(NATSChannelHandler(transport: self, server: server, setup: setup, handshake: handshake))
+                    try sync.addHandler(
+                        NATSChannelHandler(transport: self, server: server, setup: setup, handshake: handshake))
                 }
             }
         let channel: any Channel
@@ -552,7 +562,8 @@ struct ServerPool: Sendable {
     }
 
     mutating func add(discovered: [NATSServerAddress]) {
-        for var address in discovered where !servers.contains(where: { $0.host == address.host && $0.port == address.port }) {
+        for var address in discovered
+        where !servers.contains(where: { $0.host == address.host && $0.port == address.port }) {
             address.discovered = true
             address.tlsRequired = servers.first?.tlsRequired ?? false
             servers.append(address)

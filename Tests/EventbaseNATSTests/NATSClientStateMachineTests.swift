@@ -59,7 +59,8 @@ import Testing
 
     @Test func aFullWriteBufferMakesPublishersWait() {
         var machine = connectedMachine(limits: .init(writeBufferLimit: 200))
-        let big = NATSClientOp.publish(subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 150))
+        let big = NATSClientOp.publish(
+            subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 150))
         if case .scheduleFlush = machine.publish(big) {} else { Issue.record("first publish is queued") }
         let second = machine.publish(big)
         #expect(second == .waitForWrite)
@@ -67,7 +68,8 @@ import Testing
 
     @Test func publishesAboveMaxPayloadFailWithLimitExceeded() {
         var machine = connectedMachine()
-        let action = machine.publish(.publish(subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 1025)))
+        let action = machine.publish(
+            .publish(subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 1025)))
         guard case .fail(let error) = action else {
             Issue.record("expected failure, got \(action)")
             return
@@ -79,7 +81,8 @@ import Testing
         let channel = EmbeddedChannel()
         var machine = connectedMachine(limits: .init(reconnectBufferSize: 300), channel: channel)
         _ = machine.subscribe(subject: "x", queue: nil, continuation: stream())
-        let publish = NATSClientOp.publish(subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 100))
+        let publish = NATSClientOp.publish(
+            subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 100))
         _ = machine.publish(publish)
         let lost = machine.connectionLost(channel)
         #expect(lost?.reconnect == true)
@@ -97,9 +100,18 @@ import Testing
     @Test func unansweredPingsMarkTheConnectionStale() {
         let channel = EmbeddedChannel()
         var machine = connectedMachine(limits: .init(maxOutstandingPings: 2), channel: channel)
-        guard case .send = machine.pingTimerFired(channel) else { Issue.record(Comment(rawValue: "first ping is sent")); return }
-        guard case .send = machine.pingTimerFired(channel) else { Issue.record(Comment(rawValue: "second ping is sent")); return }
-        guard case .staleConnection = machine.pingTimerFired(channel) else { Issue.record(Comment(rawValue: "third tick is stale")); return }
+        guard case .send = machine.pingTimerFired(channel) else {
+            Issue.record(Comment(rawValue: "first ping is sent"))
+            return
+        }
+        guard case .send = machine.pingTimerFired(channel) else {
+            Issue.record(Comment(rawValue: "second ping is sent"))
+            return
+        }
+        guard case .staleConnection = machine.pingTimerFired(channel) else {
+            Issue.record(Comment(rawValue: "third tick is stale"))
+            return
+        }
         let lost = machine.connectionLost(channel)
         #expect(lost?.reason?.code == .unavailable)
     }
@@ -107,11 +119,17 @@ import Testing
     @Test func aPongResetsOutstandingPings() {
         let channel = EmbeddedChannel()
         var machine = connectedMachine(limits: .init(maxOutstandingPings: 1), channel: channel)
-        guard case .send = machine.pingTimerFired(channel) else { Issue.record(Comment(rawValue: "ping is sent")); return }
+        guard case .send = machine.pingTimerFired(channel) else {
+            Issue.record(Comment(rawValue: "ping is sent"))
+            return
+        }
         let flush = machine.pongReceived()
         #expect(flush == nil)
         #expect(machine.outstandingPings == 0)
-        guard case .send = machine.pingTimerFired(channel) else { Issue.record(Comment(rawValue: "ping is sent again")); return }
+        guard case .send = machine.pingTimerFired(channel) else {
+            Issue.record(Comment(rawValue: "ping is sent again"))
+            return
+        }
     }
 
     @Test func subscriptionPermissionViolationsEndTheSubscription() {
@@ -147,8 +165,10 @@ import Testing
         #expect(action?.subscriptions.count == 1)
         let again = machine.close()
         #expect(again == nil)
-        guard case .fail(let error) = machine.publish(.publish(subject: "s", replyTo: nil, headers: nil, payload: [])) else {
-            Issue.record(Comment(rawValue: "publish after close fails")); return
+        guard case .fail(let error) = machine.publish(.publish(subject: "s", replyTo: nil, headers: nil, payload: []))
+        else {
+            Issue.record(Comment(rawValue: "publish after close fails"))
+            return
         }
         #expect(error.code == .closed)
     }

@@ -1,15 +1,15 @@
 import EventbaseCore
+import EventbaseNATS
 import NIOCore
 import NIOTestUtils
 import Testing
-
-import EventbaseNATS
 
 @Suite struct NATSDecoderTests {
     private func buffer(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
     @Test func decodesEveryServerOperationWhenSplitAtEveryByte() throws {
-        let info = #"INFO {"server_id":"S1","version":"2.10.0","max_payload":1048576,"headers":true,"#
+        let info =
+            #"INFO {"server_id":"S1","version":"2.10.0","max_payload":1048576,"headers":true,"#
             + #""connect_urls":["127.0.0.1:4223"],"nonce":"abc"}"# + "\r\n"
         var expectedInfo = NATSServerInfo(maxPayload: 1_048_576, headers: true)
         expectedInfo.serverID = "S1"
@@ -22,7 +22,10 @@ import EventbaseNATS
             (buffer("PONG\r\n"), [.pong]),
             (buffer("+OK\r\n"), [.ok]),
             (buffer("-ERR 'Authorization Violation'\r\n"), [.error("Authorization Violation")]),
-            (buffer("MSG foo.bar 9 5\r\nhello\r\n"), [.message(.init(subject: "foo.bar", sid: 9, payload: Array("hello".utf8)))]),
+            (
+                buffer("MSG foo.bar 9 5\r\nhello\r\n"),
+                [.message(.init(subject: "foo.bar", sid: 9, payload: Array("hello".utf8)))]
+            ),
             (
                 buffer("MSG foo 1 _INBOX.x.1 0\r\n\r\n"),
                 [.message(.init(subject: "foo", sid: 1, replyTo: "_INBOX.x.1", payload: []))]
@@ -161,7 +164,9 @@ import EventbaseNATS
     }
 
     @Test func encodesPublishSubscribeAndPings() throws {
-        #expect(try encoded(.publish(subject: "a.b", replyTo: nil, headers: nil, payload: Array("hi".utf8))) == "PUB a.b 2\r\nhi\r\n")
+        #expect(
+            try encoded(.publish(subject: "a.b", replyTo: nil, headers: nil, payload: Array("hi".utf8)))
+                == "PUB a.b 2\r\nhi\r\n")
         #expect(try encoded(.publish(subject: "a", replyTo: "r", headers: nil, payload: [])) == "PUB a r 0\r\n\r\n")
         #expect(
             try encoded(.publish(subject: "a", replyTo: "r", headers: ["Nats-Msg-Id": "1"], payload: Array("x".utf8)))
@@ -191,12 +196,15 @@ import EventbaseNATS
 
     @Test func headersRoundTripThroughTheDecoder() throws {
         let headers = MessageHeaders(fields: [("Nats-Msg-Id", "abc"), ("X", "1"), ("X", "2")])
-        var buffer = try NATSClientOp.publish(subject: "s", replyTo: nil, headers: headers, payload: [1, 2, 3]).encoded()
+        var buffer = try NATSClientOp.publish(subject: "s", replyTo: nil, headers: headers, payload: [1, 2, 3])
+            .encoded()
         // The server echoes HPUB as HMSG with a subscription id.
         let text = buffer.readString(length: buffer.readableBytes)!
         var echoed = ByteBuffer(string: text.replacingFirst("HPUB s ", with: "HMSG s 7 "))
         var decoder = NATSDecoder()
-        #expect(try decoder.decode(buffer: &echoed) == .message(.init(subject: "s", sid: 7, headers: headers, payload: [1, 2, 3])))
+        #expect(
+            try decoder.decode(buffer: &echoed)
+                == .message(.init(subject: "s", sid: 7, headers: headers, payload: [1, 2, 3])))
     }
 
     @Test func refusesHeadersThatWouldBreakTheFraming() {

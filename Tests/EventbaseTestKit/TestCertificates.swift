@@ -28,16 +28,26 @@ public struct TestCertificates: Sendable {
         let clientExtensions = path("client.ext")
         try "extendedKeyUsage=clientAuth\n".write(toFile: clientExtensions, atomically: true, encoding: .utf8)
         let commands: [[String]] = [
-            ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-             "-subj", "/CN=Eventbase Test CA", "-keyout", path("ca-key.pem"), "-out", path("ca.pem")],
-            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
-             "-keyout", path("server-key.pem"), "-out", path("server.csr")],
-            ["x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
-             "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", path("server.pem")],
-            ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=client",
-             "-keyout", path("client-key.pem"), "-out", path("client.csr")],
-            ["x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
-             "-CAcreateserial", "-days", "2", "-extfile", clientExtensions, "-out", path("client.pem")],
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                "-subj", "/CN=Eventbase Test CA", "-keyout", path("ca-key.pem"), "-out", path("ca.pem"),
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost",
+                "-keyout", path("server-key.pem"), "-out", path("server.csr"),
+            ],
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                "-CAcreateserial", "-days", "2", "-extfile", extensions, "-out", path("server.pem"),
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=client",
+                "-keyout", path("client-key.pem"), "-out", path("client.csr"),
+            ],
+            [
+                "x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                "-CAcreateserial", "-days", "2", "-extfile", clientExtensions, "-out", path("client.pem"),
+            ],
         ]
         for arguments in commands {
             let process = Process()
@@ -48,11 +58,15 @@ public struct TestCertificates: Sendable {
             do {
                 try process.run()
             } catch {
-                throw EventbaseError(.unavailable, "Cannot run openssl to make test certificates; install openssl.", cause: error)
+                throw EventbaseError(
+                    .unavailable, "Cannot run openssl to make test certificates; install openssl.", cause: error)
             }
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw EventbaseError(.unavailable, "openssl \(arguments.prefix(2).joined(separator: " ")) failed with status \(process.terminationStatus).")
+                throw EventbaseError(
+                    .unavailable,
+                    "openssl \(arguments.prefix(2).joined(separator: " ")) failed with status \(process.terminationStatus)."
+                )
             }
         }
         return TestCertificates(
