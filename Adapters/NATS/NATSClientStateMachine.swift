@@ -444,7 +444,11 @@ package struct NATSClientStateMachine {
             headers: headers,
             payload: payload
         )
-        let action = publish(op)
+        var action = publish(op)
+        if case .waitForWrite = action {
+            // A request does not wait for buffer room: its timeout bounds it, and the reply needs the PUB sent.
+            action = enqueue(op, size: Self.size(of: op))
+        }
         if case .fail = action { return (token, subscribeAction, action) }
         requests[token] = Request(subject: subject, continuation: continuation, timeout: nil)
         return (token, subscribeAction, action)
