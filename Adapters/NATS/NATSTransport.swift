@@ -504,6 +504,11 @@ public final class NATSTransport: Transport, Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Attach before the channel is active: on loopback the whole handshake can finish before
+                    // `connect` returns to this task, and `handshakeCompleted` only accepts the attached channel.
+                    guard self.state.withLock({ $0.attach(channel) }) else {
+                        throw NATSClientStateMachine.closedError
+                    }
                     let sync = channel.pipeline.syncOperations
                     if setup.tlsFirst {
                         try sync.addHandler(setup.makeTLSHandler(server: server))
@@ -519,10 +524,6 @@ public final class NATSTransport: Transport, Sendable {
         } catch {
             handshake.fail(error)
             throw error
-        }
-        guard state.withLock({ $0.attach(channel) }) else {
-            channel.close(promise: nil)
-            throw NATSClientStateMachine.closedError
         }
         do {
             _ = try await handshake.futureResult.get()

@@ -45,7 +45,7 @@ private struct JWTFactory {
     }
 }
 
-@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized)
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(1)))
 struct NATSCredsIntegrationTests {
     @Test func authenticatesWithACredsFileAndRejectsAWrongOne() async throws {
         let operatorKey = try JWTFactory.randomKey(prefix: NATSNKey.operatorPrefix)

@@ -4,7 +4,7 @@ import EventbaseTestKit
 import Foundation
 import Testing
 
-@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized)
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(1)))
 struct NATSReliabilityIntegrationTests {
     private func options(_ server: NATSServerFixture) -> NATSOptions {
         var options = NATSOptions(servers: [server.url])

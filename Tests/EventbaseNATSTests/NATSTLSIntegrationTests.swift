@@ -4,7 +4,7 @@ import EventbaseTestKit
 import Foundation
 import Testing
 
-@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized)
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(1)))
 struct NATSTLSIntegrationTests {
     private func certificates() throws -> (TestCertificates, URL) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(

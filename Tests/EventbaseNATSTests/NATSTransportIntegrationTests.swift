@@ -41,7 +41,7 @@ func withTransport<T: Sendable>(
     }
 }
 
-@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized)
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(1)))
 struct NATSTransportIntegrationTests {
     @Test func publishAndSubscribeRoundTripWithHeaders() async throws {
         try await withNATSServer { server in
