@@ -1,12 +1,12 @@
 import EventbaseCore
-import NIOCore
+package import NIOCore
 import NIOSSL
 
 /// The I/O side of one NATS connection: handshakes, then forwards what the server sends to the
 /// ``NATSTransport`` and answers server PINGs. Runs on its channel's event loop only.
-final class NATSChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = NATSServerOp
-    typealias OutboundOut = ByteBuffer
+package final class NATSChannelHandler: ChannelInboundHandler {
+    package typealias InboundIn = NATSServerOp
+    package typealias OutboundOut = ByteBuffer
 
     private enum State {
         case waitingForInfo
@@ -23,7 +23,7 @@ final class NATSChannelHandler: ChannelInboundHandler {
     private var handshakeTimeout: Scheduled<Void>?
     private var pingTask: RepeatedTask?
 
-    init(
+    package init(
         transport: NATSTransport,
         server: NATSServerAddress,
         setup: NATSConnectionSetup,
@@ -35,7 +35,7 @@ final class NATSChannelHandler: ChannelInboundHandler {
         self.handshake = handshake
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         handshakeTimeout = context.eventLoop.scheduleTask(in: TimeAmount(setup.connectTimeout)) {
             let (handler, context) = loopBound.value
@@ -47,7 +47,7 @@ final class NATSChannelHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         handshakeTimeout?.cancel()
         pingTask?.cancel()
         if case .connected = state {
@@ -60,14 +60,14 @@ final class NATSChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, case .connected = state {
             transport.writeOutbound(on: context.channel)
         }
         context.fireChannelWritabilityChanged()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let mapped: EventbaseError
         if let error = error as? EventbaseError {
             mapped = error
@@ -80,7 +80,7 @@ final class NATSChannelHandler: ChannelInboundHandler {
         fail(context: context, mapped)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let op = unwrapInboundIn(data)
         switch state {
         case .waitingForInfo:

@@ -9,7 +9,7 @@ import NIOSSL
 #endif
 
 /// What one connection attempt needs from ``NATSOptions``, with files (creds) already read.
-struct NATSConnectionSetup: Sendable {
+package struct NATSConnectionSetup: Sendable {
     var name: String?
     var connectTimeout: Duration
     var pingInterval: Duration
@@ -24,7 +24,7 @@ struct NATSConnectionSetup: Sendable {
 
     /// Reads the options; loads the creds file.
     /// - Throws: `.invalidArgument` when the creds file cannot be read or parsed.
-    init(options: NATSOptions) throws {
+    package init(options: NATSOptions) throws {
         name = options.name
         connectTimeout = options.connectTimeout
         pingInterval = options.pingInterval
@@ -48,7 +48,7 @@ struct NATSConnectionSetup: Sendable {
     /// The CONNECT options for a server that sent `info`.
     /// - Throws: `.invalidArgument` for an invalid nkey seed; `.authenticationFailed` when the server
     ///   asks for a signature but sent no nonce.
-    func connectInfo(info: NATSServerInfo, server: NATSServerAddress) throws -> NATSConnectInfo {
+    package func connectInfo(info: NATSServerInfo, server: NATSServerAddress) throws -> NATSConnectInfo {
         var connect = NATSConnectInfo(name: name)
         connect.tlsRequired = tls != nil || server.tlsRequired || info.tlsRequired == true
         connect.headers = true

@@ -263,6 +263,15 @@ public final class NATSTransport: Transport, Sendable {
     /// The servers known now: configured and discovered through INFO.
     public var knownServers: [String] { pool.withLock { $0.servers.map(\.description) } }
 
+    /// Marks the transport as connecting over `channel`, for tests that drive a ``NATSChannelHandler`` on a
+    /// test channel instead of a socket.
+    package func attachForTesting(_ channel: any Channel) -> Bool {
+        state.withLock {
+            _ = $0.connectRequested()
+            return $0.attach(channel)
+        }
+    }
+
     // MARK: Internals called from the channel handler (on its event loop)
 
     func receivedInfo(_ info: NATSServerInfo) {
