@@ -178,6 +178,11 @@ public final class NATSTransport: Transport, Sendable {
                     self.requestTimedOut(token, subject: subject, timeout: timeout)
                 }
                 if let stale = state.withLock({ $0.setRequestTimeout(token, scheduled) }) { stale.cancel() }
+                // A cancellation that came before the token was known found nothing to cancel: do it now.
+                if Task.isCancelled, let (pending, timer) = state.withLock({ $0.removeRequest(token) }) {
+                    timer?.cancel()
+                    pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
+                }
             }
         } onCancel: {
             if let token = tokenBox.withLock({ $0 }), let (pending, timer) = state.withLock({ $0.removeRequest(token) })

@@ -183,3 +183,22 @@ struct NATSTransportIntegrationTests {
         await transport.close()
     }
 }
+
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(1)))
+struct NATSRequestCancellationTests {
+    @Test func cancellingARequestEndsItWithCancelled() async throws {
+        try await withNATSServer { server in
+            try await withTransport(NATSOptions(servers: [server.url])) { transport in
+                let silent = try await transport.subscribe("slow.service")
+                let request = Task {
+                    try await transport.request("slow.service", payload: [], timeout: .seconds(30))
+                }
+                // The responder sees the request arrive, so it is in flight when we cancel.
+                _ = try await first(silent)
+                request.cancel()
+                let error = await #expect(throws: EventbaseError.self) { _ = try await request.value }
+                #expect(error?.code == .cancelled)
+            }
+        }
+    }
+}
