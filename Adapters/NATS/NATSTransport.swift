@@ -502,11 +502,22 @@ public final class NATSTransport: Transport, Sendable {
     }
 
     private func backoff(attempt: Int) -> Duration {
-        let base = options.reconnectBackoffBase
-        let cap = options.reconnectBackoffMax
+        Self.backoff(
+            attempt: attempt,
+            base: options.reconnectBackoffBase,
+            max: options.reconnectBackoffMax,
+            jitter: options.reconnectJitter,
+            random: Double.random(in: 0...1)
+        )
+    }
+
+    /// The delay before reconnect attempt `attempt` (0-based): `base * 2^attempt` capped at `max`, plus up to
+    /// `jitter` of itself scaled by `random` (0...1).
+    package static func backoff(attempt: Int, base: Duration, max cap: Duration, jitter: Double, random: Double)
+        -> Duration
+    {
         let exponential = attempt >= 30 ? cap : min(cap, base * (1 << attempt))
-        let jitter = exponential * (options.reconnectJitter.clamped() * Double.random(in: 0...1))
-        return exponential + jitter
+        return exponential + exponential * (jitter.clamped() * random.clamped())
     }
 
     private func connectOnce(to server: NATSServerAddress) async throws -> any Channel {
@@ -562,21 +573,21 @@ extension Double {
 }
 
 /// The servers to try, in order, with those discovered from INFO.
-struct ServerPool: Sendable {
-    private(set) var servers: [NATSServerAddress]
+package struct ServerPool: Sendable {
+    private(set) package var servers: [NATSServerAddress]
     private var index = 0
 
-    init(servers: [NATSServerAddress]) {
+    package init(servers: [NATSServerAddress]) {
         self.servers = servers
     }
 
-    mutating func next() -> NATSServerAddress {
+    package mutating func next() -> NATSServerAddress {
         let server = servers[index % servers.count]
         index = (index + 1) % servers.count
         return server
     }
 
-    mutating func add(discovered: [NATSServerAddress]) {
+    package mutating func add(discovered: [NATSServerAddress]) {
         for var address in discovered
         where !servers.contains(where: { $0.host == address.host && $0.port == address.port }) {
             address.discovered = true
