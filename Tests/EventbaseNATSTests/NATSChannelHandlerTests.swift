@@ -4,6 +4,7 @@ import EventbaseNATS
 import Foundation
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 /// The client handler driven over a test channel: the test plays the server.
@@ -67,6 +68,34 @@ import Testing
         var iterator = subscription.makeAsyncIterator()
         #expect(try await iterator.next()?.payload == Array("hi".utf8))
 
+        await harness.transport.close()
+    }
+
+    @Test func anUnwritableChannelHoldsWritesAndBoundsTheBuffer() async throws {
+        var options = NATSOptions(servers: ["nats://127.0.0.1:4222"])
+        options.writeBufferLimit = 100
+        let harness = try await Harness(options: options)
+        _ = try await harness.handshake()
+        harness.channel.isWritable = false
+
+        try await harness.transport.publish("a", payload: Array(repeating: 1, count: 60))
+        let finished = Mutex(false)
+        let blocked = Task {
+            // Over the 100-byte limit with 60+ bytes pending: waits until the channel takes the first batch.
+            try await harness.transport.publish("b", payload: Array(repeating: 2, count: 60))
+            finished.withLock { $0 = true }
+        }
+        await harness.channel.testingEventLoop.run()
+        #expect(try await harness.channel.readOutbound(as: ByteBuffer.self) == nil)
+
+        harness.channel.isWritable = true
+        harness.channel.pipeline.fireChannelWritabilityChanged()
+        let first = try await harness.clientWrote()
+        #expect(first.hasPrefix("PUB a 60\r\n"))
+        try await blocked.value
+        #expect(finished.withLock { $0 })
+        let second = try await harness.clientWrote()
+        #expect(second.hasPrefix("PUB b 60\r\n"))
         await harness.transport.close()
     }
 
