@@ -16,9 +16,13 @@ let package = Package(
         .library(name: "EventbaseCore", targets: ["EventbaseCore"]),
         .library(name: "EventbaseMemory", targets: ["EventbaseMemory"]),
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
+        .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2")
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         .target(
@@ -31,6 +35,18 @@ let package = Package(
             name: "EventbaseMemory",
             dependencies: ["EventbaseCore"],
             path: "Adapters/Memory",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseNATS",
+            dependencies: [
+                "EventbaseCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Adapters/NATS",
             swiftSettings: strictSettings
         ),
         .target(
@@ -61,6 +77,19 @@ let package = Package(
             name: "EventbaseTests",
             dependencies: ["Eventbase", "EventbaseMemory", "EventbaseTestKit"],
             path: "Tests/EventbaseTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseNATSTests",
+            dependencies: [
+                "EventbaseNATS",
+                "EventbaseTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/EventbaseNATSTests",
             swiftSettings: strictSettings
         ),
     ]

@@ -1,0 +1,183 @@
+import EventbaseCore
+package import NIOCore
+import NIOSSL
+
+/// The I/O side of one NATS connection: handshakes, then forwards what the server sends to the
+/// ``NATSTransport`` and answers server PINGs. Runs on its channel's event loop only.
+package final class NATSChannelHandler: ChannelInboundHandler {
+    package typealias InboundIn = NATSServerOp
+    package typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case waitingForInfo
+        case waitingForPong(NATSServerInfo)
+        case connected
+        case done
+    }
+
+    private let transport: NATSTransport
+    private let server: NATSServerAddress
+    private let setup: NATSConnectionSetup
+    private let handshake: EventLoopPromise<NATSServerInfo>
+    private var state = State.waitingForInfo
+    private var handshakeTimeout: Scheduled<Void>?
+    private var pingTask: RepeatedTask?
+
+    package init(
+        transport: NATSTransport,
+        server: NATSServerAddress,
+        setup: NATSConnectionSetup,
+        handshake: EventLoopPromise<NATSServerInfo>
+    ) {
+        self.transport = transport
+        self.server = server
+        self.setup = setup
+        self.handshake = handshake
+    }
+
+    package func channelActive(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeTimeout = context.eventLoop.scheduleTask(in: TimeAmount(setup.connectTimeout)) {
+            let (handler, context) = loopBound.value
+            handler.fail(
+                context: context,
+                EventbaseError(.timeout, "The NATS server at \(handler.server) did not complete the handshake in time.")
+            )
+        }
+        context.fireChannelActive()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        handshakeTimeout?.cancel()
+        pingTask?.cancel()
+        if case .connected = state {
+        } else {
+            handshake.fail(
+                EventbaseError(.unavailable, "The NATS server at \(server) closed the connection during the handshake.")
+            )
+        }
+        state = .done
+        context.fireChannelInactive()
+    }
+
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, case .connected = state {
+            transport.writeOutbound(on: context.channel)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let mapped: EventbaseError
+        if let error = error as? EventbaseError {
+            mapped = error
+        } else if error is NIOSSLError || error is BoringSSLError {
+            mapped = EventbaseError(
+                .unavailable, "The TLS handshake with \(server) failed. Check the CA and certificates.", cause: error)
+        } else {
+            mapped = EventbaseError(.unavailable, "The connection to \(server) failed.", cause: error)
+        }
+        fail(context: context, mapped)
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let op = unwrapInboundIn(data)
+        switch state {
+        case .waitingForInfo:
+            guard case .info(let info) = op else {
+                fail(
+                    context: context,
+                    EventbaseError(
+                        .protocolError, "The server at \(server) did not start with INFO; is it a NATS server?"))
+                return
+            }
+            transport.receivedInfo(info)
+            do {
+                try startTLSIfNeeded(context: context, info: info)
+                let connect = try setup.connectInfo(info: info, server: server)
+                var buffer = context.channel.allocator.buffer(capacity: 256)
+                try NATSClientOp.connect(connect).encode(into: &buffer)
+                try NATSClientOp.ping.encode(into: &buffer)
+                context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+                state = .waitingForPong(info)
+            } catch {
+                fail(
+                    context: context,
+                    error as? EventbaseError ?? EventbaseError(.internalError, "Could not send CONNECT.", cause: error))
+            }
+        case .waitingForPong(let info):
+            switch op {
+            case .pong:
+                handshakeTimeout?.cancel()
+                state = .connected
+                transport.handshakeCompleted(channel: context.channel, info: info, server: server)
+                startPings(context: context)
+                handshake.succeed(info)
+            case .error(let text):
+                fail(context: context, NATSClientStateMachine.classify(text))
+            case .ping:
+                writePong(context: context)
+            case .info(let newInfo):
+                transport.receivedInfo(newInfo)
+                state = .waitingForPong(newInfo)
+            case .message, .ok:
+                break
+            }
+        case .connected:
+            switch op {
+            case .message(let message): transport.received(message)
+            case .ping: writePong(context: context)
+            case .pong: transport.pongReceived()
+            case .error(let text): transport.serverError(text, channel: context.channel)
+            case .info(let info): transport.receivedInfo(info)
+            case .ok: break
+            }
+        case .done:
+            break
+        }
+    }
+
+    private func writePong(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 8)
+        buffer.writeString("PONG\r\n")
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func startTLSIfNeeded(context: ChannelHandlerContext, info: NATSServerInfo) throws {
+        guard !setup.tlsFirst else { return }
+        let wanted = server.tlsRequired || setup.tls?.required == true
+        guard info.tlsRequired == true || wanted else { return }
+        if wanted, info.tlsRequired != true, info.tlsAvailable != true {
+            throw EventbaseError(.unavailable, "TLS is required but the NATS server at \(server) does not offer it.")
+        }
+        let handler = try setup.makeTLSHandler(server: server)
+        try context.pipeline.syncOperations.addHandler(handler, position: .first)
+    }
+
+    private func startPings(context: ChannelHandlerContext) {
+        let interval = TimeAmount(setup.pingInterval)
+        let channel = context.channel
+        let transport = self.transport
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            transport.pingTimerFired(channel)
+        }
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: EventbaseError) {
+        handshakeTimeout?.cancel()
+        if case .connected = state {
+            transport.connectionFailed(error, channel: context.channel)
+        } else {
+            handshake.fail(error)
+        }
+        state = .done
+        context.close(promise: nil)
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,157 @@
+package import EventbaseCore
+package import NIOCore
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// One operation a NATS client sends, with its encoding.
+package enum NATSClientOp: Sendable, Hashable {
+    /// `CONNECT {json}`.
+    case connect(NATSConnectInfo)
+    /// `PUB` (no headers) or `HPUB` (headers).
+    case publish(subject: String, replyTo: String?, headers: MessageHeaders?, payload: [UInt8])
+    /// `SUB <subject> [queue] <sid>`.
+    case subscribe(subject: String, queue: String?, sid: UInt64)
+    /// `UNSUB <sid> [max]`.
+    case unsubscribe(sid: UInt64, max: Int?)
+    /// `PING`.
+    case ping
+    /// `PONG`.
+    case pong
+
+    /// Appends the wire form to `buffer`.
+    /// - Throws: `.invalidArgument` for headers that cannot be encoded; `.encodingFailed` for CONNECT.
+    package func encode(into buffer: inout ByteBuffer) throws {
+        switch self {
+        case .connect(let info):
+            let json: [UInt8]
+            do {
+                json = try NATSJSON.encode(info)
+            } catch {
+                throw EventbaseError(.encodingFailed, "Could not encode the NATS CONNECT options.", cause: error)
+            }
+            buffer.writeString("CONNECT ")
+            buffer.writeBytes(json)
+            buffer.writeString("\r\n")
+        case .publish(let subject, let replyTo, let headers, let payload):
+            if let headers {
+                let block = try NATSHeaderCodec.encode(headers)
+                buffer.writeString("HPUB \(subject) ")
+                if let replyTo { buffer.writeString("\(replyTo) ") }
+                buffer.writeString("\(block.count) \(block.count + payload.count)\r\n")
+                buffer.writeBytes(block)
+            } else {
+                buffer.writeString("PUB \(subject) ")
+                if let replyTo { buffer.writeString("\(replyTo) ") }
+                buffer.writeString("\(payload.count)\r\n")
+            }
+            buffer.writeBytes(payload)
+            buffer.writeString("\r\n")
+        case .subscribe(let subject, let queue, let sid):
+            if let queue {
+                buffer.writeString("SUB \(subject) \(queue) \(sid)\r\n")
+            } else {
+                buffer.writeString("SUB \(subject) \(sid)\r\n")
+            }
+        case .unsubscribe(let sid, let max):
+            if let max {
+                buffer.writeString("UNSUB \(sid) \(max)\r\n")
+            } else {
+                buffer.writeString("UNSUB \(sid)\r\n")
+            }
+        case .ping:
+            buffer.writeString("PING\r\n")
+        case .pong:
+            buffer.writeString("PONG\r\n")
+        }
+    }
+
+    /// The wire form as a new buffer.
+    package func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 64)
+        try encode(into: &buffer)
+        return buffer
+    }
+}
+
+/// The options a client sends in `CONNECT`.
+package struct NATSConnectInfo: Sendable, Hashable, Codable {
+    package var verbose = false
+    package var pedantic = false
+    package var tlsRequired = false
+    package var name: String?
+    package var lang = "swift"
+    package var version = NATSConnectInfo.clientVersion
+    package var protocolVersion = 1
+    package var headers = true
+    package var noResponders = true
+    package var echo = true
+    package var user: String?
+    package var pass: String?
+    package var authToken: String?
+    package var nkey: String?
+    package var sig: String?
+    package var jwt: String?
+
+    /// The version this client reports.
+    package static let clientVersion = "0.1.0"
+
+    package init(name: String? = nil) {
+        self.name = name
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case verbose
+        case pedantic
+        case tlsRequired = "tls_required"
+        case name
+        case lang
+        case version
+        case protocolVersion = "protocol"
+        case headers
+        case noResponders = "no_responders"
+        case echo
+        case user
+        case pass
+        case authToken = "auth_token"
+        case nkey
+        case sig
+        case jwt
+    }
+}
+
+/// JSON for `INFO` and `CONNECT`.
+enum NATSJSON {
+    static func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>) throws -> T {
+        try JSONDecoder().decode(type, from: Data(bytes))
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+}
+
+/// Checks subjects and queue names before they are put on the wire.
+enum NATSValidation {
+    static func isValidSubject(_ subject: String) -> Bool {
+        guard !subject.isEmpty else { return false }
+        for byte in subject.utf8 where byte == 32 || byte == 9 || byte == 13 || byte == 10 || byte == 0 {
+            return false
+        }
+        return !subject.hasPrefix(".") && !subject.hasSuffix(".") && !subject.contains("..")
+    }
+
+    static func subject(_ subject: String, what: String = "subject") throws {
+        guard isValidSubject(subject) else {
+            throw EventbaseError(
+                .invalidArgument,
+                "The \(what) '\(subject.prefix(64))' is not a valid NATS subject: it must be non-empty tokens separated by '.', without spaces or line breaks."
+            )
+        }
+    }
+}

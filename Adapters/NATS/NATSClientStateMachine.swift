@@ -1,0 +1,678 @@
+package import EventbaseCore
+package import NIOCore
+
+/// The NATS client's decisions, free of I/O: what to send, whom to wake, what to drop.
+///
+/// It lives inside the ``NATSTransport``'s `Mutex`. Every mutating method returns what the caller must
+/// do once the lock is released (yield a message, resume a waiter, schedule a write), so nothing is ever
+/// called out under the lock.
+package struct NATSClientStateMachine {
+    /// Where the connection is.
+    package enum Status: Sendable, Equatable {
+        /// Never connected, or the first connection failed.
+        case idle
+        /// The first connection is being made.
+        case connecting
+        /// Connected and handshaken.
+        case connected
+        /// Lost the connection; reconnecting.
+        case reconnecting
+        /// Closed for good.
+        case closed
+    }
+
+    /// Limits taken from ``NATSOptions``.
+    package struct Limits: Sendable {
+        package var reconnectBufferSize: Int
+        package var writeBufferLimit: Int
+        package var maxOutstandingPings: Int
+        package var pendingMessageLimit: Int
+
+        package init(
+            reconnectBufferSize: Int = 8 << 20,
+            writeBufferLimit: Int = 4 << 20,
+            maxOutstandingPings: Int = 2,
+            pendingMessageLimit: Int = 65_536
+        ) {
+            self.reconnectBufferSize = reconnectBufferSize
+            self.writeBufferLimit = writeBufferLimit
+            self.maxOutstandingPings = maxOutstandingPings
+            self.pendingMessageLimit = pendingMessageLimit
+        }
+    }
+
+    package typealias MessageContinuation = AsyncThrowingStream<TransportMessage, any Error>.Continuation
+
+    package struct Subscription {
+        var subject: String
+        var queue: String?
+        var continuation: MessageContinuation
+    }
+
+    package struct Request {
+        var subject: String
+        var continuation: CheckedContinuation<TransportMessage, any Error>
+        var timeout: Scheduled<Void>?
+    }
+
+    package struct FlushWaiter {
+        package var continuation: CheckedContinuation<Void, any Error>
+        package var timeout: Scheduled<Void>?
+    }
+
+    private(set) package var status: Status = .idle
+    private(set) package var serverInfo: NATSServerInfo?
+    private(set) package var channel: (any Channel)?
+    private(set) package var slowConsumers = 0
+    private(set) package var lastError: EventbaseError?
+    /// Commands waiting to be written, in order; while disconnected only publishes are kept.
+    private(set) package var outbound: [NATSClientOp] = []
+    private(set) package var outboundBytes = 0
+    private(set) package var outstandingPings = 0
+    let limits: Limits
+
+    var subscriptions: [UInt64: Subscription] = [:]
+    private var nextSID: UInt64 = 1
+    private(set) package var inbox: (prefix: String, sid: UInt64)?
+    private var requests: [String: Request] = [:]
+    private var nextRequestID: UInt64 = 1
+    private var flushWaiters: [UInt64: FlushWaiter] = [:]
+    private var nextFlushID: UInt64 = 1
+    /// What each PING in flight is for, in the order they were queued: a flush id, or `nil` for a keep-alive.
+    private var pongQueue: [UInt64?] = []
+    private var flushScheduled = false
+    private var writeWaiters: [CheckedContinuation<Void, Never>] = []
+    private var connectWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var disconnectReason: EventbaseError?
+    private var eventContinuations: [UInt64: AsyncStream<ConnectionEvent>.Continuation] = [:]
+    private var nextEventID: UInt64 = 1
+    package var runTask: Task<Void, Never>?
+
+    package init(limits: Limits) {
+        self.limits = limits
+    }
+
+    // MARK: Connecting
+
+    /// What ``NATSTransport/connect()`` should do.
+    package enum ConnectAction {
+        case alreadyConnected
+        case fail(EventbaseError)
+        case startAndWait
+        case wait
+    }
+
+    package mutating func connectRequested() -> ConnectAction {
+        switch status {
+        case .connected: return .alreadyConnected
+        case .closed: return .fail(Self.closedError)
+        case .idle:
+            status = .connecting
+            return .startAndWait
+        case .connecting, .reconnecting: return .wait
+        }
+    }
+
+    /// Registers a caller of `connect()`; returns the result at once when it is already known.
+    package mutating func addConnectWaiter(_ waiter: CheckedContinuation<Void, any Error>) -> Result<
+        Void, EventbaseError
+    >? {
+        switch status {
+        case .connected: return .success(())
+        case .closed: return .failure(Self.closedError)
+        case .idle: return .failure(lastError ?? EventbaseError(.unavailable, "Not connected to NATS."))
+        case .connecting, .reconnecting:
+            connectWaiters.append(waiter)
+            return nil
+        }
+    }
+
+    /// The first connection failed: back to idle so that a later `connect()` may try again.
+    package mutating func initialConnectFailed(_ error: EventbaseError) -> [CheckedContinuation<Void, any Error>] {
+        if status == .connecting { status = .idle }
+        lastError = error
+        runTask = nil
+        defer { connectWaiters = [] }
+        return connectWaiters
+    }
+
+    /// A TCP connection is being handshaken; `false` when the transport closed meanwhile.
+    package mutating func attach(_ channel: any Channel) -> Bool {
+        guard status != .closed else { return false }
+        self.channel = channel
+        return true
+    }
+
+    /// The server's INFO arrived; returns servers it announced.
+    package mutating func receivedInfo(_ info: NATSServerInfo) -> [String] {
+        serverInfo = info
+        return info.connectURLs ?? []
+    }
+
+    /// What to do once a connection completed its handshake.
+    package struct ConnectedAction {
+        /// Commands to write first, in order: SUBs to re-establish, then buffered publishes.
+        package var ops: [NATSClientOp]
+        package var connectWaiters: [CheckedContinuation<Void, any Error>]
+        package var writeWaiters: [CheckedContinuation<Void, Never>]
+        package var event: ConnectionEvent?
+        package var events: [AsyncStream<ConnectionEvent>.Continuation]
+    }
+
+    /// The handshake on `channel` completed (CONNECT sent, PONG received).
+    package mutating func connected(
+        channel: any Channel,
+        info: NATSServerInfo,
+        server: String
+    ) -> ConnectedAction? {
+        guard status != .closed, self.channel === channel else { return nil }
+        let wasReconnect = status == .reconnecting
+        status = .connected
+        serverInfo = info
+        outstandingPings = 0
+        pongQueue = []
+        disconnectReason = nil
+        var ops = [NATSClientOp]()
+        for (sid, sub) in subscriptions.sorted(by: { $0.key < $1.key }) {
+            ops.append(.subscribe(subject: sub.subject, queue: sub.queue, sid: sid))
+        }
+        if let inbox {
+            ops.append(.subscribe(subject: inbox.prefix + ".*", queue: nil, sid: inbox.sid))
+        }
+        ops += outbound
+        outbound = []
+        outboundBytes = 0
+        flushScheduled = false
+        defer {
+            connectWaiters = []
+            writeWaiters = []
+        }
+        return ConnectedAction(
+            ops: ops,
+            connectWaiters: connectWaiters,
+            writeWaiters: writeWaiters,
+            event: wasReconnect ? .reconnected(server: server) : .connected(server: server),
+            events: Array(eventContinuations.values)
+        )
+    }
+
+    /// What to do after a connection was lost.
+    package struct DisconnectedAction {
+        package var reason: EventbaseError?
+        package var failedFlushes: [FlushWaiter]
+        package var writeWaiters: [CheckedContinuation<Void, Never>]
+        package var events: [AsyncStream<ConnectionEvent>.Continuation]
+        /// Whether the transport should reconnect (it was connected and is not closed).
+        package var reconnect: Bool
+    }
+
+    /// The connection on `channel` closed.
+    package mutating func connectionLost(_ channel: any Channel) -> DisconnectedAction? {
+        guard self.channel === channel else { return nil }
+        self.channel = nil
+        guard status == .connected else { return nil }
+        status = .reconnecting
+        outbound.removeAll { op in
+            if case .publish = op { return false }
+            return true
+        }
+        outboundBytes = outbound.reduce(0) { $0 + Self.size(of: $1) }
+        flushScheduled = false
+        let failed = Array(flushWaiters.values)
+        flushWaiters = [:]
+        pongQueue = []
+        outstandingPings = 0
+        let reason = disconnectReason
+        disconnectReason = nil
+        defer { writeWaiters = [] }
+        return DisconnectedAction(
+            reason: reason,
+            failedFlushes: failed,
+            writeWaiters: writeWaiters,
+            events: Array(eventContinuations.values),
+            reconnect: true
+        )
+    }
+
+    /// Records why the current connection is about to close (a server `-ERR`, a stale connection).
+    package mutating func setDisconnectReason(_ error: EventbaseError) {
+        disconnectReason = error
+        lastError = error
+    }
+
+    // MARK: Writing
+
+    /// What a publisher (or any command) should do.
+    package enum EnqueueAction {
+        /// Queued; schedule a write on `channel`.
+        case scheduleFlush(any Channel)
+        /// Queued; a write is already scheduled, or the connection is down and the op waits for it.
+        case queued
+        /// The write buffer is full: wait for the next write, then try again.
+        case waitForWrite
+        /// Refused.
+        case fail(EventbaseError)
+    }
+
+    /// Queues a publish.
+    package mutating func publish(_ op: NATSClientOp) -> EnqueueAction {
+        let size = Self.size(of: op)
+        if case .publish(_, _, let headers, let payload) = op, let max = serverInfo?.maxPayload {
+            let headerSize = headers.map { (try? NATSHeaderCodec.encode($0).count) ?? 0 } ?? 0
+            if headerSize + payload.count > max {
+                return .fail(
+                    EventbaseError(
+                        .limitExceeded,
+                        "The message is \(headerSize + payload.count) bytes; the server accepts at most \(max). Send smaller messages or raise max_payload."
+                    )
+                )
+            }
+        }
+        switch status {
+        case .closed:
+            return .fail(Self.closedError)
+        case .idle:
+            return .fail(EventbaseError(.unavailable, "Not connected to NATS: call connect() first."))
+        case .connecting, .reconnecting:
+            guard outboundBytes + size <= limits.reconnectBufferSize else {
+                return .fail(
+                    EventbaseError(
+                        .unavailable,
+                        "Disconnected from NATS and the reconnect buffer (\(limits.reconnectBufferSize) bytes) is full; the message was not sent."
+                    )
+                )
+            }
+            outbound.append(op)
+            outboundBytes += size
+            return .queued
+        case .connected:
+            if outboundBytes > 0, outboundBytes + size > limits.writeBufferLimit { return .waitForWrite }
+            return enqueue(op, size: size)
+        }
+    }
+
+    /// Registers a publisher that waits for buffer room; returns `false` when there is room already.
+    package mutating func addWriteWaiter(_ waiter: CheckedContinuation<Void, Never>) -> Bool {
+        guard status == .connected, outboundBytes > 0 else { return false }
+        writeWaiters.append(waiter)
+        return true
+    }
+
+    private mutating func enqueue(_ op: NATSClientOp, size: Int) -> EnqueueAction {
+        outbound.append(op)
+        outboundBytes += size
+        guard status == .connected, let channel else { return .queued }
+        if flushScheduled { return .queued }
+        flushScheduled = true
+        return .scheduleFlush(channel)
+    }
+
+    private mutating func enqueueControl(_ op: NATSClientOp) -> EnqueueAction {
+        guard status == .connected else { return .queued }
+        return enqueue(op, size: Self.size(of: op))
+    }
+
+    /// Takes everything queued for `channel` to write it in one go.
+    package mutating func takeOutbound(for channel: any Channel) -> (
+        ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>]
+    ) {
+        flushScheduled = false
+        guard status == .connected, self.channel === channel else { return ([], []) }
+        let ops = outbound
+        outbound = []
+        outboundBytes = 0
+        defer { writeWaiters = [] }
+        return (ops, writeWaiters)
+    }
+
+    /// The channel was not writable: the next writability change writes.
+    package mutating func flushDeferred() {
+        flushScheduled = false
+    }
+
+    /// Whether anything waits to be written.
+    package var hasOutbound: Bool { !outbound.isEmpty }
+
+    static func size(of op: NATSClientOp) -> Int {
+        switch op {
+        case .publish(let subject, let replyTo, let headers, let payload):
+            let headerSize =
+                headers.map { $0.fields.reduce(12) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } } ?? 0
+            return subject.utf8.count + (replyTo?.utf8.count ?? 0) + headerSize + payload.count + 32
+        case .subscribe(let subject, let queue, _):
+            return subject.utf8.count + (queue?.utf8.count ?? 0) + 32
+        default:
+            return 16
+        }
+    }
+
+    // MARK: Subscriptions
+
+    /// Registers a subscription and queues its SUB when connected.
+    package mutating func subscribe(
+        subject: String,
+        queue: String?,
+        continuation: MessageContinuation
+    ) -> (sid: UInt64, action: EnqueueAction) {
+        guard status != .closed else { return (0, .fail(Self.closedError)) }
+        let sid = nextSID
+        nextSID += 1
+        subscriptions[sid] = Subscription(subject: subject, queue: queue, continuation: continuation)
+        return (sid, enqueueControl(.subscribe(subject: subject, queue: queue, sid: sid)))
+    }
+
+    /// Removes a subscription and queues its UNSUB; returns its continuation to finish, if it was active.
+    package mutating func unsubscribe(sid: UInt64) -> (MessageContinuation?, EnqueueAction) {
+        guard let sub = subscriptions.removeValue(forKey: sid) else { return (nil, .queued) }
+        return (sub.continuation, enqueueControl(.unsubscribe(sid: sid, max: nil)))
+    }
+
+    /// Removes every subscription (for drain), queuing UNSUBs.
+    package mutating func unsubscribeAll() -> ([MessageContinuation], EnqueueAction) {
+        var continuations = [MessageContinuation]()
+        var action = EnqueueAction.queued
+        for sid in subscriptions.keys.sorted() {
+            let (continuation, next) = unsubscribe(sid: sid)
+            if let continuation { continuations.append(continuation) }
+            if case .scheduleFlush = next { action = next }
+        }
+        return (continuations, action)
+    }
+
+    /// Where an incoming message goes.
+    package enum DeliverAction {
+        case yield(MessageContinuation, TransportMessage)
+        case reply(
+            CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?
+        )
+        case drop
+    }
+
+    package mutating func deliver(_ message: NATSInboundMessage) -> DeliverAction {
+        let transportMessage = TransportMessage(
+            subject: message.subject,
+            replyTo: message.replyTo,
+            headers: message.headers,
+            payload: message.payload
+        )
+        if let inbox, message.sid == inbox.sid {
+            let token = String(message.subject.dropFirst(inbox.prefix.utf8.count + 1))
+            guard let request = requests.removeValue(forKey: token) else { return .drop }
+            if message.headers?.status == 503 {
+                return .reply(
+                    request.continuation,
+                    .failure(EventbaseError(.noResponders, "No one is listening on '\(request.subject)'.")),
+                    request.timeout
+                )
+            }
+            return .reply(request.continuation, .success(transportMessage), request.timeout)
+        }
+        guard let sub = subscriptions[message.sid] else { return .drop }
+        return .yield(sub.continuation, transportMessage)
+    }
+
+    /// A subscription's buffer overflowed: remove it, count it, queue its UNSUB.
+    package mutating func slowConsumer(sid: UInt64) -> (MessageContinuation?, EnqueueAction) {
+        let result = unsubscribe(sid: sid)
+        if result.0 != nil { slowConsumers += 1 }
+        return result
+    }
+
+    // MARK: Requests
+
+    /// Registers a request; returns the reply subject and the PUB to queue.
+    package mutating func request(
+        subject: String,
+        payload: [UInt8],
+        headers: MessageHeaders?,
+        continuation: CheckedContinuation<TransportMessage, any Error>,
+        newInboxPrefix: () -> String
+    ) -> (token: String, subscribe: EnqueueAction?, publish: EnqueueAction) {
+        var subscribeAction: EnqueueAction?
+        if inbox == nil, status != .closed {
+            let prefix = newInboxPrefix()
+            let sid = nextSID
+            nextSID += 1
+            inbox = (prefix, sid)
+            subscribeAction = enqueueControl(.subscribe(subject: prefix + ".*", queue: nil, sid: sid))
+        }
+        let token = String(nextRequestID, radix: 36)
+        nextRequestID += 1
+        let op = NATSClientOp.publish(
+            subject: subject,
+            replyTo: (inbox?.prefix ?? "_INBOX") + "." + token,
+            headers: headers,
+            payload: payload
+        )
+        var action = publish(op)
+        if case .waitForWrite = action {
+            // A request does not wait for buffer room: its timeout bounds it, and the reply needs the PUB sent.
+            action = enqueue(op, size: Self.size(of: op))
+        }
+        if case .fail = action { return (token, subscribeAction, action) }
+        requests[token] = Request(subject: subject, continuation: continuation, timeout: nil)
+        return (token, subscribeAction, action)
+    }
+
+    /// Stores a request's timeout task; returns it back when the request already finished (cancel it).
+    package mutating func setRequestTimeout(_ token: String, _ timeout: Scheduled<Void>) -> Scheduled<Void>? {
+        guard requests[token] != nil else { return timeout }
+        requests[token]?.timeout = timeout
+        return nil
+    }
+
+    /// Ends a request early (timeout or cancellation); returns its continuation if it was pending.
+    package mutating func removeRequest(_ token: String) -> (
+        CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?
+    )? {
+        guard let request = requests.removeValue(forKey: token) else { return nil }
+        return (request.continuation, request.timeout)
+    }
+
+    // MARK: Pings and flushes
+
+    /// Queues a PING for a flush.
+    package mutating func flush(_ continuation: CheckedContinuation<Void, any Error>) -> (
+        id: UInt64, action: EnqueueAction
+    ) {
+        guard status == .connected else {
+            return (
+                0,
+                .fail(
+                    status == .closed
+                        ? Self.closedError : EventbaseError(.unavailable, "Not connected to NATS; cannot flush."))
+            )
+        }
+        let id = nextFlushID
+        nextFlushID += 1
+        flushWaiters[id] = FlushWaiter(continuation: continuation, timeout: nil)
+        pongQueue.append(id)
+        return (id, enqueueControl(.ping))
+    }
+
+    /// Stores a flush's timeout; returns it back when the flush already finished.
+    package mutating func setFlushTimeout(_ id: UInt64, _ timeout: Scheduled<Void>) -> Scheduled<Void>? {
+        guard flushWaiters[id] != nil else { return timeout }
+        flushWaiters[id]?.timeout = timeout
+        return nil
+    }
+
+    /// Ends a flush early (timeout).
+    package mutating func removeFlush(_ id: UInt64) -> CheckedContinuation<Void, any Error>? {
+        flushWaiters.removeValue(forKey: id)?.continuation
+    }
+
+    /// What a keep-alive tick does.
+    package enum PingAction {
+        case none
+        case send(EnqueueAction)
+        case staleConnection(any Channel, EventbaseError)
+    }
+
+    /// The keep-alive timer fired for `channel`.
+    package mutating func pingTimerFired(_ channel: any Channel) -> PingAction {
+        guard status == .connected, self.channel === channel else { return .none }
+        if outstandingPings >= limits.maxOutstandingPings {
+            let error = EventbaseError(
+                .unavailable,
+                "The NATS server did not answer \(outstandingPings) PINGs: the connection is stale. Reconnecting."
+            )
+            setDisconnectReason(error)
+            return .staleConnection(channel, error)
+        }
+        outstandingPings += 1
+        pongQueue.append(nil)
+        return .send(enqueueControl(.ping))
+    }
+
+    /// A PONG arrived: the connection is alive; returns the flush it answers, if any.
+    package mutating func pongReceived() -> FlushWaiter? {
+        outstandingPings = 0
+        guard !pongQueue.isEmpty else { return nil }
+        guard let id = pongQueue.removeFirst() else { return nil }
+        return flushWaiters.removeValue(forKey: id)
+    }
+
+    // MARK: Server errors
+
+    /// What a server `-ERR` does.
+    package struct ServerErrorAction {
+        package var error: EventbaseError
+        package var endedSubscriptions: [MessageContinuation] = []
+        package var failedRequests: [(CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)] = []
+        /// Whether the server closes the connection after it.
+        package var closesConnection: Bool
+    }
+
+    package mutating func serverError(_ text: String) -> ServerErrorAction {
+        let error = Self.classify(text)
+        lastError = error
+        let lower = text.lowercased()
+        if lower.hasPrefix("permissions violation") {
+            var action = ServerErrorAction(error: error, closesConnection: false)
+            let subject = Self.quoted(text)
+            if lower.contains("for subscription") {
+                for (sid, sub) in subscriptions where sub.subject == subject {
+                    subscriptions[sid] = nil
+                    action.endedSubscriptions.append(sub.continuation)
+                }
+            } else if lower.contains("for publish") {
+                for (token, request) in requests where request.subject == subject {
+                    requests[token] = nil
+                    action.failedRequests.append((request.continuation, request.timeout))
+                }
+            }
+            return action
+        }
+        if lower.hasPrefix("invalid subject") || lower.hasPrefix("unknown protocol") {
+            return ServerErrorAction(error: error, closesConnection: lower.hasPrefix("unknown"))
+        }
+        disconnectReason = error
+        return ServerErrorAction(error: error, closesConnection: true)
+    }
+
+    /// Maps `-ERR` text to an error code.
+    package static func classify(_ text: String) -> EventbaseError {
+        let lower = text.lowercased()
+        let cause = NATSServerError(text: text)
+        if lower.contains("authorization violation") || lower.contains("authentication") {
+            return EventbaseError(
+                .authenticationFailed,
+                "The NATS server rejected the credentials: \(text). Check the user, password, token, nkey or creds file.",
+                cause: cause)
+        }
+        if lower.hasPrefix("permissions violation") {
+            return EventbaseError(
+                .permissionDenied, "The NATS server denied it: \(text). Grant the permission to this user.",
+                cause: cause)
+        }
+        if lower.contains("maximum payload") {
+            return EventbaseError(
+                .limitExceeded, "The NATS server refused a message above its max_payload and closed the connection.",
+                cause: cause)
+        }
+        if lower.contains("slow consumer") {
+            return EventbaseError(
+                .slowConsumer, "The NATS server dropped this client as a slow consumer.", cause: cause)
+        }
+        if lower.contains("stale connection") || lower.contains("maximum connections") {
+            return EventbaseError(.unavailable, "The NATS server closed the connection: \(text).", cause: cause)
+        }
+        return EventbaseError(.serverError, "The NATS server reported: \(text).", cause: cause)
+    }
+
+    private static func quoted(_ text: String) -> String? {
+        guard let open = text.firstIndex(of: "\"") else { return nil }
+        let rest = text[text.index(after: open)...]
+        guard let close = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<close])
+    }
+
+    // MARK: Events and closing
+
+    package mutating func addEventContinuation(_ continuation: AsyncStream<ConnectionEvent>.Continuation) -> UInt64? {
+        guard status != .closed else { return nil }
+        let id = nextEventID
+        nextEventID += 1
+        eventContinuations[id] = continuation
+        return id
+    }
+
+    package mutating func removeEventContinuation(_ id: UInt64) {
+        eventContinuations[id] = nil
+    }
+
+    /// Event streams to tell about a change.
+    package var eventListeners: [AsyncStream<ConnectionEvent>.Continuation] { Array(eventContinuations.values) }
+
+    /// Everything to release when the transport closes.
+    package struct CloseAction {
+        package var channel: (any Channel)?
+        package var runTask: Task<Void, Never>?
+        package var subscriptions: [MessageContinuation]
+        package var requests: [(CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)]
+        package var flushes: [FlushWaiter]
+        package var connectWaiters: [CheckedContinuation<Void, any Error>]
+        package var writeWaiters: [CheckedContinuation<Void, Never>]
+        package var events: [AsyncStream<ConnectionEvent>.Continuation]
+    }
+
+    /// Closes; `nil` when already closed.
+    package mutating func close() -> CloseAction? {
+        guard status != .closed else { return nil }
+        status = .closed
+        let action = CloseAction(
+            channel: channel,
+            runTask: runTask,
+            subscriptions: subscriptions.sorted { $0.key < $1.key }.map(\.value.continuation),
+            requests: requests.values.map { ($0.continuation, $0.timeout) },
+            flushes: Array(flushWaiters.values),
+            connectWaiters: connectWaiters,
+            writeWaiters: writeWaiters,
+            events: Array(eventContinuations.values)
+        )
+        channel = nil
+        runTask = nil
+        subscriptions = [:]
+        requests = [:]
+        flushWaiters = [:]
+        connectWaiters = []
+        writeWaiters = []
+        eventContinuations = [:]
+        outbound = []
+        outboundBytes = 0
+        return action
+    }
+
+    package static let closedError = EventbaseError(
+        .closed, "The NATS transport is closed. Create a new one to continue.")
+}
+
+/// The text of a NATS server `-ERR`, kept as the `cause` of an ``EventbaseError``.
+public struct NATSServerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The error text the server sent, without quotes.
+    public var text: String
+
+    /// The error text.
+    public var description: String { "-ERR '\(text)'" }
+}

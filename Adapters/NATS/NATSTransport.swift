@@ -1,0 +1,598 @@
+public import EventbaseCore
+package import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A NATS client on SwiftNIO: the ``Transport`` that the JetStream adapters run on.
+///
+/// It multiplexes requests over one wildcard inbox subscription, batches writes, reconnects with
+/// backoff and jitter (re-subscribing and flushing publishes buffered while disconnected), detects
+/// dead servers with PINGs, and bounds every buffer.
+///
+/// ```swift
+/// let transport = NATSTransport(NATSOptions(servers: ["nats://127.0.0.1:4222"]))
+/// try await transport.connect()
+/// let subscription = try await transport.subscribe("greetings")
+/// try await transport.publish("greetings", payload: Array("hello".utf8))
+/// for try await message in subscription { print(message.subject) }
+/// await transport.close()
+/// ```
+///
+/// Call ``close()`` when done: the transport keeps its connection (and a background task that
+/// reconnects it) until then.
+public final class NATSTransport: Transport, Sendable {
+    /// The options it was created with.
+    public let options: NATSOptions
+    private let group: any EventLoopGroup
+    private let state: Mutex<NATSClientStateMachine>
+    private let pool: Mutex<ServerPool>
+    private let parsedServers: Result<[NATSServerAddress], EventbaseError>
+
+    /// Creates a transport on the shared NIO event loops; it connects on ``connect()``.
+    /// - Parameter options: Servers, credentials, TLS, timeouts.
+    public convenience init(_ options: NATSOptions) {
+        self.init(options, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    }
+
+    /// Creates a transport on the given event loops.
+    package init(_ options: NATSOptions, eventLoopGroup: any EventLoopGroup) {
+        self.options = options
+        self.group = eventLoopGroup
+        self.state = Mutex(
+            NATSClientStateMachine(
+                limits: .init(
+                    reconnectBufferSize: options.reconnectBufferSize,
+                    writeBufferLimit: options.writeBufferLimit,
+                    maxOutstandingPings: max(1, options.maxOutstandingPings),
+                    pendingMessageLimit: max(1, options.pendingMessageLimit)
+                )
+            )
+        )
+        self.parsedServers = Result {
+            let servers = try options.servers.map { try NATSServerAddress(parsing: $0) }
+            guard !servers.isEmpty else {
+                throw EventbaseError(.invalidArgument, "NATSOptions.servers is empty; give at least one server URL.")
+            }
+            return servers
+        }.mapError { $0 as? EventbaseError ?? EventbaseError(.invalidArgument, "Invalid server URL.", cause: $0) }
+        let servers = (try? parsedServers.get()) ?? []
+        self.pool = Mutex(ServerPool(servers: options.randomizeServers ? servers.shuffled() : servers))
+    }
+
+    // MARK: Transport
+
+    /// Connects to the first server that answers (trying each once), or returns if already connected.
+    ///
+    /// After the first connection, the transport reconnects by itself whenever the connection drops.
+    /// - Throws: `.invalidArgument` for bad options, `.authenticationFailed`, `.unavailable`, `.timeout`, `.closed`.
+    public func connect() async throws {
+        _ = try parsedServers.get()
+        switch state.withLock({ $0.connectRequested() }) {
+        case .alreadyConnected:
+            return
+        case .fail(let error):
+            throw error
+        case .startAndWait:
+            let task = Task { await self.run() }
+            let stale = state.withLock { state -> Bool in
+                guard state.status != .closed else { return true }
+                state.runTask = task
+                return false
+            }
+            if stale { task.cancel() }
+        case .wait:
+            break
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            if let result = state.withLock({ $0.addConnectWaiter(continuation) }) {
+                continuation.resume(with: result.mapError { $0 as any Error })
+            }
+        }
+    }
+
+    /// Publishes a message; see ``Transport/publish(_:payload:headers:replyTo:)``.
+    ///
+    /// While disconnected the message goes to a reconnect buffer of ``NATSOptions/reconnectBufferSize``
+    /// bytes; when connected and the write buffer is full, it waits for room (bounded memory).
+    /// - Throws: `.closed`, `.limitExceeded` above the server's max_payload, `.unavailable` when the
+    ///   reconnect buffer is full or before `connect()`, `.invalidArgument` for an invalid subject or header.
+    public func publish(_ subject: String, payload: [UInt8], headers: MessageHeaders?, replyTo: String?) async throws {
+        try NATSValidation.subject(subject)
+        if let replyTo { try NATSValidation.subject(replyTo, what: "reply subject") }
+        if let headers { _ = try NATSHeaderCodec.encode(headers) }
+        let op = NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
+        while true {
+            let action = state.withLock { $0.publish(op) }
+            if case .waitForWrite = action {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    if !state.withLock({ $0.addWriteWaiter(continuation) }) { continuation.resume() }
+                }
+                continue
+            }
+            try perform(action)
+            return
+        }
+    }
+
+    /// Subscribes; see ``Transport/subscribe(_:queue:)``.
+    ///
+    /// The subscription holds at most ``NATSOptions/pendingMessageLimit`` undelivered messages; past that
+    /// it ends with `.slowConsumer` (counted in ``slowConsumerCount``). A server permission violation
+    /// ends it with `.permissionDenied`. Ending the iteration unsubscribes.
+    /// - Throws: `.closed`, `.invalidArgument`.
+    public func subscribe(_ subject: String, queue: String?) async throws -> TransportSubscription {
+        try NATSValidation.subject(subject)
+        if let queue { try NATSValidation.subject(queue, what: "queue group") }
+        let (stream, continuation) = AsyncThrowingStream.makeStream(
+            of: TransportMessage.self,
+            throwing: (any Error).self,
+            bufferingPolicy: .bufferingOldest(max(1, options.pendingMessageLimit))
+        )
+        let (sid, action) = state.withLock { $0.subscribe(subject: subject, queue: queue, continuation: continuation) }
+        try perform(action)
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(sid: sid) }
+        return TransportSubscription(subject: subject, stream: stream) { [weak self] in
+            self?.unsubscribe(sid: sid)
+        }
+    }
+
+    /// Sends a request over the shared inbox and waits for the first reply.
+    /// - Throws: `.timeout`; `.noResponders` at once when nobody listens; `.permissionDenied` when the
+    ///   server refuses the publish; `.closed`; `.cancelled` when the task is cancelled.
+    public func request(
+        _ subject: String,
+        payload: [UInt8],
+        headers: MessageHeaders?,
+        timeout: Duration
+    ) async throws -> TransportMessage {
+        try NATSValidation.subject(subject)
+        if let headers { _ = try NATSHeaderCodec.encode(headers) }
+        let tokenBox = Mutex<String?>(nil)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<TransportMessage, any Error>) in
+                let (token, subscribeAction, publishAction) = state.withLock {
+                    $0.request(
+                        subject: subject,
+                        payload: payload,
+                        headers: headers,
+                        continuation: continuation,
+                        newInboxPrefix: Self.newInboxPrefix
+                    )
+                }
+                tokenBox.withLock { $0 = token }
+                do {
+                    if let subscribeAction { try perform(subscribeAction) }
+                    try perform(publishAction)
+                } catch {
+                    if case .fail = publishAction {
+                        continuation.resume(throwing: error)
+                    } else if let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
+                        pending.resume(throwing: error)
+                    }
+                    return
+                }
+                let scheduled = group.next().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+                    guard let self else { return }
+                    self.requestTimedOut(token, subject: subject, timeout: timeout)
+                }
+                if let stale = state.withLock({ $0.setRequestTimeout(token, scheduled) }) { stale.cancel() }
+                // A cancellation that came before the token was known found nothing to cancel: do it now.
+                if Task.isCancelled, let (pending, timer) = state.withLock({ $0.removeRequest(token) }) {
+                    timer?.cancel()
+                    pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
+                }
+            }
+        } onCancel: {
+            if let token = tokenBox.withLock({ $0 }), let (pending, timer) = state.withLock({ $0.removeRequest(token) })
+            {
+                timer?.cancel()
+                pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
+            }
+        }
+    }
+
+    /// Waits until the server has processed everything sent so far (PING/PONG).
+    /// - Throws: `.timeout`, `.unavailable` while disconnected, `.closed`.
+    public func flush(timeout: Duration) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let (id, action) = state.withLock { $0.flush(continuation) }
+            if case .fail(let error) = action {
+                continuation.resume(throwing: error)
+                return
+            }
+            try? perform(action)
+            let scheduled = group.next().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+                if let waiter = self?.state.withLock({ $0.removeFlush(id) }) {
+                    waiter.resume(
+                        throwing: EventbaseError(.timeout, "The NATS server did not answer a flush within \(timeout)."))
+                }
+            }
+            if let stale = state.withLock({ $0.setFlushTimeout(id, scheduled) }) { stale.cancel() }
+        }
+    }
+
+    /// Connection state changes from now on; the stream finishes when the transport closes.
+    public func connectionEvents() -> AsyncStream<ConnectionEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: ConnectionEvent.self, bufferingPolicy: .bufferingNewest(256))
+        if let id = state.withLock({ $0.addEventContinuation(continuation) }) {
+            continuation.onTermination = { [weak self] _ in self?.state.withLock { $0.removeEventContinuation(id) } }
+        } else {
+            continuation.finish()
+        }
+        return stream
+    }
+
+    /// The server's max_payload, once connected.
+    public var maxPayload: Int? { state.withLock { $0.serverInfo?.maxPayload } }
+
+    /// Closes: finishes every subscription, fails pending requests and flushes with `.closed`, closes the
+    /// connection and stops reconnecting. Idempotent.
+    public func close() async {
+        await shutdown(error: nil, awaitRun: true)
+    }
+
+    // MARK: Beyond the port
+
+    /// Unsubscribes every subscription (their buffered messages stay readable), waits for the server to
+    /// process everything sent, then closes.
+    /// - Parameter timeout: How long to wait for the server.
+    /// - Throws: `.timeout` when the server did not answer in time (the transport is closed anyway).
+    public func drain(timeout: Duration) async throws {
+        let (continuations, action) = state.withLock { $0.unsubscribeAll() }
+        try? perform(action)
+        for continuation in continuations { continuation.finish() }
+        var failure: (any Error)?
+        do {
+            try await flush(timeout: timeout)
+        } catch let error as EventbaseError where error.code == .unavailable || error.code == .closed {
+            // Nothing to drain to.
+        } catch {
+            failure = error
+        }
+        await close()
+        if let failure { throw failure }
+    }
+
+    /// Whether the transport is connected right now.
+    public var isConnected: Bool { state.withLock { $0.status == .connected } }
+
+    /// How many subscriptions were ended because their buffer overflowed.
+    public var slowConsumerCount: Int { state.withLock { $0.slowConsumers } }
+
+    /// The last error the server reported (for example a publish permission violation), if any.
+    public var lastServerError: EventbaseError? { state.withLock { $0.lastError } }
+
+    /// The servers known now: configured and discovered through INFO.
+    public var knownServers: [String] { pool.withLock { $0.servers.map(\.description) } }
+
+    /// Marks the transport as connecting over `channel`, for tests that drive a ``NATSChannelHandler`` on a
+    /// test channel instead of a socket.
+    package func attachForTesting(_ channel: any Channel) -> Bool {
+        state.withLock {
+            _ = $0.connectRequested()
+            return $0.attach(channel)
+        }
+    }
+
+    // MARK: Internals called from the channel handler (on its event loop)
+
+    func receivedInfo(_ info: NATSServerInfo) {
+        let urls = state.withLock { $0.receivedInfo(info) }
+        guard options.discoverServers, !urls.isEmpty else { return }
+        let addresses = urls.compactMap { try? NATSServerAddress(parsing: $0) }
+        pool.withLock { $0.add(discovered: addresses) }
+    }
+
+    func handshakeCompleted(channel: any Channel, info: NATSServerInfo, server: NATSServerAddress) {
+        guard let action = state.withLock({ $0.connected(channel: channel, info: info, server: server.description) })
+        else {
+            return
+        }
+        write(action.ops, on: channel)
+        for waiter in action.writeWaiters { waiter.resume() }
+        for waiter in action.connectWaiters { waiter.resume() }
+        if let event = action.event {
+            for listener in action.events { listener.yield(event) }
+        }
+    }
+
+    func received(_ message: NATSInboundMessage) {
+        switch state.withLock({ $0.deliver(message) }) {
+        case .drop:
+            break
+        case .reply(let continuation, let result, let timeout):
+            timeout?.cancel()
+            continuation.resume(with: result.mapError { $0 as any Error })
+        case .yield(let continuation, let transportMessage):
+            if case .dropped = continuation.yield(transportMessage) {
+                let (ended, action) = state.withLock { $0.slowConsumer(sid: message.sid) }
+                try? perform(action)
+                ended?.finish(
+                    throwing: EventbaseError(
+                        .slowConsumer,
+                        "The subscription to '\(message.subject)' fell more than \(options.pendingMessageLimit) messages behind and was ended."
+                    )
+                )
+            }
+        }
+    }
+
+    func pongReceived() {
+        if let waiter = state.withLock({ $0.pongReceived() }) {
+            waiter.timeout?.cancel()
+            waiter.continuation.resume()
+        }
+    }
+
+    func pingTimerFired(_ channel: any Channel) {
+        switch state.withLock({ $0.pingTimerFired(channel) }) {
+        case .none:
+            break
+        case .send(let action):
+            try? perform(action)
+        case .staleConnection(let channel, _):
+            channel.close(promise: nil)
+        }
+    }
+
+    func serverError(_ text: String, channel: any Channel) {
+        let action = state.withLock { $0.serverError(text) }
+        for continuation in action.endedSubscriptions { continuation.finish(throwing: action.error) }
+        for (continuation, timeout) in action.failedRequests {
+            timeout?.cancel()
+            continuation.resume(throwing: action.error)
+        }
+    }
+
+    func connectionFailed(_ error: EventbaseError, channel: any Channel) {
+        state.withLock { $0.setDisconnectReason(error) }
+    }
+
+    /// Writes what is queued, in one buffer (one syscall for a burst), if the channel can take it.
+    func writeOutbound(on channel: any Channel) {
+        guard channel.isWritable else {
+            state.withLock { $0.flushDeferred() }
+            return
+        }
+        let (ops, waiters) = state.withLock { $0.takeOutbound(for: channel) }
+        write(ops, on: channel)
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: Private
+
+    private func write(_ ops: [NATSClientOp], on channel: any Channel) {
+        guard !ops.isEmpty else { return }
+        var buffer = channel.allocator.buffer(capacity: ops.reduce(0) { $0 + NATSClientStateMachine.size(of: $1) })
+        for op in ops {
+            // Subjects and headers were validated when queued, so encoding cannot fail here.
+            try? op.encode(into: &buffer)
+        }
+        channel.writeAndFlush(buffer, promise: nil)
+    }
+
+    private func perform(_ action: NATSClientStateMachine.EnqueueAction) throws {
+        switch action {
+        case .queued, .waitForWrite:
+            break
+        case .fail(let error):
+            throw error
+        case .scheduleFlush(let channel):
+            channel.eventLoop.execute { [weak self] in self?.writeOutbound(on: channel) }
+        }
+    }
+
+    private func unsubscribe(sid: UInt64) {
+        let (continuation, action) = state.withLock { $0.unsubscribe(sid: sid) }
+        try? perform(action)
+        continuation?.finish()
+    }
+
+    private func requestTimedOut(_ token: String, subject: String, timeout: Duration) {
+        if let (continuation, _) = state.withLock({ $0.removeRequest(token) }) {
+            continuation.resume(
+                throwing: EventbaseError(.timeout, "No reply to the request on '\(subject)' within \(timeout)."))
+        }
+    }
+
+    private static func newInboxPrefix() -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        var generator = SystemRandomNumberGenerator()
+        return "_INBOX." + String((0..<22).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+    }
+
+    private func shutdown(error: EventbaseError?, awaitRun: Bool) async {
+        guard let action = state.withLock({ $0.close() }) else { return }
+        let closed = NATSClientStateMachine.closedError
+        for continuation in action.subscriptions {
+            if let error { continuation.finish(throwing: error) } else { continuation.finish() }
+        }
+        for (continuation, timeout) in action.requests {
+            timeout?.cancel()
+            continuation.resume(throwing: closed)
+        }
+        for flush in action.flushes {
+            flush.timeout?.cancel()
+            flush.continuation.resume(throwing: closed)
+        }
+        for waiter in action.connectWaiters { waiter.resume(throwing: error ?? closed) }
+        for waiter in action.writeWaiters { waiter.resume() }
+        if let channel = action.channel {
+            channel.close(promise: nil)
+        }
+        if let task = action.runTask {
+            task.cancel()
+            if awaitRun { await task.value }
+        }
+        for listener in action.events {
+            listener.yield(.closed(error: error))
+            listener.finish()
+        }
+    }
+
+    /// Connects, then keeps the connection up: the transport's one background task.
+    private func run() async {
+        let servers = pool.withLock { $0.servers }
+        var lastError = EventbaseError(.unavailable, "No NATS server could be reached.")
+        var channel: (any Channel)?
+        for server in servers where !Task.isCancelled {
+            do {
+                channel = try await connectOnce(to: server)
+                break
+            } catch {
+                lastError = Self.map(error, server: server)
+                if lastError.code == .authenticationFailed || lastError.code == .invalidArgument
+                    || lastError.code == .closed
+                {
+                    break
+                }
+            }
+        }
+        guard var current = channel else {
+            let waiters = state.withLock { $0.initialConnectFailed(lastError) }
+            for waiter in waiters { waiter.resume(throwing: lastError) }
+            return
+        }
+        while !Task.isCancelled {
+            try? await current.closeFuture.get()
+            guard let lost = state.withLock({ $0.connectionLost(current) }) else { return }
+            for flush in lost.failedFlushes {
+                flush.timeout?.cancel()
+                flush.continuation.resume(
+                    throwing: EventbaseError(.unavailable, "The connection to NATS was lost during a flush."))
+            }
+            for waiter in lost.writeWaiters { waiter.resume() }
+            for listener in lost.events { listener.yield(.disconnected(error: lost.reason)) }
+            guard let next = await reconnect() else { return }
+            current = next
+        }
+    }
+
+    /// Tries servers in turn with backoff until one connects; `nil` when cancelled or out of attempts.
+    private func reconnect() async -> (any Channel)? {
+        var attempt = 0
+        var lastError: EventbaseError?
+        while !Task.isCancelled {
+            if let max = options.maxReconnectAttempts, attempt >= max {
+                let error = EventbaseError(
+                    .unavailable,
+                    "Could not reconnect to NATS after \(attempt) attempts; the transport is closed.",
+                    cause: lastError
+                )
+                await shutdown(error: error, awaitRun: false)
+                return nil
+            }
+            do {
+                try await Task.sleep(for: backoff(attempt: attempt))
+            } catch {
+                return nil
+            }
+            attempt += 1
+            let server = pool.withLock { $0.next() }
+            do {
+                return try await connectOnce(to: server)
+            } catch {
+                lastError = Self.map(error, server: server)
+            }
+        }
+        return nil
+    }
+
+    private func backoff(attempt: Int) -> Duration {
+        Self.backoff(
+            attempt: attempt,
+            base: options.reconnectBackoffBase,
+            max: options.reconnectBackoffMax,
+            jitter: options.reconnectJitter,
+            random: Double.random(in: 0...1)
+        )
+    }
+
+    /// The delay before reconnect attempt `attempt` (0-based): `base * 2^attempt` capped at `max`, plus up to
+    /// `jitter` of itself scaled by `random` (0...1).
+    package static func backoff(attempt: Int, base: Duration, max cap: Duration, jitter: Double, random: Double)
+        -> Duration
+    {
+        let exponential = attempt >= 30 ? cap : min(cap, base * (1 << attempt))
+        return exponential + exponential * (jitter.clamped() * random.clamped())
+    }
+
+    private func connectOnce(to server: NATSServerAddress) async throws -> any Channel {
+        let setup = try NATSConnectionSetup(options: options)
+        let eventLoop = group.next()
+        let handshake = eventLoop.makePromise(of: NATSServerInfo.self)
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(TimeAmount(options.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Attach before the channel is active: on loopback the whole handshake can finish before
+                    // `connect` returns to this task, and `handshakeCompleted` only accepts the attached channel.
+                    guard self.state.withLock({ $0.attach(channel) }) else {
+                        throw NATSClientStateMachine.closedError
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    if setup.tlsFirst {
+                        try sync.addHandler(setup.makeTLSHandler(server: server))
+                    }
+                    try sync.addHandler(ByteToMessageHandler(NATSDecoder()))
+                    try sync.addHandler(
+                        NATSChannelHandler(transport: self, server: server, setup: setup, handshake: handshake))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: server.host, port: server.port).get()
+        } catch {
+            handshake.fail(error)
+            throw error
+        }
+        do {
+            _ = try await handshake.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return channel
+    }
+
+    private static func map(_ error: any Error, server: NATSServerAddress) -> EventbaseError {
+        if let error = error as? EventbaseError { return error }
+        if error is ChannelError {
+            return EventbaseError(.unavailable, "Could not connect to the NATS server at \(server).", cause: error)
+        }
+        return EventbaseError(.unavailable, "Could not connect to the NATS server at \(server).", cause: error)
+    }
+}
+
+extension Double {
+    fileprivate func clamped() -> Double { Swift.min(1, Swift.max(0, self)) }
+}
+
+/// The servers to try, in order, with those discovered from INFO.
+package struct ServerPool: Sendable {
+    private(set) package var servers: [NATSServerAddress]
+    private var index = 0
+
+    package init(servers: [NATSServerAddress]) {
+        self.servers = servers
+    }
+
+    package mutating func next() -> NATSServerAddress {
+        let server = servers[index % servers.count]
+        index = (index + 1) % servers.count
+        return server
+    }
+
+    package mutating func add(discovered: [NATSServerAddress]) {
+        for var address in discovered
+        where !servers.contains(where: { $0.host == address.host && $0.port == address.port }) {
+            address.discovered = true
+            address.tlsRequired = servers.first?.tlsRequired ?? false
+            servers.append(address)
+        }
+    }
+}

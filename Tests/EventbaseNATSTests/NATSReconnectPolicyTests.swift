@@ -1,0 +1,32 @@
+import EventbaseNATS
+import Testing
+
+@Suite struct NATSReconnectPolicyTests {
+    @Test func backoffDoublesUpToTheCapWithBoundedJitter() {
+        let base = Duration.milliseconds(50)
+        let cap = Duration.seconds(2)
+        func delay(_ attempt: Int, random: Double = 0) -> Duration {
+            NATSTransport.backoff(attempt: attempt, base: base, max: cap, jitter: 0.2, random: random)
+        }
+        #expect(delay(0) == .milliseconds(50))
+        #expect(delay(1) == .milliseconds(100))
+        #expect(delay(3) == .milliseconds(400))
+        #expect(delay(10) == .seconds(2))
+        #expect(delay(1_000) == .seconds(2))
+        #expect(delay(0, random: 1) == .milliseconds(60))
+        #expect(delay(10, random: 1) == .milliseconds(2400))
+    }
+
+    @Test func serverPoolRotatesAndAddsDiscoveredServersOnce() throws {
+        var pool = ServerPool(servers: [
+            try NATSServerAddress(parsing: "tls://a:1"), try NATSServerAddress(parsing: "b:2"),
+        ])
+        #expect(pool.next().host == "a")
+        #expect(pool.next().host == "b")
+        #expect(pool.next().host == "a")
+        pool.add(discovered: [try NATSServerAddress(parsing: "c:3"), try NATSServerAddress(parsing: "a:1")])
+        #expect(pool.servers.map(\.host) == ["a", "b", "c"])
+        #expect(pool.servers[2].discovered)
+        #expect(pool.servers[2].tlsRequired)
+    }
+}
