@@ -78,16 +78,23 @@ public final class InMemoryEventLog: EventLog {
             let time = server.now()
             let sequence = InMemoryLogServer.store(
                 in: &state.streams[streamName]!, subject: subject, payload: payload, headers: headers, time: time)
-            if let id = event.eventID {
-                state.streams[streamName]!.deduplication[id] = sequence
-                state.streams[streamName]!.deduplicationOrder.append(id)
-                if state.streams[streamName]!.deduplicationOrder.count > window {
-                    let dropped = state.streams[streamName]!.deduplicationOrder.removeFirst()
-                    state.streams[streamName]!.deduplication[dropped] = nil
-                }
+            if let id = event.eventID, window > 0 {
+                Self.remember(id, sequence: sequence, window: window, in: &state.streams[streamName]!)
             }
             return AppendAck(sequence: sequence, time: time)
         }
+    }
+
+    private static func remember(_ id: String, sequence: UInt64, window: Int, in stream: inout InMemoryLogServer.Stream)
+    {
+        stream.deduplication[id] = sequence
+        if stream.deduplicationRing.count < window {
+            stream.deduplicationRing.append(id)
+        } else {
+            stream.deduplication[stream.deduplicationRing[stream.deduplicationNext]] = nil
+            stream.deduplicationRing[stream.deduplicationNext] = id
+        }
+        stream.deduplicationNext = (stream.deduplicationNext + 1) % window
     }
 
     public func entries(from sequence: UInt64) -> LogEntries {

@@ -34,7 +34,9 @@ public final class InMemoryLogServer: Sendable {
         var subjectSequences: [String: [UInt64]] = [:]
         var lastBySubject: [String: UInt64] = [:]
         var deduplication: [String: UInt64] = [:]
-        var deduplicationOrder: [String] = []
+        /// Ids in the order they were stored, as a ring of `deduplicationWindow` slots.
+        var deduplicationRing: [String] = []
+        var deduplicationNext = 0
         var followers: [Int: Follower] = [:]
     }
 

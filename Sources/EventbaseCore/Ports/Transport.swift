@@ -142,6 +142,11 @@ public struct MessageHeaders: Sendable, Hashable, ExpressibleByDictionaryLiteral
         self.fields = fields
     }
 
+    /// Creates empty headers.
+    public init() {
+        self.init(fields: [])
+    }
+
     public init(dictionaryLiteral elements: (String, String)...) {
         self.init(fields: elements.map { (name: $0.0, value: $0.1) })
     }
