@@ -417,11 +417,20 @@ public final class Eventbase: Sendable {
     public func query(_ query: Query, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
         let started = try begin()
         try options.validate()
-        let matches = try QueryRunner(query: query, options: options).run(over: store)
+        let matches = try QueryRunner(query: query, options: options).run(
+            over: store, candidates: candidates(for: query))
         let documents = matches.map { QueryRunner.project($0.record.data, paths: options.project) }
         record(.query, started: started, query: query.json, resultCount: documents.count)
         return documents
     }
+
+    private func candidates(for query: Query) -> [String: Record<JSONValue>]? {
+        let limit = configuration.options.maxAutomaticIndexes
+        return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
+    }
+
+    /// The fields that have an automatic equality index (see ``EventbaseOptions/maxAutomaticIndexes``).
+    public var indexedFields: [String] { replica.indexedFields }
 
     /// The documents matching `query`, decoded as `type`.
     /// - Throws: `.decodingFailed`, and what ``query(_:options:)-(JSONValue,_)`` throws.
@@ -439,7 +448,8 @@ public final class Eventbase: Sendable {
         let started = try begin()
         let parsed = try Query(query, limits: configuration.options.queryLimits)
         try options.validate()
-        let matches = try QueryRunner(query: parsed, options: options).run(over: store)
+        let matches = try QueryRunner(query: parsed, options: options).run(
+            over: store, candidates: candidates(for: parsed))
         record(.query, started: started, query: query, resultCount: matches.count)
         return matches.map {
             Record(key: $0.key, data: QueryRunner.project($0.record.data, paths: options.project), meta: $0.record.meta)
@@ -454,6 +464,8 @@ public final class Eventbase: Sendable {
         var count = 0
         if case .and(let nodes) = parsed.root, nodes.isEmpty {
             count = store.count
+        } else if let candidates = candidates(for: parsed) {
+            count = candidates.values.reduce(0) { $0 + (parsed.matches($1.data) ? 1 : 0) }
         } else {
             var visited = 0
             try store.forEachRecord { _, record in

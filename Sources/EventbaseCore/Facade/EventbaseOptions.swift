@@ -15,6 +15,10 @@ public struct EventbaseOptions: Sendable {
     /// How many changes a `changes(matching:)` or `liveQuery` consumer may fall behind before its
     /// sequence ends with `.slowConsumer`.
     public var changeBufferSize: Int = 10_000
+    /// How many fields may get an automatic equality index. The first query with an equality
+    /// (`{"city": "Oslo"}`) or small `$in` condition on a field builds one, and the replica keeps it
+    /// up to date; later such queries visit only the matching records. `0` turns indexes off.
+    public var maxAutomaticIndexes: Int = 8
     /// Limits on queries.
     public var queryLimits: QueryLimits = .default
     /// Limits on the JSON of documents.

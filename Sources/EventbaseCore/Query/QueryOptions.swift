@@ -95,38 +95,67 @@ struct QueryRunner {
     let options: QueryOptions
 
     /// Matching records, ordered and paged by the options (projection is applied by the caller).
-    func run(over store: any StateStore) throws -> [(key: String, record: Record<JSONValue>)] {
+    func run(over store: any StateStore, candidates: [String: Record<JSONValue>]? = nil) throws
+        -> [(key: String, record: Record<JSONValue>)]
+    {
         var matches: [(key: String, record: Record<JSONValue>)] = []
         var visited = 0
-        try store.forEachRecord { key, record in
+        let visit = { (key: String, record: Record<JSONValue>) throws in
             visited &+= 1
             if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
             if query.matches(record.data) { matches.append((key, record)) }
         }
+        if let candidates {
+            for (key, record) in candidates { try visit(key, record) }
+        } else {
+            try store.forEachRecord(visit)
+        }
         guard options.needsOrder else { return matches }
-        let sortPaths = options.sort.keys.map { (FieldPath($0.path), $0.direction) }
+        let sortPaths = options.sort.keys.map { (FieldPath($0.path), $0.direction == .ascending) }
+        // Sort values are computed once per match, so comparisons never walk documents again.
         let keyed = matches.map { match in
-            (
-                match,
-                sortPaths.map { path, _ -> JSONValue? in
-                    switch path.resolve(in: match.record.data) {
-                    case .missing: nil
-                    case .one(let value): value
-                    case .many(let values): values.first
-                    }
-                }
-            )
+            SortEntry(
+                values: sortPaths.map { path, _ in SortValue(path.resolve(in: match.record.data)) },
+                key: match.key, record: match.record)
         }
-        let sorted = keyed.sorted { lhs, rhs in
-            for (index, (_, direction)) in sortPaths.enumerated() {
-                let order = JSONOrdering.compareForSort(lhs.1[index], rhs.1[index])
-                if order != 0 { return direction == .ascending ? order < 0 : order > 0 }
+        let ascending = sortPaths.map(\.1)
+        let precedes = { (lhs: SortEntry, rhs: SortEntry) -> Bool in
+            for index in ascending.indices {
+                let order = lhs.values[index].compare(rhs.values[index])
+                if order != 0 { return ascending[index] ? order < 0 : order > 0 }
             }
-            return lhs.0.key.utf8.lexicographicallyPrecedes(rhs.0.key.utf8)
+            return lhs.key.utf8.lexicographicallyPrecedes(rhs.key.utf8)
         }
-        let start = min(options.offset, sorted.count)
-        let end = options.limit.map { min(sorted.count, start + $0) } ?? sorted.count
-        return sorted[start..<end].map(\.0)
+        let wanted = options.limit.map { options.offset + $0 } ?? keyed.count
+        let ordered: [SortEntry]
+        if wanted < keyed.count / 8 {
+            // Top-k: keep the best `wanted` in a sorted buffer; most entries lose one comparison.
+            var best: [SortEntry] = []
+            best.reserveCapacity(wanted + 1)
+            for entry in keyed {
+                if best.count == wanted, let last = best.last, !precedes(entry, last) { continue }
+                var low = 0
+                var high = best.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if precedes(best[middle], entry) { low = middle + 1 } else { high = middle }
+                }
+                best.insert(entry, at: low)
+                if best.count > wanted { best.removeLast() }
+            }
+            ordered = best
+        } else {
+            ordered = keyed.sorted(by: precedes)
+        }
+        let start = min(options.offset, ordered.count)
+        let end = options.limit.map { min(ordered.count, start + $0) } ?? ordered.count
+        return ordered[start..<end].map { ($0.key, $0.record) }
+    }
+
+    private struct SortEntry {
+        let values: [SortValue]
+        let key: String
+        let record: Record<JSONValue>
     }
 
     /// Keeps only the projected paths of `document`.
@@ -150,5 +179,53 @@ struct QueryRunner {
         var child = object[first]?.objectValue ?? JSONObject()
         set(value, at: path.dropFirst(), in: &child)
         object[first] = .object(child)
+    }
+}
+
+/// A value prepared for sorting: missing, null, numbers, strings, objects, arrays, booleans.
+enum SortValue {
+    case missing
+    case null
+    case number(Double)
+    case string(String)
+    case other(rank: Int, value: JSONValue)
+
+    init(_ resolution: Resolution) {
+        let value: JSONValue
+        switch resolution {
+        case .missing:
+            self = .missing
+            return
+        case .one(let found): value = found
+        case .many(let found): value = found[0]
+        }
+        switch value {
+        case .null: self = .null
+        case .number(let number): self = .number(number)
+        case .string(let text): self = .string(text)
+        default: self = .other(rank: JSONOrdering.rank(value), value: value)
+        }
+    }
+
+    private var rank: Int {
+        switch self {
+        case .missing: 0
+        case .null: 1
+        case .number: 2
+        case .string: 3
+        case .other(let rank, _): rank
+        }
+    }
+
+    func compare(_ other: SortValue) -> Int {
+        switch (self, other) {
+        case (.number(let a), .number(let b)): return a < b ? -1 : a > b ? 1 : 0
+        case (.string(let a), .string(let b)): return JSONOrdering.compareStrings(a, b)
+        case (.other(_, let a), .other(_, let b)) where rank == other.rank:
+            return JSONOrdering.compareForSort(a, b)
+        default:
+            let (l, r) = (rank, other.rank)
+            return l == r ? 0 : l < r ? -1 : 1
+        }
     }
 }

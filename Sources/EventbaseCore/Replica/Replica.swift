@@ -33,6 +33,7 @@ final class Replica: Sendable {
         var nextID = 1
         var failure: EventbaseError?
         var invalidEntries = 0
+        var indexes = EqualityIndexes()
     }
 
     /// One notification to deliver after the lock is released.
@@ -98,6 +99,7 @@ final class Replica: Sendable {
                     let new = Self.fold(old: old, event: event, entry: entry)
                     overlay[event.key] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
+                    state.indexes.update(key: event.key, old: old, new: new)
                     for (id, subscriber) in state.subscribers {
                         if let change = Self.change(
                             for: subscriber.query, key: event.key, old: old, new: new, entry: entry)
@@ -210,6 +212,28 @@ final class Replica: Sendable {
             "A change stream fell too far behind and was ended; consume faster or raise changeBufferSize.")
         let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
         finish(removed?.sink, throwing: error)
+    }
+
+    // MARK: Indexes
+
+    /// The records that can match `query`, from an equality index, or `nil` when no index applies
+    /// (the caller then scans the store). Builds an index on first use while fewer than `maxIndexes` exist.
+    func candidates(for query: Query, maxIndexes: Int) -> [String: Record<JSONValue>]? {
+        guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
+        return state.withLock { state in
+            if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
+                return found
+            }
+            guard state.indexes.count < maxIndexes, state.failure == nil else { return nil }
+            logger.debug("Building an equality index", metadata: ["field": "\(condition.path.text)"])
+            state.indexes.build(condition.path, from: store)
+            return state.indexes.candidates(path: condition.path, values: condition.values)
+        }
+    }
+
+    /// The fields that have an equality index.
+    var indexedFields: [String] {
+        state.withLock { $0.indexes.fieldNames }
     }
 
     // MARK: Waiting

@@ -1,0 +1,106 @@
+/// Hash indexes from field values to records, so equality queries (`{"city": "Oslo"}`,
+/// `{"status": {"$in": [...]}}`) visit only the records that can match instead of the whole replica.
+///
+/// The replica builds an index the first time a query could use it (up to
+/// ``EventbaseOptions/maxAutomaticIndexes`` fields) and keeps every index up to date as it applies
+/// events, under its lock, so an index is always consistent with the store.
+struct EqualityIndexes {
+    struct FieldIndex {
+        let path: FieldPath
+        var buckets: [JSONValue: [String: Record<JSONValue>]] = [:]
+
+        /// The values a record is found under: each value at the path, and each element of an array value.
+        func values(of record: Record<JSONValue>) -> Set<JSONValue> {
+            var values = Set<JSONValue>()
+            func add(_ value: JSONValue) {
+                values.insert(value)
+                if case .array(let elements) = value {
+                    for element in elements { values.insert(element) }
+                }
+            }
+            switch path.resolve(in: record.data) {
+            case .missing: break
+            case .one(let value): add(value)
+            case .many(let found): found.forEach(add)
+            }
+            return values
+        }
+
+        mutating func remove(_ key: String, _ record: Record<JSONValue>) {
+            for value in values(of: record) {
+                buckets[value]?[key] = nil
+                if buckets[value]?.isEmpty == true { buckets[value] = nil }
+            }
+        }
+
+        mutating func insert(_ key: String, _ record: Record<JSONValue>) {
+            for value in values(of: record) {
+                buckets[value, default: [:]][key] = record
+            }
+        }
+    }
+
+    private(set) var indexes: [String: FieldIndex] = [:]
+
+    var count: Int { indexes.count }
+
+    var fieldNames: [String] { indexes.keys.sorted() }
+
+    /// Keeps every index in step with a change to `key`.
+    mutating func update(key: String, old: Record<JSONValue>?, new: Record<JSONValue>?) {
+        guard !indexes.isEmpty else { return }
+        for path in indexes.keys {
+            if let old { indexes[path]!.remove(key, old) }
+            if let new { indexes[path]!.insert(key, new) }
+        }
+    }
+
+    /// Builds an index of `path` over every record of `store`.
+    mutating func build(_ path: FieldPath, from store: any StateStore) {
+        var index = FieldIndex(path: path)
+        store.forEachRecord { key, record in index.insert(key, record) }
+        indexes[path.text] = index
+    }
+
+    /// Drops every index (the store was reset).
+    mutating func removeAll() {
+        indexes.removeAll()
+    }
+
+    /// An equality condition of `node` that an index can answer: a path and the values a matching
+    /// record must be found under (one of them). `nil` when the query has none.
+    static func indexableCondition(of node: QueryNode) -> (path: FieldPath, values: [JSONValue])? {
+        switch node {
+        case .field(let path, let predicates):
+            for predicate in predicates {
+                switch predicate {
+                case .equals(let value) where !value.isNull:
+                    return (path, [value])
+                case .oneOf(let set) where !set.contains(.null) && set.count <= 64:
+                    return (path, Array(set))
+                default:
+                    continue
+                }
+            }
+            return nil
+        case .and(let nodes):
+            for child in nodes {
+                if let condition = indexableCondition(of: child) { return condition }
+            }
+            return nil
+        case .or, .nor:
+            return nil
+        }
+    }
+
+    /// The records that may match `values` at `path`, if the path is indexed.
+    func candidates(path: FieldPath, values: [JSONValue]) -> [String: Record<JSONValue>]? {
+        guard let index = indexes[path.text] else { return nil }
+        if values.count == 1 { return index.buckets[values[0]] ?? [:] }
+        var union: [String: Record<JSONValue>] = [:]
+        for value in values {
+            union.merge(index.buckets[value] ?? [:]) { first, _ in first }
+        }
+        return union
+    }
+}

@@ -1,0 +1,76 @@
+import Eventbase
+import EventbaseTestKit
+import Testing
+
+@Suite struct IndexTests {
+    /// A seeded generator, so a failure reproduces.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func indexedQueriesAnswerExactlyAsFullScans() async throws {
+        let server = InMemoryLogServer()
+        let indexed = try await Eventbase.builder(streamName: "index").inMemory(server: server).build()
+        let scanning = try await Eventbase.builder(streamName: "index").inMemory(server: server)
+            .configure { $0.maxAutomaticIndexes = 0 }.build()
+        let queries: [JSONValue] = [
+            ["city": "Oslo"], ["tags": "b"], ["city": ["$in": ["Rome", "Lima"]]], ["city": "Oslo", "n": ["$gt": 5]],
+            ["nested.v": 2], ["tags": ["a", "b"]],
+        ]
+        var random = SplitMix(state: 42)
+        let cities: [JSONValue] = ["Oslo", "Rome", "Lima"]
+        for step in 0..<400 {
+            let key = "k\(Int.random(in: 0..<40, using: &random))"
+            if Int.random(in: 0..<5, using: &random) == 0 {
+                _ = try await indexed.delete(key)
+            } else {
+                var document: JSONObject = [
+                    "n": .number(Double(Int.random(in: 0..<10, using: &random))),
+                    "tags": .array(
+                        (0..<Int.random(in: 0..<3, using: &random)).map { _ in
+                            ["a", "b", "c"].randomElement(using: &random)!
+                        }),
+                    "nested": ["v": .number(Double(Int.random(in: 0..<3, using: &random)))],
+                ]
+                if Int.random(in: 0..<4, using: &random) > 0 {
+                    document["city"] = cities.randomElement(using: &random)!
+                }
+                _ = try await indexed.put(key, .object(document))
+            }
+            if step % 50 == 49 {
+                _ = try await scanning.put("sync", ["step": .number(Double(step))])
+                _ = try await indexed.put("sync", ["step": .number(Double(step))])
+                for query in queries {
+                    let options = QueryOptions(sort: ["n": 1, "id": 1])
+                    #expect(
+                        try await indexed.query(query, options: options)
+                            == (try await scanning.query(query, options: options)))
+                    #expect(try await indexed.count(query) == (try await scanning.count(query)))
+                }
+            }
+        }
+        #expect(indexed.indexedFields == ["city", "nested.v", "tags"])
+        #expect(scanning.indexedFields.isEmpty)
+        await indexed.close()
+        await scanning.close()
+    }
+
+    @Test func indexesAreCappedAndNullIsNeverAnsweredFromAnIndex() async throws {
+        let eventbase = try await Eventbase.builder(streamName: "cap").inMemory()
+            .configure { $0.maxAutomaticIndexes = 2 }.build()
+        _ = try await eventbase.put("a", ["x": 1])
+        _ = try await eventbase.put("b", ["y": 1])
+        for field in ["x", "y", "z"] { _ = try await eventbase.query([field: 1]) }
+        #expect(eventbase.indexedFields == ["x", "y"])
+        #expect(try await eventbase.count(["x": nil]) == 1)
+        #expect(try await eventbase.count(["z": 1]) == 0)
+        await eventbase.close()
+    }
+}
