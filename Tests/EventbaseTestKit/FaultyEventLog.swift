@@ -5,15 +5,16 @@ import Synchronization
 ///
 /// ```swift
 /// let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "s"))
-/// log.inject(.hangAppends)          // appends never return: writes must time out
+/// log.inject(.stallDelivery)        // appends succeed, readers get nothing: writes must time out
 /// log.inject(.failAppends(.unavailable))
 /// log.heal()
 /// ```
 public final class FaultyEventLog: EventLog {
     /// A fault to inject.
     public enum Fault: Sendable {
-        /// Appends wait until healed (or cancelled).
-        case hangAppends
+        /// Appends succeed, but readers receive nothing more until healed (as when a replica's
+        /// consumer is stuck): writes wait for their own replica and must time out.
+        case stallDelivery
         /// Appends throw an error with this code.
         case failAppends(EventbaseError.Code)
         /// Purges throw an error with this code.
@@ -22,9 +23,10 @@ public final class FaultyEventLog: EventLog {
 
     private struct State {
         var fault: Fault?
-        var hung: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var stalled: [Int: CheckedContinuation<Void, any Error>] = [:]
         var nextID = 0
         var appendCalls = 0
+        var appendWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let base: any EventLog
@@ -40,19 +42,52 @@ public final class FaultyEventLog: EventLog {
     /// How many times `append` was called.
     public var appendCalls: Int { state.withLock { $0.appendCalls } }
 
+    /// Returns once `append` has been called at least `count` times in all.
+    public func waitForAppendCalls(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.appendCalls >= count { return true }
+                state.appendWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
     /// Injects `fault` from now on.
     public func inject(_ fault: Fault) {
         state.withLock { $0.fault = fault }
     }
 
-    /// Removes the fault and releases hung appends (they then proceed).
+    /// Removes the fault and releases stalled readers (they then deliver what they held).
     public func heal() {
-        let hung = state.withLock { state in
+        let stalled = state.withLock { state in
             state.fault = nil
-            defer { state.hung.removeAll() }
-            return Array(state.hung.values)
+            defer { state.stalled.removeAll() }
+            return Array(state.stalled.values)
         }
-        for continuation in hung { continuation.resume() }
+        for continuation in stalled { continuation.resume() }
+    }
+
+    /// Waits while delivery is stalled.
+    fileprivate func waitWhileStalled() async throws {
+        let id = state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let proceed = state.withLock { state -> Bool in
+                    guard case .stallDelivery? = state.fault, !Task.isCancelled else { return true }
+                    state.stalled[id] = continuation
+                    return false
+                }
+                if proceed { continuation.resume() }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.stalled.removeValue(forKey: id) }
+            continuation?.resume(throwing: CancellationError())
+        }
     }
 
     public func open() async throws -> LogState { try await base.open() }
@@ -60,35 +95,41 @@ public final class FaultyEventLog: EventLog {
     public func state() async throws -> LogState { try await base.state() }
 
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
-        let (fault, id) = state.withLock { state in
+        let (fault, ready) = state.withLock { state in
             state.appendCalls += 1
-            defer { state.nextID += 1 }
-            return (state.fault, state.nextID)
-        }
-        switch fault {
-        case .hangAppends?:
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let cancelled = state.withLock { state -> Bool in
-                        if Task.isCancelled { return true }
-                        state.hung[id] = continuation
-                        return false
-                    }
-                    if cancelled { continuation.resume(throwing: CancellationError()) }
-                }
-            } onCancel: {
-                let continuation = state.withLock { $0.hung.removeValue(forKey: id) }
-                continuation?.resume(throwing: CancellationError())
+            var ready: [CheckedContinuation<Void, Never>] = []
+            let calls = state.appendCalls
+            state.appendWaiters.removeAll { waiter in
+                guard calls >= waiter.count else { return false }
+                ready.append(waiter.continuation)
+                return true
             }
-        case .failAppends(let code)?:
+            return (state.fault, ready)
+        }
+        for continuation in ready { continuation.resume() }
+        if case .failAppends(let code)? = fault {
             throw EventbaseError(code, "Injected append failure.")
-        default:
-            break
         }
         return try await base.append(event, condition: condition)
     }
 
-    public func entries(from sequence: UInt64) -> LogEntries { base.entries(from: sequence) }
+    public func entries(from sequence: UInt64) -> LogEntries {
+        let base = self.base.entries(from: sequence)
+        let (stream, continuation) = AsyncThrowingStream<LogBatch, any Error>.makeStream()
+        let relay = Task { [self] in
+            do {
+                for try await batch in base {
+                    try await waitWhileStalled()
+                    continuation.yield(batch)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in relay.cancel() }
+        return LogEntries(stream)
+    }
 
     public func purgePuts(of key: String, before sequence: UInt64) async throws -> Int {
         if case .failPurges(let code)? = state.withLock({ $0.fault }) {

@@ -13,24 +13,29 @@ import Testing
             .build()
     }
 
-    @Test func aWriteToAHungLogFailsWithATimeoutAfterTheConfiguredDeadline() async throws {
+    @Test func aWriteNotAppliedLocallyFailsWithATimeoutAfterTheConfiguredDeadline() async throws {
         let clock = ManualClock()
         let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
         let eventbase = try await open(log, clock: clock, writeTimeout: .seconds(3))
         _ = try await eventbase.put("before", ["n": 1])
-        log.inject(.hangAppends)
+        log.inject(.stallDelivery)
         let write = Task { try await eventbase.put("k", ["n": 1]) }
-        await clock.waitForSleepers(1)
-        clock.advance(by: .seconds(3))
+        // The write's deadline is fixed when it starts, before it appends.
+        await log.waitForAppendCalls(2)
+        clock.advance(by: .seconds(2))
+        #expect(eventbase.appliedSequence == 1)
+        clock.advance(by: .seconds(1))
         await #expect {
             _ = try await write.value
         } throws: { error in
             (error as? EventbaseError)?.code == .timeout
         }
-        // Reads keep answering from the replica, and the instance recovers when the log does.
+        // Reads keep answering from the replica, and the instance catches up when the log does:
+        // the timed-out write was durable, so it is applied too.
         #expect(try await eventbase.get("before") != nil)
         log.heal()
         _ = try await eventbase.put("after", ["n": 2])
+        #expect(try await eventbase.get("k") != nil)
         #expect(try await eventbase.get("after") != nil)
         await eventbase.close()
     }
@@ -54,11 +59,15 @@ import Testing
         let clock = ManualClock()
         let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))
         let eventbase = try await open(log, clock: clock)
-        log.inject(.hangAppends)
+        log.inject(.stallDelivery)
         let write = Task { try await eventbase.put("k", ["n": 1]) }
-        await clock.waitForSleepers(1)
+        await log.waitForAppendCalls(1)
         await eventbase.close()
-        await #expect(throws: (any Error).self) { _ = try await write.value }
+        await #expect {
+            _ = try await write.value
+        } throws: { error in
+            (error as? EventbaseError)?.code == .closed
+        }
     }
 
     @Test func aFailedPurgeDoesNotFailADelete() async throws {

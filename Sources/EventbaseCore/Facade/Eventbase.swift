@@ -46,6 +46,7 @@ public final class Eventbase: Sendable {
     private let stats: BoundedQueue<Stat>
     private let purges: BoundedQueue<PurgeRequest>
     private let lifecycle: Mutex<Lifecycle>
+    private let elapsed: ElapsedClock
     private var logger: Logger { configuration.logger }
     private var log: any EventLog { configuration.eventLog }
     private var store: any StateStore { configuration.stateStore }
@@ -57,6 +58,7 @@ public final class Eventbase: Sendable {
         self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
         self.purges = BoundedQueue(capacity: configuration.options.purgeBufferSize)
         self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
+        self.elapsed = ElapsedClock(configuration.clock)
     }
 
     // MARK: Opening
@@ -129,10 +131,37 @@ public final class Eventbase: Sendable {
 
     /// The instance's background work: following the log, draining stats and purges.
     private func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.follow() }
-            group.addTask { await self.drainStats() }
-            group.addTask { await self.drainPurges() }
+        await withTaskGroup(of: Void.self) { timers in
+            // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
+            timers.addTask { await self.expireDeadlines() }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.follow() }
+                group.addTask { await self.drainStats() }
+                group.addTask { await self.drainPurges() }
+            }
+            timers.cancelAll()
+        }
+    }
+
+    /// Fails writes still waiting for the replica after ``EventbaseOptions/writeTimeout``. One loop
+    /// serves every write (a timer per write would cost more than the write).
+    private func expireDeadlines() async {
+        let message =
+            "A write to stream \(streamName) was not applied within \(configuration.options.writeTimeout); check the server, then retry (writes are de-duplicated)."
+        while replica.failure == nil {
+            guard let deadline = replica.nextDeadline else {
+                guard await replica.deadlineAdded.next() != nil else { return }
+                continue
+            }
+            let wait = deadline - elapsed.now()
+            if wait > .zero {
+                do {
+                    try await configuration.clock.sleep(for: wait)
+                } catch {
+                    return
+                }
+            }
+            replica.expireWaiters(now: elapsed.now(), message: message)
         }
     }
 
@@ -302,6 +331,7 @@ public final class Eventbase: Sendable {
         guard case .object = data else {
             throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
         }
+        let deadline = elapsed.now() + configuration.options.writeTimeout
         let existing = store.record(forKey: key)
         let event = Event(
             kind: .put,
@@ -312,7 +342,7 @@ public final class Eventbase: Sendable {
             changes: (existing?.meta.changes ?? 0) + 1,
             dateCreated: existing?.meta.dateCreated.millisecondsSince1970
         )
-        let ack = try await appendAndWait(event, condition: condition)
+        let ack = try await appendAndWait(event, condition: condition, deadline: deadline)
         if configuration.options.retention == .latestPut, !ack.duplicate {
             purges.offer(PurgeRequest(key: key, before: ack.sequence))
         }
@@ -329,16 +359,15 @@ public final class Eventbase: Sendable {
         return own
     }
 
-    private func appendAndWait(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
-        let log = self.log
-        let replica = self.replica
-        return try await withDeadline(
-            configuration.options.writeTimeout, clock: configuration.clock, "Writing to stream \(streamName)"
-        ) {
-            let ack = try await log.append(event, condition: condition)
-            try await replica.waitUntilApplied(ack.sequence)
-            return ack
-        }
+    /// Appends and waits for this instance's replica to apply the event. The log bounds its own
+    /// waits (a port requirement); the wait for the replica is bounded here, by `deadline` (fixed when
+    /// the write started).
+    private func appendAndWait(_ event: Event, condition: AppendCondition?, deadline: Duration) async throws
+        -> AppendAck
+    {
+        let ack = try await log.append(event, condition: condition)
+        try await replica.waitUntilApplied(ack.sequence, deadline: deadline)
+        return ack
     }
 
     /// Deletes `key`. Deleting a missing key still writes a delete event (so every replica agrees).
@@ -348,9 +377,10 @@ public final class Eventbase: Sendable {
     public func delete(_ key: String) async throws -> DeleteResult {
         let started = try begin()
         try NameRules.validateKey(key, stream: streamName)
+        let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.record(forKey: key) != nil
         let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: UUID().uuidString)
-        let ack = try await appendAndWait(event, condition: nil)
+        let ack = try await appendAndWait(event, condition: nil, deadline: deadline)
         var purged = 0
         if configuration.options.retention == .latestPut {
             do {
@@ -574,6 +604,7 @@ public final class Eventbase: Sendable {
             return
         }
         replica.fail(EventbaseError.closed())
+        replica.deadlineAdded.finish()
         stats.finish()
         purges.finish()
         // Closing the log ends the follow loop; the drain loops end once their queues are empty, so

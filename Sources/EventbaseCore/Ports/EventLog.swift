@@ -16,6 +16,9 @@ public import Foundation
 ///   the iterating task is cancelled, ``close()`` is called (it then finishes), or the log fails (it
 ///   then throws). Its ``LogBatch/position`` lets a reader know it is caught up even when the newest
 ///   entries were purged.
+/// - **Deadlines**: every method that waits on a network or another process gives up after a
+///   bounded, configurable time with `.timeout`; Eventbase relies on this for ``append(_:condition:)``
+///   (it bounds only the wait for its own replica).
 /// - **Thread safety**: every method may be called concurrently.
 /// - **Errors** (``EventbaseError`` codes): `.timeout` when a deadline passes (the append may or may
 ///   not have happened: retry with the same event id); `.unavailable` when the backend cannot be

@@ -23,6 +23,8 @@ final class Replica: Sendable {
 
     private struct Waiter {
         let sequence: UInt64
+        /// When to give up, on the instance's elapsed clock; `nil` waits until applied or failed.
+        let deadline: Duration?
         let continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -34,6 +36,9 @@ final class Replica: Sendable {
         var failure: EventbaseError?
         var invalidEntries = 0
         var indexes = EqualityIndexes()
+        /// The deadlines of waiters, in registration order (all share one timeout, so this is sorted).
+        var deadlines: [(deadline: Duration, id: Int)] = []
+        var deadlinesStart = 0
     }
 
     /// One notification to deliver after the lock is released.
@@ -239,9 +244,11 @@ final class Replica: Sendable {
     // MARK: Waiting
 
     /// Waits until the replica has applied `sequence`.
-    /// - Throws: the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`), or
+    /// - Parameter deadline: When to give up with `.timeout` (on the elapsed clock that
+    ///   ``expireWaiters(now:)`` is called with); `nil` never gives up.
+    /// - Throws: `.timeout`; the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`);
     ///   `CancellationError` when the task is cancelled.
-    func waitUntilApplied(_ sequence: UInt64) async throws {
+    func waitUntilApplied(_ sequence: UInt64, deadline: Duration? = nil) async throws {
         let id = state.withLock { state -> Int in
             defer { state.nextID += 1 }
             return state.nextID
@@ -252,15 +259,56 @@ final class Replica: Sendable {
                     if let failure = state.failure { return .failure(failure) }
                     if state.applied >= sequence { return .success(()) }
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiters[id] = Waiter(sequence: sequence, continuation: continuation)
+                    state.waiters[id] = Waiter(sequence: sequence, deadline: deadline, continuation: continuation)
+                    if let deadline { state.deadlines.append((deadline, id)) }
                     return nil
                 }
-                if let immediate { continuation.resume(with: immediate) }
+                if let immediate {
+                    continuation.resume(with: immediate)
+                } else if deadline != nil {
+                    deadlineAdded.offer(())
+                }
             }
         } onCancel: {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.continuation.resume(throwing: CancellationError())
         }
+    }
+
+    /// Signalled when a waiter with a deadline registers, so the deadline loop can wake.
+    let deadlineAdded = BoundedQueue<Void>(capacity: 1)
+
+    /// The earliest deadline of a waiter still waiting, if any.
+    var nextDeadline: Duration? {
+        state.withLock { state in
+            while state.deadlinesStart < state.deadlines.count {
+                let (deadline, id) = state.deadlines[state.deadlinesStart]
+                if state.waiters[id] != nil { return deadline }
+                state.deadlinesStart += 1
+            }
+            state.deadlines.removeAll(keepingCapacity: true)
+            state.deadlinesStart = 0
+            return nil
+        }
+    }
+
+    /// Fails every waiter whose deadline is at or before `now` with `.timeout`.
+    func expireWaiters(now: Duration, message: String) {
+        let expired = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            var expired: [CheckedContinuation<Void, any Error>] = []
+            while state.deadlinesStart < state.deadlines.count, state.deadlines[state.deadlinesStart].deadline <= now {
+                let id = state.deadlines[state.deadlinesStart].id
+                state.deadlinesStart += 1
+                if let waiter = state.waiters.removeValue(forKey: id) { expired.append(waiter.continuation) }
+            }
+            if state.deadlinesStart > 1024, state.deadlinesStart * 2 > state.deadlines.count {
+                state.deadlines.removeFirst(state.deadlinesStart)
+                state.deadlinesStart = 0
+            }
+            return expired
+        }
+        let error = EventbaseError(.timeout, message)
+        for continuation in expired { continuation.resume(throwing: error) }
     }
 
     // MARK: Subscribing

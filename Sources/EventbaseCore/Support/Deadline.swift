@@ -32,3 +32,26 @@ extension Clock where Duration == Swift.Duration {
         try await sleep(until: now.advanced(by: duration), tolerance: nil)
     }
 }
+
+/// Time elapsed on a clock since this value was made, as a `Duration` (so deadlines can be kept
+/// and compared without knowing the clock's instant type).
+package struct ElapsedClock: Sendable {
+    private let reading: @Sendable () -> Duration
+
+    package init<C: Clock>(_ clock: C) where C.Duration == Duration {
+        let start = clock.now
+        reading = { start.duration(to: clock.now) }
+    }
+
+    package init(_ clock: any Clock<Duration>) {
+        self.init(opening: clock)
+    }
+
+    private init<C: Clock>(opening clock: C) where C.Duration == Duration {
+        let start = clock.now
+        reading = { start.duration(to: clock.now) }
+    }
+
+    /// The time elapsed since this value was made.
+    package func now() -> Duration { reading() }
+}
