@@ -1,5 +1,6 @@
 import Eventbase
 import EventbaseTestKit
+import Synchronization
 import Testing
 
 @Suite struct IndexTests {
@@ -71,6 +72,58 @@ import Testing
         #expect(eventbase.indexedFields == ["x", "y"])
         #expect(try await eventbase.count(["x": nil]) == 1)
         #expect(try await eventbase.count(["z": 1]) == 0)
+        await eventbase.close()
+    }
+}
+
+@Suite struct SubscriptionIndexTests {
+    final class Log: Sendable {
+        let lines = Mutex<[String]>([])
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+        var values: [String] { lines.withLock { $0 } }
+    }
+
+    @Test func indexedSubscriptionsSeeExactlyWhatScannedOnesSee() async throws {
+        let eventbase = try await Eventbase.builder(streamName: "fanout").inMemory().build()
+        let conditions: [JSONValue] = [
+            ["room": "a"], ["room": ["$in": ["b", "c"]]], ["tags": "x"], ["room": "a", "n": ["$gt": 3]],
+        ]
+        var logs: [(Log, Log)] = []
+        var subscriptions: [Subscription] = []
+        for condition in conditions {
+            let indexed = Log()
+            let scanned = Log()
+            subscriptions.append(
+                try await eventbase.subscribe(condition) { key, _, _, change in indexed.append("\(change.kind):\(key)")
+                })
+            // Wrapped in $or, the same condition cannot use the subscription index.
+            subscriptions.append(
+                try await eventbase.subscribe(["$or": [condition]]) { key, _, _, change in
+                    scanned.append("\(change.kind):\(key)")
+                })
+            logs.append((indexed, scanned))
+        }
+        var random = IndexTests.SplitMix(state: 7)
+        let rooms: [JSONValue] = ["a", "b", "c", "d"]
+        for _ in 0..<300 {
+            let key = "k\(Int.random(in: 0..<12, using: &random))"
+            if Int.random(in: 0..<6, using: &random) == 0 {
+                _ = try await eventbase.delete(key)
+            } else {
+                _ = try await eventbase.put(
+                    key,
+                    [
+                        "room": rooms.randomElement(using: &random)!,
+                        "n": .number(Double(Int.random(in: 0..<6, using: &random))),
+                        "tags": Bool.random(using: &random) ? ["x", "y"] : ["y"],
+                    ])
+            }
+        }
+        for (indexed, scanned) in logs {
+            #expect(!indexed.values.isEmpty)
+            #expect(indexed.values == scanned.values)
+        }
+        for subscription in subscriptions { subscription.cancel() }
         await eventbase.close()
     }
 }

@@ -11,19 +11,7 @@ struct EqualityIndexes {
 
         /// The values a record is found under: each value at the path, and each element of an array value.
         func values(of record: Record<JSONValue>) -> Set<JSONValue> {
-            var values = Set<JSONValue>()
-            func add(_ value: JSONValue) {
-                values.insert(value)
-                if case .array(let elements) = value {
-                    for element in elements { values.insert(element) }
-                }
-            }
-            switch path.resolve(in: record.data) {
-            case .missing: break
-            case .one(let value): add(value)
-            case .many(let found): found.forEach(add)
-            }
-            return values
+            EqualityIndexes.indexValues(at: path, in: record.data)
         }
 
         mutating func remove(_ key: String, _ record: Record<JSONValue>) {
@@ -41,6 +29,23 @@ struct EqualityIndexes {
     }
 
     private(set) var indexes: [String: FieldIndex] = [:]
+
+    /// The values a document is found under at `path`: each value there, and each element of an array value.
+    static func indexValues(at path: FieldPath, in document: JSONValue) -> Set<JSONValue> {
+        var values = Set<JSONValue>()
+        func add(_ value: JSONValue) {
+            values.insert(value)
+            if case .array(let elements) = value {
+                for element in elements { values.insert(element) }
+            }
+        }
+        switch path.resolve(in: document) {
+        case .missing: break
+        case .one(let value): add(value)
+        case .many(let found): found.forEach(add)
+        }
+        return values
+    }
 
     var count: Int { indexes.count }
 

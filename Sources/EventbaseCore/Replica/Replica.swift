@@ -31,7 +31,7 @@ final class Replica: Sendable {
     private struct State {
         var applied: UInt64
         var waiters: [Int: Waiter] = [:]
-        var subscribers: [Int: Subscriber] = [:]
+        var subscribers = SubscriberTable()
         var nextID = 1
         var failure: EventbaseError?
         var invalidEntries = 0
@@ -105,7 +105,7 @@ final class Replica: Sendable {
                     overlay[event.key] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
-                    for (id, subscriber) in state.subscribers {
+                    for (id, subscriber) in state.subscribers.candidates(old: old, new: new) {
                         if let change = Self.change(
                             for: subscriber.query, key: event.key, old: old, new: new, entry: entry)
                         {
@@ -215,7 +215,7 @@ final class Replica: Sendable {
         let error = EventbaseError(
             .slowConsumer,
             "A change stream fell too far behind and was ended; consume faster or raise changeBufferSize.")
-        let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        let removed = state.withLock { $0.subscribers.remove(id) }
         finish(removed?.sink, throwing: error)
     }
 
@@ -329,14 +329,14 @@ final class Replica: Sendable {
                 }
                 continuation.yield(.caughtUp)
             }
-            state.subscribers[id] = Subscriber(query: query, sink: sink)
+            state.subscribers.insert(Subscriber(query: query, sink: sink), id: id)
             return id
         }
     }
 
     /// Removes a subscriber and finishes its stream, if it has one.
     func unsubscribe(_ id: Int) {
-        let removed = state.withLock { $0.subscribers.removeValue(forKey: id) }
+        let removed = state.withLock { $0.subscribers.remove(id) }
         finish(removed?.sink, throwing: nil)
     }
 
@@ -355,11 +355,8 @@ final class Replica: Sendable {
     func fail(_ error: EventbaseError) {
         let (waiters, subscribers) = state.withLock { state in
             if state.failure == nil { state.failure = error }
-            defer {
-                state.waiters.removeAll()
-                state.subscribers.removeAll()
-            }
-            return (Array(state.waiters.values), Array(state.subscribers.values))
+            defer { state.waiters.removeAll() }
+            return (Array(state.waiters.values), state.subscribers.removeAll())
         }
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
         for subscriber in subscribers {
