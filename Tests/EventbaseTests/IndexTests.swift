@@ -4,18 +4,6 @@ import Synchronization
 import Testing
 
 @Suite struct IndexTests {
-    /// A seeded generator, so a failure reproduces.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func indexedQueriesAnswerExactlyAsFullScans() async throws {
         let server = InMemoryLogServer()
         let indexed = try await Eventbase.builder(streamName: "index").inMemory(server: server).build()
@@ -25,7 +13,7 @@ import Testing
             ["city": "Oslo"], ["tags": "b"], ["city": ["$in": ["Rome", "Lima"]]], ["city": "Oslo", "n": ["$gt": 5]],
             ["nested.v": 2], ["tags": ["a", "b"]],
         ]
-        var random = SplitMix(state: 42)
+        var random = SeededGenerator(seed: 42)
         let cities: [JSONValue] = ["Oslo", "Rome", "Lima"]
         for step in 0..<400 {
             let key = "k\(Int.random(in: 0..<40, using: &random))"
@@ -103,7 +91,7 @@ import Testing
                 })
             logs.append((indexed, scanned))
         }
-        var random = IndexTests.SplitMix(state: 7)
+        var random = SeededGenerator(seed: 7)
         let rooms: [JSONValue] = ["a", "b", "c", "d"]
         for _ in 0..<300 {
             let key = "k\(Int.random(in: 0..<12, using: &random))"

@@ -544,37 +544,37 @@ public final class Eventbase: Sendable {
     /// The subscription starts when this method returns, before iteration begins. Ending the
     /// iteration cancels it. A malformed query makes the first iteration throw `.invalidQuery`.
     public func changes(matching query: JSONValue) -> ChangeSequence {
-        let (stream, continuation) = AsyncThrowingStream<Change, any Error>.makeStream(
-            bufferingPolicy: .bufferingOldest(configuration.options.changeBufferSize))
-        do {
-            let started = try begin()
-            let parsed = try Query(query, limits: configuration.options.queryLimits)
-            let id = try replica.subscribe(parsed, sink: .changes(continuation))
-            let replica = self.replica
-            continuation.onTermination = { _ in replica.unsubscribe(id) }
-            record(.subscribe, started: started, query: query)
-        } catch {
-            continuation.finish(throwing: error)
-        }
-        return ChangeSequence(stream: stream)
+        ChangeSequence(
+            stream: subscribeStream(query, bufferingPolicy: .bufferingOldest(configuration.options.changeBufferSize)) {
+                .changes($0)
+            })
     }
 
     /// A live query: the records matching `query` now, then ``LiveQueryEvent/caughtUp``, then every
     /// change, with nothing missed or repeated in between.
     public func liveQuery(_ query: JSONValue) -> LiveQuerySequence {
-        let (stream, continuation) = AsyncThrowingStream<LiveQueryEvent, any Error>.makeStream(
-            bufferingPolicy: .unbounded)
+        LiveQuerySequence(stream: subscribeStream(query, bufferingPolicy: .unbounded) { .liveQuery($0) })
+    }
+
+    /// Registers a stream subscriber; a failure finishes the stream with the error.
+    private func subscribeStream<Element: Sendable>(
+        _ query: JSONValue,
+        bufferingPolicy: AsyncThrowingStream<Element, any Error>.Continuation.BufferingPolicy,
+        sink: (AsyncThrowingStream<Element, any Error>.Continuation) -> Replica.Sink
+    ) -> AsyncThrowingStream<Element, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Element, any Error>.makeStream(
+            bufferingPolicy: bufferingPolicy)
         do {
             let started = try begin()
             let parsed = try Query(query, limits: configuration.options.queryLimits)
-            let id = try replica.subscribe(parsed, sink: .liveQuery(continuation))
+            let id = try replica.subscribe(parsed, sink: sink(continuation))
             let replica = self.replica
             continuation.onTermination = { _ in replica.unsubscribe(id) }
             record(.subscribe, started: started, query: query)
         } catch {
             continuation.finish(throwing: error)
         }
-        return LiveQuerySequence(stream: stream)
+        return stream
     }
 
     // MARK: Closing

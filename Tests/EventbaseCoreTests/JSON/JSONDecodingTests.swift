@@ -1,3 +1,4 @@
+import EventbaseTestKit
 import Testing
 
 @testable import EventbaseCore

@@ -1,3 +1,4 @@
+import EventbaseTestKit
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import EventbaseCore
+import EventbaseTestKit
 import Foundation
 import Testing
 
@@ -210,7 +211,7 @@ import Testing
     /// Random garbage never crashes the parser.
     @Test func fuzzDoesNotCrash() {
         let alphabet = Array("ab()[]{}|*+?^$\\.-,0123dDwWsSbBuxk<>=!:pPc")
-        var generator = SplitMix64(seed: 42)
+        var generator = SeededGenerator(seed: 42)
         for _ in 0..<5000 {
             let length = Int(generator.next() % 12)
             let pattern = String((0..<length).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
@@ -250,24 +251,5 @@ import Testing
         _ = regex.matches(String(repeating: "a", count: 5000), stepCount: &small)
         _ = regex.matches(String(repeating: "a", count: 10_000), stepCount: &large)
         #expect(large <= 2 * small + 2 * regex.programSize, "\(pattern): \(small) then \(large)")
-    }
-}
-
-/// A small deterministic pseudo-random generator for the fuzz test.
-struct SplitMix64 {
-    private var state: UInt64
-
-    /// Creates a generator from a seed.
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    /// The next pseudo-random value.
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var value = state
-        value = (value ^ (value >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        value = (value ^ (value >> 27)) &* 0x94D0_49BB_1331_11EB
-        return value ^ (value >> 31)
     }
 }
