@@ -178,7 +178,7 @@ public final class FileStateStore: StateStore {
     /// disturb it.
     public func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
         let records = state.withLock { $0.records }
-        try records.forEach(body)
+        try records.forEachRecord(body)
     }
 
     /// Applies a batch and its sequence together, in memory; the background task persists them.

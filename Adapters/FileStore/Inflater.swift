@@ -50,7 +50,8 @@ final class Inflater {
             stream.pointee.avail_out = UInt32(Self.bufferSize)
             let status = CEventbaseZlib.inflate(stream, Z_NO_FLUSH)
             guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                throw EventbaseError(.corruptData, "The compressed body is not valid deflate data (zlib status \(status)).")
+                throw EventbaseError(
+                    .corruptData, "The compressed body is not valid deflate data (zlib status \(status)).")
             }
             let produced = Self.bufferSize - Int(stream.pointee.avail_out)
             if produced > 0 {

@@ -22,7 +22,8 @@ struct SystemCallError: Error, CustomStringConvertible {
 
     /// The error as a `.storageFailure`.
     var storageFailure: EventbaseError {
-        EventbaseError(.storageFailure, "The file store could not \(call) \(path): check the disk and permissions.", cause: self)
+        EventbaseError(
+            .storageFailure, "The file store could not \(call) \(path): check the disk and permissions.", cause: self)
     }
 }
 
@@ -81,7 +82,8 @@ final class PosixFile {
     func write(_ bytes: UnsafeRawBufferPointer, at position: Int) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = pwrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(position + offset))
+            let written = pwrite(
+                descriptor, bytes.baseAddress! + offset, bytes.count - offset, off_t(position + offset))
             if written < 0 {
                 if errno == EINTR { continue }
                 throw SystemCallError(call: "write", path: path, errno: errno).storageFailure
@@ -118,7 +120,9 @@ final class PosixFile {
 
     /// Flushes the file's data and metadata to the disk.
     func sync() throws {
-        guard fsync(descriptor) == 0 else { throw SystemCallError(call: "fsync", path: path, errno: errno).storageFailure }
+        guard fsync(descriptor) == 0 else {
+            throw SystemCallError(call: "fsync", path: path, errno: errno).storageFailure
+        }
     }
 
     /// Closes the file, reporting a failed close (which can report a failed write).
@@ -135,7 +139,9 @@ final class PosixFile {
         let descriptor = systemOpen(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)
         guard descriptor >= 0 else { throw SystemCallError(call: "open", path: path, errno: errno).storageFailure }
         defer { _ = systemClose(descriptor) }
-        guard fsync(descriptor) == 0 else { throw SystemCallError(call: "fsync", path: path, errno: errno).storageFailure }
+        guard fsync(descriptor) == 0 else {
+            throw SystemCallError(call: "fsync", path: path, errno: errno).storageFailure
+        }
     }
 
     /// Atomically replaces `destination` with `source`.

@@ -50,7 +50,7 @@ struct ShardedRecords: Sendable {
     }
 
     /// Visits every record once.
-    func forEach(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
+    func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
         for shard in shards {
             for (key, record) in shard {
                 try body(key, record)

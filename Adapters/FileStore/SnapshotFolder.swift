@@ -65,7 +65,8 @@ struct SnapshotFolder: Sendable {
         var listing = Listing()
         for name in names where name.hasPrefix(Self.prefix) {
             let rest = name.dropFirst(Self.prefix.count)
-            if rest.hasSuffix(Self.tempSuffix), let generation = UInt64(rest.dropLast(Self.tempSuffix.count), radix: 16) {
+            if rest.hasSuffix(Self.tempSuffix), let generation = UInt64(rest.dropLast(Self.tempSuffix.count), radix: 16)
+            {
                 listing.temporary.append((generation, path + "/" + name))
             } else if rest.hasSuffix(Self.suffix), let generation = UInt64(rest.dropLast(Self.suffix.count), radix: 16)
             {
@@ -120,7 +121,8 @@ struct SnapshotFolder: Sendable {
                 }
             }
             if loaded == nil && !listing.snapshots.isEmpty {
-                logger.warning("No usable snapshot: the replica will be rebuilt from the log", metadata: ["path": "\(path)"])
+                logger.warning(
+                    "No usable snapshot: the replica will be rebuilt from the log", metadata: ["path": "\(path)"])
             }
             return Opened(lock: lock, loaded: loaded, nextGeneration: (generations.max() ?? 0) + 1)
         } catch {
@@ -152,7 +154,7 @@ struct SnapshotFolder: Sendable {
         }
         var scratch: [UInt8] = []
         scratch.reserveCapacity(4096)
-        try view.records.forEach { key, record in
+        try view.records.forEachRecord { key, record in
             scratch.removeAll(keepingCapacity: true)
             SnapshotRecordCodec.encode(key: key, record: record, into: &scratch)
             try deflater.write(scratch)

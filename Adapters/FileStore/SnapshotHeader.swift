@@ -101,7 +101,8 @@ struct SnapshotHeader: Equatable {
             _ = reader.read(UInt16.self)!
             let length = Int(reader.read(UInt32.self)!)
             guard length >= prefixLength + 4, length <= maxLength else {
-                throw EventbaseError(.corruptData, "The snapshot header declares an impossible length of \(length) bytes.")
+                throw EventbaseError(
+                    .corruptData, "The snapshot header declares an impossible length of \(length) bytes.")
             }
             guard version >= 1 else { throw EventbaseError(.corruptData, "The snapshot declares format version 0.") }
             return version > currentVersion ? .newer(version: version, length: length) : .supported(length: length)
