@@ -186,6 +186,7 @@ public final class FileStateStore: StateStore {
     public func apply(_ batch: StateBatch) throws {
         let wake = try state.withLock { state -> AsyncStream<Wake>.Continuation? in
             guard let wakes = state.wakes else { throw Self.notOpen() }
+            guard !batch.changes.isEmpty || batch.lastAppliedSequence > state.lastApplied else { return nil }
             for change in batch.changes {
                 state.records.set(change.key, change.record)
             }

@@ -47,7 +47,8 @@ func percentile(_ sorted: [Duration], _ fraction: Double) -> Duration {
 
 func summary(_ samples: [Duration]) -> String {
     let sorted = samples.sorted()
-    return "n=\(sorted.count) p50=\(microseconds(percentile(sorted, 0.5))) p99=\(microseconds(percentile(sorted, 0.99))) "
+    return
+        "n=\(sorted.count) p50=\(microseconds(percentile(sorted, 0.5))) p99=\(microseconds(percentile(sorted, 0.99))) "
         + "max=\(microseconds(sorted.last!))"
 }
 
