@@ -33,6 +33,10 @@ extension FileStateStore {
         /// Called (on the store's background task) after each snapshot is durable, e.g. for metrics.
         public var onSnapshot: (@Sendable (SnapshotInfo) -> Void)?
 
+        /// How many dictionaries the records are split over (for the benchmark that compares one
+        /// table with the default 256; see docs/snapshot-format.md, "Consistent views").
+        package var shardCount = ShardedRecords.defaultShardCount
+
         /// Creates options.
         /// - Parameters:
         ///   - snapshotEveryEvents: Changes between snapshots, or `nil`.

@@ -137,8 +137,8 @@ public final class FileStateStore: StateStore {
         let folder = SnapshotFolder(path: folder(for: stream), stream: stream, logger: logger)
         let opened: SnapshotFolder.Opened
         do {
-            let limit = options.maxSnapshotBytes
-            opened = try await offload { try folder.open(limit: limit) }
+            let (limit, shards) = (options.maxSnapshotBytes, options.shardCount)
+            opened = try await offload { try folder.open(limit: limit, shardCount: shards) }
         } catch {
             state.withLock { $0.phase = .idle }
             throw error
@@ -150,7 +150,7 @@ public final class FileStateStore: StateStore {
         let task = Task { [self] in await run(wakes, writer: writer, wakeInput: wakeInput) }
         let loaded = opened.loaded
         return state.withLock { state in
-            state.records = loaded?.records ?? ShardedRecords()
+            state.records = loaded?.records ?? ShardedRecords(shardCount: options.shardCount)
             state.lastApplied = loaded?.header.lastAppliedSequence ?? 0
             state.identity = loaded?.header.identity
             state.version = 0
@@ -208,7 +208,7 @@ public final class FileStateStore: StateStore {
     public func reset(identity: StreamIdentity) throws {
         let wake = try state.withLock { state in
             guard let wakes = state.wakes else { throw Self.notOpen() }
-            state.records = ShardedRecords()
+            state.records = ShardedRecords(shardCount: options.shardCount)
             state.lastApplied = 0
             state.identity = identity
             state.version &+= 1

@@ -91,7 +91,7 @@ struct SnapshotFolder: Sendable {
     /// loads the newest valid snapshot (skipping damaged ones with a warning).
     /// - Throws: `.unsupportedVersion` when the newest readable snapshot was written by a newer
     ///   format version; `.storageFailure` when the folder cannot be created, locked or listed.
-    func open(limit: UInt64) throws -> Opened {
+    func open(limit: UInt64, shardCount: Int = ShardedRecords.defaultShardCount) throws -> Opened {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
@@ -110,7 +110,7 @@ struct SnapshotFolder: Sendable {
             var loaded: LoadedSnapshot?
             for snapshot in listing.snapshots {
                 do {
-                    loaded = try read(snapshot.path, limit: limit)
+                    loaded = try read(snapshot.path, limit: limit, shardCount: shardCount)
                     break
                 } catch let error as EventbaseError where error.code == .unsupportedVersion {
                     throw error
@@ -190,7 +190,9 @@ struct SnapshotFolder: Sendable {
     /// Reads and verifies one snapshot.
     /// - Throws: `.corruptData` for a damaged, truncated or oversized file or one of another stream;
     ///   `.unsupportedVersion` for an intact file of a newer format version; `.storageFailure`.
-    func read(_ file: String, limit: UInt64) throws -> LoadedSnapshot {
+    func read(
+        _ file: String, limit: UInt64, shardCount: Int = ShardedRecords.defaultShardCount
+    ) throws -> LoadedSnapshot {
         let handle = try PosixFile.openForReading(file)
         let size = try handle.size()
         let prefix = try handle.read(exactly: SnapshotHeader.prefixLength)
@@ -233,14 +235,14 @@ struct SnapshotFolder: Sendable {
         guard header.recordCount <= header.uncompressedLength / 40 else {
             throw EventbaseError(.corruptData, "The snapshot declares more records than its body can hold.")
         }
-        let records = try readBody(handle, header: header)
+        let records = try readBody(handle, header: header, shardCount: shardCount)
         return LoadedSnapshot(header: header, records: records)
     }
 
-    private func readBody(_ handle: PosixFile, header: SnapshotHeader) throws -> ShardedRecords {
+    private func readBody(_ handle: PosixFile, header: SnapshotHeader, shardCount: Int) throws -> ShardedRecords {
         let inflater = try Inflater(limit: header.uncompressedLength)
         let limits = JSONLimits(maxDepth: 1024, maxBytes: Int(clamping: header.uncompressedLength))
-        var records = ShardedRecords()
+        var records = ShardedRecords(shardCount: shardCount)
         var pending: [UInt8] = []
         var checksum = CRC32()
         var remaining = header.compressedLength

@@ -52,6 +52,10 @@ func summary(_ samples: [Duration]) -> String {
         + "max=\(microseconds(sorted.last!))"
 }
 
+final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
 final class SnapshotLog: Sendable {
     private let infos = Mutex<[FileStateStore.SnapshotInfo]>([])
     func record(_ info: FileStateStore.SnapshotInfo) { infos.withLock { $0.append(info) } }
@@ -100,18 +104,22 @@ do {
 let server = InMemoryLogServer(deduplicationWindow: 1_000)
 let log = InMemoryEventLog(streamName: stream, server: server)
 _ = try await log.open()
-var start = clock.now
+let populateStart = clock.now
 for index in 0..<recordCount {
     _ = try await log.append(
         Event(kind: .put, key: key(index), data: document(index), timestamp: 1_700_000_000_000 + Int64(index)),
         condition: nil)
 }
-print("populated the in-memory log with \(recordCount) events in \(milliseconds(start.duration(to: clock.now)))")
+print(
+    "populated the in-memory log with \(recordCount) events in \(milliseconds(populateStart.duration(to: clock.now)))")
 
-func open(_ directory: String, snapshots: SnapshotLog) async throws -> (Eventbase, FileStateStore, Duration) {
-    let store = FileStateStore(
-        directory: directory,
-        options: .init(snapshotEveryEvents: nil, snapshotInterval: nil, onSnapshot: { snapshots.record($0) }))
+func open(
+    _ directory: String, snapshots: SnapshotLog, shardCount: Int? = nil
+) async throws -> (Eventbase, FileStateStore, Duration) {
+    var options = FileStateStore.Options(
+        snapshotEveryEvents: nil, snapshotInterval: nil, onSnapshot: { snapshots.record($0) })
+    if let shardCount { options.shardCount = shardCount }
+    let store = FileStateStore(directory: directory, options: options)
     let start = clock.now
     let eventbase = try await Eventbase.builder(streamName: stream)
         .eventLog(InMemoryEventLog(streamName: stream, server: server))
@@ -133,11 +141,11 @@ if let info = snapshots.last {
             + "\(String(format: "%.0f", Double(info.uncompressedBytes) / Double(info.recordCount))) bytes/record), "
             + "written in \(milliseconds(info.duration))")
 }
-let (eventbase, store, snapshotOpenTime) = try await open(directory, snapshots: snapshots)
-print("open from the snapshot: \(milliseconds(snapshotOpenTime))")
 
 // 4. Put latency without and during a snapshot of the whole replica.
-func measurePuts(until done: @Sendable () -> Bool, limit: Int, offset: Int) async throws -> [Duration] {
+func measurePuts(
+    _ eventbase: Eventbase, until done: @Sendable () -> Bool, limit: Int, offset: Int
+) async throws -> [Duration] {
     var samples: [Duration] = []
     samples.reserveCapacity(min(limit, 100_000))
     var index = 0
@@ -151,33 +159,39 @@ func measurePuts(until done: @Sendable () -> Bool, limit: Int, offset: Int) asyn
     return samples
 }
 
-let quiet = try await measurePuts(until: { false }, limit: putCount, offset: 1)
-print("put latency, no snapshot running:     \(summary(quiet))")
-
-let finished = Atomic<Bool>(false)
-start = clock.now
-let (during, snapshotTime) = try await withThrowingTaskGroup(of: Duration?.self) { group in
-    group.addTask {
-        let start = clock.now
-        try await store.checkpoint()
-        finished.store(true, ordering: .releasing)
-        return start.duration(to: clock.now)
+func latencyRun(shardCount: Int, openLabel: String) async throws {
+    let (eventbase, store, openTime) = try await open(directory, snapshots: snapshots, shardCount: shardCount)
+    print("\(openLabel): \(milliseconds(openTime))")
+    let label = shardCount == 1 ? "one table" : "\(shardCount) shards"
+    let quiet = try await measurePuts(eventbase, until: { false }, limit: putCount, offset: shardCount)
+    print("[\(label)] put latency, no snapshot running: \(summary(quiet))")
+    let finished = Flag()
+    let (during, snapshotTime) = try await withThrowingTaskGroup(of: Duration?.self) { group in
+        group.addTask {
+            let start = clock.now
+            try await store.checkpoint()
+            finished.value.store(true, ordering: .releasing)
+            return start.duration(to: clock.now)
+        }
+        let samples = try await measurePuts(
+            eventbase, until: { finished.value.load(ordering: .acquiring) }, limit: Int.max, offset: shardCount + 1)
+        var snapshotTime = Duration.zero
+        for try await result in group { snapshotTime = result ?? snapshotTime }
+        return (samples, snapshotTime)
     }
-    let samples = try await measurePuts(
-        until: { finished.load(ordering: .acquiring) }, limit: Int.max, offset: 2)
-    var snapshotTime = Duration.zero
-    for try await result in group { snapshotTime = result ?? snapshotTime }
-    return (samples, snapshotTime)
+    print("[\(label)] put latency, during a snapshot: \(summary(during))")
+    if let info = snapshots.last {
+        print(
+            "[\(label)] snapshot while serving puts: \(info.recordCount) records, \(megabytes(info.fileBytes)), "
+                + "written in \(milliseconds(info.duration)) (checkpoint returned after \(milliseconds(snapshotTime)))")
+    }
+    let after = try await measurePuts(eventbase, until: { false }, limit: putCount, offset: shardCount + 2)
+    print("[\(label)] put latency, after the snapshot: \(summary(after))")
+    await eventbase.close()
 }
-print("put latency, during a snapshot:       \(summary(during))")
-if let info = snapshots.last {
-    print(
-        "snapshot while serving puts: \(info.recordCount) records, \(megabytes(info.fileBytes)), "
-            + "written in \(milliseconds(info.duration)) (checkpoint returned after \(milliseconds(snapshotTime)))")
-}
-let after = try await measurePuts(until: { false }, limit: putCount, offset: 3)
-print("put latency, after the snapshot:      \(summary(after))")
-await eventbase.close()
+
+try await latencyRun(shardCount: 256, openLabel: "open from the snapshot")
+try await latencyRun(shardCount: 1, openLabel: "open from the snapshot (one table)")
 
 // 5. Compression levels: snapshot time and size of the same records.
 for level in [1, 6] {
@@ -212,8 +226,8 @@ for level in [1, 6] {
     }
     try await levelStore.close()
     let reader = FileStateStore(directory: root + "/level-\(level)")
-    start = clock.now
+    let loadStart = clock.now
     _ = try await reader.open(stream: stream)
-    print("  load of that snapshot: \(milliseconds(start.duration(to: clock.now))), \(reader.count) records")
+    print("  load of that snapshot: \(milliseconds(loadStart.duration(to: clock.now))), \(reader.count) records")
     try await reader.close()
 }
