@@ -27,14 +27,14 @@ extension FileStateStore {
         public var maxSnapshotBytes: UInt64
 
         /// The zlib compression level for snapshot bodies, 0 (store) to 9 (smallest). Default 1
-        /// (fastest; JSON records still compress about 4×, see docs/benchmarks-filestore.md).
+        /// (fastest; JSON records still compress about 5×, see docs/benchmarks-filestore.md).
         public var compressionLevel: Int
 
         /// Called (on the store's background task) after each snapshot is durable, e.g. for metrics.
         public var onSnapshot: (@Sendable (SnapshotInfo) -> Void)?
 
         /// How many dictionaries the records are split over (for the benchmark that compares one
-        /// table with the default 256; see docs/snapshot-format.md, "Consistent views").
+        /// table with the default 4,096; see docs/snapshot-format.md, "Consistent views").
         package var shardCount = ShardedRecords.defaultShardCount
 
         /// Creates options.

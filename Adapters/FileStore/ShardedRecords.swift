@@ -4,11 +4,13 @@ import EventbaseCore
 ///
 /// A snapshot takes a copy of the whole value in O(shards) (the array and each dictionary are
 /// copy-on-write). The first write to a shard after that copies only that shard, so a snapshot costs
-/// the writers at most one shard copy per shard touched, instead of one copy of the whole table on
-/// the first write (≈ 100 ms for a million records; see docs/benchmarks-filestore.md).
+/// a writer at most one small copy, instead of one copy of the whole table on the first write
+/// (≈ 0.5 s under the store's lock for a million records; see docs/benchmarks-filestore.md).
 struct ShardedRecords: Sendable {
-    /// The default number of shards: a million records make shards of about 4,000.
-    static let defaultShardCount = 256
+    /// The default number of shards: a million records make shards of about 250, whose copy takes
+    /// well under a millisecond. The cost is about 32 KiB per store while empty, and a few hundred
+    /// KiB of dictionary headers once every shard holds records.
+    static let defaultShardCount = 4096
 
     private var shards: [[String: Record<JSONValue>]]
     /// The number of records.

@@ -1,7 +1,7 @@
 // FileStoreBench: measures the file state store on a release build.
 //
 //   swift build -c release --product FileStoreBench
-//   .build/release/FileStoreBench [records] [puts]
+//   .build/release/FileStoreBench [records] [puts] [shard counts, e.g. 4096,256,1]
 //
 // Results and their reading are in docs/benchmarks-filestore.md.
 
@@ -11,6 +11,8 @@ import Synchronization
 
 let recordCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 1_000_000
 let putCount = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 20_000
+let shardCounts =
+    CommandLine.arguments.count > 3 ? CommandLine.arguments[3].split(separator: ",").map { Int($0)! } : [4096, 256, 1]
 let clock = ContinuousClock()
 
 func milliseconds(_ duration: Duration) -> String {
@@ -162,7 +164,7 @@ func measurePuts(
 func latencyRun(shardCount: Int, openLabel: String) async throws {
     let (eventbase, store, openTime) = try await open(directory, snapshots: snapshots, shardCount: shardCount)
     print("\(openLabel): \(milliseconds(openTime))")
-    let label = shardCount == 1 ? "one table" : "\(shardCount) shards"
+    let label = "\(shardCount) shards"
     let quiet = try await measurePuts(eventbase, until: { false }, limit: putCount, offset: shardCount)
     print("[\(label)] put latency, no snapshot running: \(summary(quiet))")
     let finished = Flag()
@@ -190,8 +192,9 @@ func latencyRun(shardCount: Int, openLabel: String) async throws {
     await eventbase.close()
 }
 
-try await latencyRun(shardCount: 256, openLabel: "open from the snapshot")
-try await latencyRun(shardCount: 1, openLabel: "open from the snapshot (one table)")
+for shardCount in shardCounts {
+    try await latencyRun(shardCount: shardCount, openLabel: "open from the snapshot (\(shardCount) shards)")
+}
 
 // 5. Compression levels: snapshot time and size of the same records.
 for level in [1, 6] {
