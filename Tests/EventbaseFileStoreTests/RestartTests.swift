@@ -137,3 +137,46 @@ extension Sequence {
         return results
     }
 }
+
+/// A replica whose stream was deleted and created again is rebuilt, not resumed.
+@Suite struct RecreatedStreamTests {
+    @Test func aSnapshotOfAnEarlierIncarnationIsDiscarded() async throws {
+        try await withTemporaryDirectory { directory in
+            let server = InMemoryLogServer()
+            let stream = "recreated"
+            func open(_ path: String) async throws -> Eventbase {
+                try await Eventbase.builder(streamName: stream)
+                    .eventLog(InMemoryEventLog(streamName: stream, server: server))
+                    .stateStore(FileStateStore(directory: path))
+                    .build()
+            }
+            let first = try await open(directory + "/kept")
+            for index in 0..<5 { _ = try await first.put("old-\(index)", ["n": .number(Double(index))]) }
+            await first.close()
+
+            let deleter = try await open(directory + "/deleter")
+            try await deleter.deleteStream()
+            let writer = try await open(directory + "/writer")
+            _ = try await writer.put("new", ["n": 1])
+            await writer.close()
+
+            let reopened = try await open(directory + "/kept")
+            #expect(try await reopened.keys() == ["new"])
+            await reopened.close()
+        }
+    }
+}
+
+@Suite struct FileStateStoreLifecycleTests {
+    @Test func aStoreMustBeOpenToChangeAndCannotBeOpenedTwice() async throws {
+        try await withTemporaryDirectory { directory in
+            let store = FileStateStore(directory: directory)
+            let beforeOpen = #expect(throws: EventbaseError.self) { try store.apply(sampleBatch(from: 0, count: 1)) }
+            #expect(beforeOpen?.code == .closed)
+            _ = try await store.open(stream: "lifecycle")
+            let twice = await #expect(throws: EventbaseError.self) { try await store.open(stream: "lifecycle") }
+            #expect(twice?.code == .invalidArgument)
+            try await store.close()
+        }
+    }
+}
