@@ -92,10 +92,14 @@ struct SnapshotFolder: Sendable {
     /// - Throws: `.unsupportedVersion` when the newest readable snapshot was written by a newer
     ///   format version; `.storageFailure` when the folder cannot be created, locked or listed.
     func open(limit: UInt64, shardCount: Int = ShardedRecords.defaultShardCount) throws -> Opened {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw EventbaseError(.storageFailure, "The file store could not create \(path).", cause: error)
+        if !FileManager.default.fileExists(atPath: path) {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw EventbaseError(.storageFailure, "The file store could not create \(path).", cause: error)
+            }
+            // Make the new folder's entry durable, so snapshots renamed into it cannot vanish with it.
+            try PosixFile.syncDirectory((path as NSString).deletingLastPathComponent)
         }
         let lock = try DirectoryLock(folder: path)
         do {
