@@ -101,6 +101,17 @@ import Testing
         }
     }
 
+    /// The `eventbase-<UUID>` directories `fileStore(path: nil)` creates in the temporary directory.
+    private static func temporaryStoreDirectories() throws -> Set<String> {
+        let root = FileManager.default.temporaryDirectory.path
+        return Set(
+            try FileManager.default.contentsOfDirectory(atPath: root)
+                .filter {
+                    $0.hasPrefix("eventbase-") && UUID(uuidString: String($0.dropFirst("eventbase-".count))) != nil
+                }
+                .map { root + "/" + $0 })
+    }
+
     @Test func theBuilderConvenienceUsesTheGivenDirectoryOrAFreshTemporaryOne() async throws {
         try await withTemporaryDirectory { directory in
             let server = InMemoryLogServer()
@@ -112,12 +123,17 @@ import Testing
             await first.close()
             #expect(FileManager.default.fileExists(atPath: directory + "/convenience"))
 
+            let before = try Self.temporaryStoreDirectories()
             let temporary = try await Eventbase.builder(streamName: "convenience")
                 .eventLog(InMemoryEventLog(streamName: "convenience", server: server))
                 .fileStore(path: nil)
                 .build()
             #expect(try await temporary.get("a") != nil)
             await temporary.close()
+            let created = try Self.temporaryStoreDirectories().subtracting(before)
+                .filter { FileManager.default.fileExists(atPath: $0 + "/convenience") }
+            for path in created { try FileManager.default.removeItem(atPath: path) }
+            #expect(created.count == 1)
             #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/convenience"))
         }
     }
