@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Eventbase", targets: ["Eventbase"]),
         .library(name: "EventbaseCore", targets: ["EventbaseCore"]),
         .library(name: "EventbaseMemory", targets: ["EventbaseMemory"]),
+        .library(name: "EventbaseFileStore", targets: ["EventbaseFileStore"]),
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
     ],
@@ -37,6 +38,17 @@ let package = Package(
             path: "Adapters/Memory",
             swiftSettings: strictSettings
         ),
+        .systemLibrary(
+            name: "CEventbaseZlib",
+            path: "Adapters/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "EventbaseFileStore",
+            dependencies: ["EventbaseCore", "CEventbaseZlib", .product(name: "Logging", package: "swift-log")],
+            path: "Adapters/FileStore",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "EventbaseNATS",
             dependencies: [
@@ -51,7 +63,9 @@ let package = Package(
         ),
         .target(
             name: "Eventbase",
-            dependencies: ["EventbaseCore", "EventbaseMemory", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EventbaseCore", "EventbaseMemory", "EventbaseFileStore", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Eventbase",
             swiftSettings: strictSettings
         ),
@@ -71,6 +85,18 @@ let package = Package(
             name: "EventbaseCoreTests",
             dependencies: ["EventbaseCore", "EventbaseTestKit"],
             path: "Tests/EventbaseCoreTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseFileStoreTests",
+            dependencies: ["Eventbase", "EventbaseFileStore", "EventbaseMemory", "EventbaseTestKit", "CEventbaseZlib"],
+            path: "Tests/EventbaseFileStoreTests",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FileStoreBench",
+            dependencies: ["Eventbase", "EventbaseFileStore", "EventbaseMemory"],
+            path: "Benchmarks/FileStoreBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
