@@ -37,19 +37,34 @@ package enum NATSClientOp: Sendable, Hashable {
             buffer.writeBytes(json)
             buffer.writeString("\r\n")
         case .publish(let subject, let replyTo, let headers, let payload):
+            // The hot path: no string interpolation, no intermediate buffers.
             if let headers {
                 let block = try NATSHeaderCodec.encode(headers)
-                buffer.writeString("HPUB \(subject) ")
-                if let replyTo { buffer.writeString("\(replyTo) ") }
-                buffer.writeString("\(block.count) \(block.count + payload.count)\r\n")
+                buffer.writeStaticString("HPUB ")
+                buffer.writeString(subject)
+                buffer.writeInteger(UInt8(ascii: " "))
+                if let replyTo {
+                    buffer.writeString(replyTo)
+                    buffer.writeInteger(UInt8(ascii: " "))
+                }
+                buffer.writeDecimal(block.count)
+                buffer.writeInteger(UInt8(ascii: " "))
+                buffer.writeDecimal(block.count + payload.count)
+                buffer.writeStaticString("\r\n")
                 buffer.writeBytes(block)
             } else {
-                buffer.writeString("PUB \(subject) ")
-                if let replyTo { buffer.writeString("\(replyTo) ") }
-                buffer.writeString("\(payload.count)\r\n")
+                buffer.writeStaticString("PUB ")
+                buffer.writeString(subject)
+                buffer.writeInteger(UInt8(ascii: " "))
+                if let replyTo {
+                    buffer.writeString(replyTo)
+                    buffer.writeInteger(UInt8(ascii: " "))
+                }
+                buffer.writeDecimal(payload.count)
+                buffer.writeStaticString("\r\n")
             }
             buffer.writeBytes(payload)
-            buffer.writeString("\r\n")
+            buffer.writeStaticString("\r\n")
         case .subscribe(let subject, let queue, let sid):
             if let queue {
                 buffer.writeString("SUB \(subject) \(queue) \(sid)\r\n")
@@ -63,9 +78,9 @@ package enum NATSClientOp: Sendable, Hashable {
                 buffer.writeString("UNSUB \(sid)\r\n")
             }
         case .ping:
-            buffer.writeString("PING\r\n")
+            buffer.writeStaticString("PING\r\n")
         case .pong:
-            buffer.writeString("PONG\r\n")
+            buffer.writeStaticString("PONG\r\n")
         }
     }
 
@@ -74,6 +89,33 @@ package enum NATSClientOp: Sendable, Hashable {
         var buffer = allocator.buffer(capacity: 64)
         try encode(into: &buffer)
         return buffer
+    }
+}
+
+extension ByteBuffer {
+    /// Appends a non-negative integer in decimal ASCII without going through a `String`.
+    mutating func writeDecimal(_ value: Int) {
+        precondition(value >= 0, "NATS sizes are never negative")
+        if value < 10 {
+            writeInteger(UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"))
+            return
+        }
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { pointer in
+            var index = digits
+            while index > 0 {
+                index -= 1
+                pointer[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
+                remaining /= 10
+            }
+            return digits
+        }
     }
 }
 
@@ -139,11 +181,22 @@ enum NATSJSON {
 /// Checks subjects and queue names before they are put on the wire.
 enum NATSValidation {
     static func isValidSubject(_ subject: String) -> Bool {
-        guard !subject.isEmpty else { return false }
-        for byte in subject.utf8 where byte == 32 || byte == 9 || byte == 13 || byte == 10 || byte == 0 {
-            return false
+        // One pass over the bytes: this runs on every publish.
+        var previous = UInt8(ascii: ".")
+        var empty = true
+        for byte in subject.utf8 {
+            switch byte {
+            case 32, 9, 13, 10, 0:
+                return false
+            case UInt8(ascii: "."):
+                if previous == UInt8(ascii: ".") { return false }  // a leading dot or an empty token
+            default:
+                break
+            }
+            previous = byte
+            empty = false
         }
-        return !subject.hasPrefix(".") && !subject.hasSuffix(".") && !subject.contains("..")
+        return !empty && previous != UInt8(ascii: ".")
     }
 
     static func subject(_ subject: String, what: String = "subject") throws {

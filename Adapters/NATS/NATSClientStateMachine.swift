@@ -61,7 +61,11 @@ package struct NATSClientStateMachine {
     }
 
     private(set) package var status: Status = .idle
-    private(set) package var serverInfo: NATSServerInfo?
+    private(set) package var serverInfo: NATSServerInfo? {
+        didSet { maxPayload = serverInfo?.maxPayload }
+    }
+    /// The server's max_payload, kept apart from ``serverInfo`` for the publish path.
+    private var maxPayload: Int?
     private(set) package var channel: (any Channel)?
     private(set) package var slowConsumers = 0
     private(set) package var lastError: EventbaseError?
@@ -257,7 +261,7 @@ package struct NATSClientStateMachine {
     /// Queues a publish.
     package mutating func publish(_ op: NATSClientOp) -> EnqueueAction {
         let size = Self.size(of: op)
-        if case .publish(_, _, let headers, let payload) = op, let max = serverInfo?.maxPayload {
+        if case .publish(_, _, let headers, let payload) = op, let max = maxPayload {
             let headerSize = headers.map { (try? NATSHeaderCodec.encode($0).count) ?? 0 } ?? 0
             if headerSize + payload.count > max {
                 return .fail(
@@ -325,9 +329,22 @@ package struct NATSClientStateMachine {
         return (ops, writeWaiters)
     }
 
-    /// The channel was not writable: the next writability change writes.
+    /// Takes everything queued for `channel`, like ``takeOutbound(for:)``, for a write loop that drains again
+    /// on its next event-loop tick: when something was taken the flush stays scheduled, so publishers in a
+    /// burst append without waking the event loop. `drainAgain` says whether to come back.
+    package mutating func takeOutboundAndKeepDraining(for channel: any Channel) -> (
+        ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>], drainAgain: Bool
+    ) {
+        let (ops, waiters) = takeOutbound(for: channel)
+        guard !ops.isEmpty else { return (ops, waiters, false) }
+        flushScheduled = true
+        return (ops, waiters, true)
+    }
+
+    /// The channel was not writable: the next writability change writes, so the flush stays scheduled
+    /// and publishers do not wake the event loop meanwhile.
     package mutating func flushDeferred() {
-        flushScheduled = false
+        flushScheduled = true
     }
 
     /// Whether anything waits to be written.

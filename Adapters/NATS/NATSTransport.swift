@@ -357,9 +357,11 @@ public final class NATSTransport: Transport, Sendable {
             state.withLock { $0.flushDeferred() }
             return
         }
-        let (ops, waiters) = state.withLock { $0.takeOutbound(for: channel) }
+        let (ops, waiters, drainAgain) = state.withLock { $0.takeOutboundAndKeepDraining(for: channel) }
         write(ops, on: channel)
         for waiter in waiters { waiter.resume() }
+        // Come back on the next tick (no wake-up: this is the loop) for what publishers append meanwhile.
+        if drainAgain { channel.eventLoop.execute { [weak self] in self?.writeOutbound(on: channel) } }
     }
 
     // MARK: Private
