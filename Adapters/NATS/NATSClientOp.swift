@@ -9,8 +9,9 @@ package import NIOCore
 
 /// One operation a NATS client sends, with its encoding.
 package enum NATSClientOp: Sendable, Hashable {
-    /// `CONNECT {json}`.
-    case connect(NATSConnectInfo)
+    /// `CONNECT {json}`. Indirect: sent once per connection, it would otherwise make every queued op as
+    /// large as its many fields.
+    indirect case connect(NATSConnectInfo)
     /// `PUB` (no headers) or `HPUB` (headers).
     case publish(subject: String, replyTo: String?, headers: MessageHeaders?, payload: [UInt8])
     /// `SUB <subject> [queue] <sid>`.
@@ -53,15 +54,8 @@ package enum NATSClientOp: Sendable, Hashable {
                 buffer.writeStaticString("\r\n")
                 buffer.writeBytes(block)
             } else {
-                buffer.writeStaticString("PUB ")
-                buffer.writeString(subject)
-                buffer.writeInteger(UInt8(ascii: " "))
-                if let replyTo {
-                    buffer.writeString(replyTo)
-                    buffer.writeInteger(UInt8(ascii: " "))
-                }
-                buffer.writeDecimal(payload.count)
-                buffer.writeStaticString("\r\n")
+                buffer.writeNATSPublish(subject: subject, replyTo: replyTo, payload: payload)
+                return
             }
             buffer.writeBytes(payload)
             buffer.writeStaticString("\r\n")
@@ -93,6 +87,21 @@ package enum NATSClientOp: Sendable, Hashable {
 }
 
 extension ByteBuffer {
+    /// Appends `PUB <subject> [reply-to] <size>\r\n<payload>\r\n`.
+    mutating func writeNATSPublish(subject: String, replyTo: String?, payload: [UInt8]) {
+        writeStaticString("PUB ")
+        writeString(subject)
+        writeInteger(UInt8(ascii: " "))
+        if let replyTo {
+            writeString(replyTo)
+            writeInteger(UInt8(ascii: " "))
+        }
+        writeDecimal(payload.count)
+        writeStaticString("\r\n")
+        writeBytes(payload)
+        writeStaticString("\r\n")
+    }
+
     /// Appends a non-negative integer in decimal ASCII without going through a `String`.
     mutating func writeDecimal(_ value: Int) {
         precondition(value >= 0, "NATS sizes are never negative")

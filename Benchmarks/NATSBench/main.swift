@@ -10,7 +10,9 @@
 //   The target is half of it.
 // - ping: sequential PING/PONG round trips (`flush(timeout:)`) on one connection; p50/p99.
 // - request: sequential request/reply round trips on the same connection against a responder on a second
-//   connection; p50/p99, against the PING/PONG p50 of the same run (target: ratio <= 1.2).
+//   connection; p50/p99, against the PING/PONG p50 of the same run (target: ratio <= 1.2). The responder
+//   runs on its transport's `taskExecutor` (request_reply_rtt), then on the global pool
+//   (request_reply_rtt_pool) for comparison.
 import EventbaseCore
 import EventbaseNATS
 import EventbaseTestKit
@@ -166,30 +168,45 @@ func main() async throws {
         }
         let pingSeconds = seconds(pingStart.duration(to: clock.now))
 
-        // (c) Request/reply against a responder on a second connection.
-        let subscription = try await responder.subscribe("bench.request", queue: nil)
-        try await responder.flush(timeout: .seconds(5))
-        let responderTask = Task {
-            for try await message in subscription {
-                guard let replyTo = message.replyTo else { continue }
-                try await responder.publish(replyTo, payload: message.payload, headers: nil, replyTo: nil)
+        // (c) Request/reply against a responder on a second connection, the responder running on its
+        // transport's task executor (the connection's event loop); then, for comparison, on the global pool.
+        func requestRoundTrips(
+            _ name: String, responderOnEventLoop: Bool, responder: NATSTransport = responder
+        ) async throws -> (Double, [Double]) {
+            let subject = "bench.request.\(name)"
+            let subscription = try await responder.subscribe(subject, queue: nil)
+            try await responder.flush(timeout: .seconds(5))
+            let answer: @Sendable () async throws -> Void = {
+                for try await message in subscription {
+                    guard let replyTo = message.replyTo else { continue }
+                    try await responder.publish(replyTo, payload: message.payload, headers: nil, replyTo: nil)
+                }
             }
-        }
-        let requestPayload = [UInt8](repeating: UInt8(ascii: "r"), count: messageSize)
-        for _ in 0..<1_000 {
-            _ = try await client.request("bench.request", payload: requestPayload, headers: nil, timeout: .seconds(5))
-        }
-        var requestLatencies = [Double]()
-        requestLatencies.reserveCapacity(roundTrips)
-        let requestStart = clock.now
-        for _ in 0..<roundTrips {
+            let executor = responder.taskExecutor
+            let responderTask =
+                responderOnEventLoop
+                ? Task(executorPreference: executor) { try await answer() } : Task { try await answer() }
+            let requestPayload = [UInt8](repeating: UInt8(ascii: "r"), count: messageSize)
+            for _ in 0..<1_000 {
+                _ = try await client.request(subject, payload: requestPayload, headers: nil, timeout: .seconds(5))
+            }
+            var latencies = [Double]()
+            latencies.reserveCapacity(roundTrips)
             let start = clock.now
-            _ = try await client.request("bench.request", payload: requestPayload, headers: nil, timeout: .seconds(5))
-            requestLatencies.append(seconds(start.duration(to: clock.now)))
+            for _ in 0..<roundTrips {
+                let requestStart = clock.now
+                _ = try await client.request(subject, payload: requestPayload, headers: nil, timeout: .seconds(5))
+                latencies.append(seconds(requestStart.duration(to: clock.now)))
+            }
+            let total = seconds(start.duration(to: clock.now))
+            await subscription.unsubscribe()
+            responderTask.cancel()
+            return (total, latencies)
         }
-        let requestSeconds = seconds(requestStart.duration(to: clock.now))
-        await subscription.unsubscribe()
-        responderTask.cancel()
+        let (requestSeconds, requestLatencies) = try await requestRoundTrips("loop", responderOnEventLoop: true)
+        let (poolSeconds, poolLatencies) = try await requestRoundTrips("pool", responderOnEventLoop: false)
+        let (sameSeconds, sameLatencies) = try await requestRoundTrips(
+            "same", responderOnEventLoop: true, responder: client)
 
         let pingSorted = pingLatencies.sorted()
         let requestSorted = requestLatencies.sorted()
@@ -201,6 +218,14 @@ func main() async throws {
         record(
             "request_reply_rtt", operations: roundTrips, seconds: requestSeconds, latencies: requestLatencies,
             baseline: "PING/PONG p50, same run", baselineOps: 1 / pingP50, ratio: requestP50 / pingP50)
+        record(
+            "request_reply_rtt_pool", operations: roundTrips, seconds: poolSeconds, latencies: poolLatencies,
+            baseline: "PING/PONG p50, same run", baselineOps: 1 / pingP50,
+            ratio: percentile(poolLatencies.sorted(), 50) / pingP50)
+        record(
+            "request_reply_rtt_same_conn", operations: roundTrips, seconds: sameSeconds, latencies: sameLatencies,
+            baseline: "PING/PONG p50, same run", baselineOps: 1 / pingP50,
+            ratio: percentile(sameLatencies.sorted(), 50) / pingP50)
     } catch {
         await client.close()
         await responder.close()
@@ -225,7 +250,7 @@ func main() async throws {
                 r.baselineOpsPerSecond, r.ratio))
     }
     let publish = results[0]
-    let request = results[results.count - 1]
+    let request = results[3]
     print("")
     print(
         String(
