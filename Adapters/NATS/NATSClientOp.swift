@@ -87,19 +87,64 @@ package enum NATSClientOp: Sendable, Hashable {
 }
 
 extension ByteBuffer {
-    /// Appends `PUB <subject> [reply-to] <size>\r\n<payload>\r\n`.
+    /// Appends `PUB <subject> [reply-to] <size>\r\n<payload>\r\n`, with one capacity check and plain copies:
+    /// the publish hot path.
     mutating func writeNATSPublish(subject: String, replyTo: String?, payload: [UInt8]) {
-        writeStaticString("PUB ")
-        writeString(subject)
-        writeInteger(UInt8(ascii: " "))
-        if let replyTo {
-            writeString(replyTo)
-            writeInteger(UInt8(ascii: " "))
+        var subject = subject
+        var reply = replyTo ?? ""
+        let hasReply = replyTo != nil
+        let size = payload.count
+        var digits = 1
+        var rest = size / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
         }
-        writeDecimal(payload.count)
-        writeStaticString("\r\n")
-        writeBytes(payload)
-        writeStaticString("\r\n")
+        subject.withUTF8 { subjectBytes in
+            reply.withUTF8 { replyBytes in
+                payload.withUnsafeBytes { payloadBytes in
+                    let total =
+                        4 + subjectBytes.count + 1 + (hasReply ? replyBytes.count + 1 : 0) + digits + 2 + size + 2
+                    writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+                        var index = 0
+                        func put(_ bytes: UnsafeRawBufferPointer) {
+                            guard bytes.count > 0 else { return }
+                            UnsafeMutableRawBufferPointer(rebasing: out[index..<(index + bytes.count)])
+                                .copyMemory(from: bytes)
+                            index += bytes.count
+                        }
+                        func put(_ byte: UInt8) {
+                            out[index] = byte
+                            index += 1
+                        }
+                        put(UInt8(ascii: "P"))
+                        put(UInt8(ascii: "U"))
+                        put(UInt8(ascii: "B"))
+                        put(UInt8(ascii: " "))
+                        put(UnsafeRawBufferPointer(subjectBytes))
+                        put(UInt8(ascii: " "))
+                        if hasReply {
+                            put(UnsafeRawBufferPointer(replyBytes))
+                            put(UInt8(ascii: " "))
+                        }
+                        var remaining = size
+                        var position = index + digits
+                        while position > index {
+                            position -= 1
+                            out[position] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
+                            remaining /= 10
+                        }
+                        index += digits
+                        put(UInt8(ascii: "\r"))
+                        put(UInt8(ascii: "\n"))
+                        put(payloadBytes)
+                        put(UInt8(ascii: "\r"))
+                        put(UInt8(ascii: "\n"))
+                        return index
+                    }
+                }
+            }
+        }
     }
 
     /// Appends a non-negative integer in decimal ASCII without going through a `String`.
@@ -191,21 +236,23 @@ enum NATSJSON {
 enum NATSValidation {
     static func isValidSubject(_ subject: String) -> Bool {
         // One pass over the bytes: this runs on every publish.
-        var previous = UInt8(ascii: ".")
-        var empty = true
-        for byte in subject.utf8 {
-            switch byte {
-            case 32, 9, 13, 10, 0:
-                return false
-            case UInt8(ascii: "."):
-                if previous == UInt8(ascii: ".") { return false }  // a leading dot or an empty token
-            default:
-                break
+        var subject = subject
+        return subject.withUTF8 { bytes in
+            guard let last = bytes.last else { return false }
+            var previous = UInt8(ascii: ".")
+            for byte in bytes {
+                switch byte {
+                case 32, 9, 13, 10, 0:
+                    return false
+                case UInt8(ascii: "."):
+                    if previous == UInt8(ascii: ".") { return false }  // a leading dot or an empty token
+                default:
+                    break
+                }
+                previous = byte
             }
-            previous = byte
-            empty = false
+            return last != UInt8(ascii: ".")
         }
-        return !empty && previous != UInt8(ascii: ".")
     }
 
     static func subject(_ subject: String, what: String = "subject") throws {
