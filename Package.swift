@@ -81,6 +81,12 @@ let package = Package(
             path: "Benchmarks/CoreBenchmarks",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "NATSBench",
+            dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
+            path: "Benchmarks/NATSBench",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EventbaseCoreTests",
             dependencies: ["EventbaseCore", "EventbaseTestKit"],

@@ -9,8 +9,9 @@ package import NIOCore
 
 /// One operation a NATS client sends, with its encoding.
 package enum NATSClientOp: Sendable, Hashable {
-    /// `CONNECT {json}`.
-    case connect(NATSConnectInfo)
+    /// `CONNECT {json}`. Indirect: sent once per connection, it would otherwise make every queued op as
+    /// large as its many fields.
+    indirect case connect(NATSConnectInfo)
     /// `PUB` (no headers) or `HPUB` (headers).
     case publish(subject: String, replyTo: String?, headers: MessageHeaders?, payload: [UInt8])
     /// `SUB <subject> [queue] <sid>`.
@@ -37,19 +38,27 @@ package enum NATSClientOp: Sendable, Hashable {
             buffer.writeBytes(json)
             buffer.writeString("\r\n")
         case .publish(let subject, let replyTo, let headers, let payload):
+            // The hot path: no string interpolation, no intermediate buffers.
             if let headers {
                 let block = try NATSHeaderCodec.encode(headers)
-                buffer.writeString("HPUB \(subject) ")
-                if let replyTo { buffer.writeString("\(replyTo) ") }
-                buffer.writeString("\(block.count) \(block.count + payload.count)\r\n")
+                buffer.writeStaticString("HPUB ")
+                buffer.writeString(subject)
+                buffer.writeInteger(UInt8(ascii: " "))
+                if let replyTo {
+                    buffer.writeString(replyTo)
+                    buffer.writeInteger(UInt8(ascii: " "))
+                }
+                buffer.writeDecimal(block.count)
+                buffer.writeInteger(UInt8(ascii: " "))
+                buffer.writeDecimal(block.count + payload.count)
+                buffer.writeStaticString("\r\n")
                 buffer.writeBytes(block)
             } else {
-                buffer.writeString("PUB \(subject) ")
-                if let replyTo { buffer.writeString("\(replyTo) ") }
-                buffer.writeString("\(payload.count)\r\n")
+                buffer.writeNATSPublish(subject: subject, replyTo: replyTo, payload: payload)
+                return
             }
             buffer.writeBytes(payload)
-            buffer.writeString("\r\n")
+            buffer.writeStaticString("\r\n")
         case .subscribe(let subject, let queue, let sid):
             if let queue {
                 buffer.writeString("SUB \(subject) \(queue) \(sid)\r\n")
@@ -63,9 +72,9 @@ package enum NATSClientOp: Sendable, Hashable {
                 buffer.writeString("UNSUB \(sid)\r\n")
             }
         case .ping:
-            buffer.writeString("PING\r\n")
+            buffer.writeStaticString("PING\r\n")
         case .pong:
-            buffer.writeString("PONG\r\n")
+            buffer.writeStaticString("PONG\r\n")
         }
     }
 
@@ -74,6 +83,93 @@ package enum NATSClientOp: Sendable, Hashable {
         var buffer = allocator.buffer(capacity: 64)
         try encode(into: &buffer)
         return buffer
+    }
+}
+
+extension ByteBuffer {
+    /// Appends `PUB <subject> [reply-to] <size>\r\n<payload>\r\n`, with one capacity check and plain copies:
+    /// the publish hot path.
+    mutating func writeNATSPublish(subject: String, replyTo: String?, payload: [UInt8]) {
+        var subject = subject
+        var reply = replyTo ?? ""
+        let hasReply = replyTo != nil
+        let size = payload.count
+        var digits = 1
+        var rest = size / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        subject.withUTF8 { subjectBytes in
+            reply.withUTF8 { replyBytes in
+                payload.withUnsafeBytes { payloadBytes in
+                    let total =
+                        4 + subjectBytes.count + 1 + (hasReply ? replyBytes.count + 1 : 0) + digits + 2 + size + 2
+                    writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+                        var index = 0
+                        func put(_ bytes: UnsafeRawBufferPointer) {
+                            guard bytes.count > 0 else { return }
+                            UnsafeMutableRawBufferPointer(rebasing: out[index..<(index + bytes.count)])
+                                .copyMemory(from: bytes)
+                            index += bytes.count
+                        }
+                        func put(_ byte: UInt8) {
+                            out[index] = byte
+                            index += 1
+                        }
+                        put(UInt8(ascii: "P"))
+                        put(UInt8(ascii: "U"))
+                        put(UInt8(ascii: "B"))
+                        put(UInt8(ascii: " "))
+                        put(UnsafeRawBufferPointer(subjectBytes))
+                        put(UInt8(ascii: " "))
+                        if hasReply {
+                            put(UnsafeRawBufferPointer(replyBytes))
+                            put(UInt8(ascii: " "))
+                        }
+                        var remaining = size
+                        var position = index + digits
+                        while position > index {
+                            position -= 1
+                            out[position] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
+                            remaining /= 10
+                        }
+                        index += digits
+                        put(UInt8(ascii: "\r"))
+                        put(UInt8(ascii: "\n"))
+                        put(payloadBytes)
+                        put(UInt8(ascii: "\r"))
+                        put(UInt8(ascii: "\n"))
+                        return index
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends a non-negative integer in decimal ASCII without going through a `String`.
+    mutating func writeDecimal(_ value: Int) {
+        precondition(value >= 0, "NATS sizes are never negative")
+        if value < 10 {
+            writeInteger(UInt8(truncatingIfNeeded: value) &+ UInt8(ascii: "0"))
+            return
+        }
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        writeWithUnsafeMutableBytes(minimumWritableBytes: digits) { pointer in
+            var index = digits
+            while index > 0 {
+                index -= 1
+                pointer[index] = UInt8(truncatingIfNeeded: remaining % 10) &+ UInt8(ascii: "0")
+                remaining /= 10
+            }
+            return digits
+        }
     }
 }
 
@@ -139,11 +235,24 @@ enum NATSJSON {
 /// Checks subjects and queue names before they are put on the wire.
 enum NATSValidation {
     static func isValidSubject(_ subject: String) -> Bool {
-        guard !subject.isEmpty else { return false }
-        for byte in subject.utf8 where byte == 32 || byte == 9 || byte == 13 || byte == 10 || byte == 0 {
-            return false
+        // One pass over the bytes: this runs on every publish.
+        var subject = subject
+        return subject.withUTF8 { bytes in
+            guard let last = bytes.last else { return false }
+            var previous = UInt8(ascii: ".")
+            for byte in bytes {
+                switch byte {
+                case 32, 9, 13, 10, 0:
+                    return false
+                case UInt8(ascii: "."):
+                    if previous == UInt8(ascii: ".") { return false }  // a leading dot or an empty token
+                default:
+                    break
+                }
+                previous = byte
+            }
+            return last != UInt8(ascii: ".")
         }
-        return !subject.hasPrefix(".") && !subject.hasSuffix(".") && !subject.contains("..")
     }
 
     static func subject(_ subject: String, what: String = "subject") throws {

@@ -61,13 +61,20 @@ package struct NATSClientStateMachine {
     }
 
     private(set) package var status: Status = .idle
-    private(set) package var serverInfo: NATSServerInfo?
+    private(set) package var serverInfo: NATSServerInfo? {
+        didSet { maxPayload = serverInfo?.maxPayload }
+    }
+    /// The server's max_payload, kept apart from ``serverInfo`` for the publish path.
+    private var maxPayload: Int?
     private(set) package var channel: (any Channel)?
     private(set) package var slowConsumers = 0
     private(set) package var lastError: EventbaseError?
     /// Commands waiting to be written, in order; while disconnected only publishes are kept.
     private(set) package var outbound: [NATSClientOp] = []
     private(set) package var outboundBytes = 0
+    /// Header-less publishes made while connected, already encoded: the publish hot path. They always
+    /// precede ``outbound``: once an op is queued there, publishes queue behind it until the next write.
+    private(set) package var outboundEncoded = ByteBuffer()
     private(set) package var outstandingPings = 0
     let limits: Limits
 
@@ -153,6 +160,8 @@ package struct NATSClientStateMachine {
     package struct ConnectedAction {
         /// Commands to write first, in order: SUBs to re-establish, then buffered publishes.
         package var ops: [NATSClientOp]
+        /// Whether publishes buffered while disconnected remain queued: write them right after ``ops``.
+        package var drainBuffered: Bool
         package var connectWaiters: [CheckedContinuation<Void, any Error>]
         package var writeWaiters: [CheckedContinuation<Void, Never>]
         package var event: ConnectionEvent?
@@ -179,16 +188,24 @@ package struct NATSClientStateMachine {
         if let inbox {
             ops.append(.subscribe(subject: inbox.prefix + ".*", queue: nil, sid: inbox.sid))
         }
-        ops += outbound
-        outbound = []
-        outboundBytes = 0
-        flushScheduled = false
+        let drainBuffered = outboundEncoded.readableBytes > 0
+        if drainBuffered {
+            // Encoded publishes go after the SUBs and before the queued ops: leave both queued for the
+            // write that follows the SUBs.
+            flushScheduled = true
+        } else {
+            ops += outbound
+            outbound = []
+            outboundBytes = 0
+            flushScheduled = false
+        }
         defer {
             connectWaiters = []
             writeWaiters = []
         }
         return ConnectedAction(
             ops: ops,
+            drainBuffered: drainBuffered,
             connectWaiters: connectWaiters,
             writeWaiters: writeWaiters,
             event: wasReconnect ? .reconnected(server: server) : .connected(server: server),
@@ -216,7 +233,7 @@ package struct NATSClientStateMachine {
             if case .publish = op { return false }
             return true
         }
-        outboundBytes = outbound.reduce(0) { $0 + Self.size(of: $1) }
+        outboundBytes = outbound.reduce(outboundEncoded.readableBytes) { $0 + Self.size(of: $1) }
         flushScheduled = false
         let failed = Array(flushWaiters.values)
         flushWaiters = [:]
@@ -257,7 +274,7 @@ package struct NATSClientStateMachine {
     /// Queues a publish.
     package mutating func publish(_ op: NATSClientOp) -> EnqueueAction {
         let size = Self.size(of: op)
-        if case .publish(_, _, let headers, let payload) = op, let max = serverInfo?.maxPayload {
+        if case .publish(_, _, let headers, let payload) = op, let max = maxPayload {
             let headerSize = headers.map { (try? NATSHeaderCodec.encode($0).count) ?? 0 } ?? 0
             if headerSize + payload.count > max {
                 return .fail(
@@ -291,6 +308,21 @@ package struct NATSClientStateMachine {
         }
     }
 
+    /// Queues a header-less publish, encoded at once when connected (the hot path: no op to keep, nothing
+    /// to encode on the event loop); otherwise as ``publish(_:)``.
+    package mutating func publish(subject: String, replyTo: String?, payload: [UInt8]) -> EnqueueAction {
+        guard status == .connected, outbound.isEmpty, let channel, payload.count <= maxPayload ?? Int.max else {
+            return publish(.publish(subject: subject, replyTo: replyTo, headers: nil, payload: payload))
+        }
+        let size = subject.utf8.count + (replyTo?.utf8.count ?? 0) + payload.count + 32
+        if outboundBytes > 0, outboundBytes + size > limits.writeBufferLimit { return .waitForWrite }
+        outboundEncoded.writeNATSPublish(subject: subject, replyTo: replyTo, payload: payload)
+        outboundBytes += size
+        if flushScheduled { return .queued }
+        flushScheduled = true
+        return .scheduleFlush(channel)
+    }
+
     /// Registers a publisher that waits for buffer room; returns `false` when there is room already.
     package mutating func addWriteWaiter(_ waiter: CheckedContinuation<Void, Never>) -> Bool {
         guard status == .connected, outboundBytes > 0 else { return false }
@@ -312,7 +344,23 @@ package struct NATSClientStateMachine {
         return enqueue(op, size: Self.size(of: op))
     }
 
-    /// Takes everything queued for `channel` to write it in one go.
+    /// Takes everything queued for `channel` to write it in one go: the encoded publishes, then the ops.
+    package mutating func takeAllOutbound(for channel: any Channel) -> (
+        encoded: ByteBuffer, ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>]
+    ) {
+        guard status == .connected, self.channel === channel else {
+            flushScheduled = false
+            return (ByteBuffer(), [], [])
+        }
+        let encoded = outboundEncoded
+        // The next batch starts at this one's size rather than regrowing.
+        outboundEncoded = ByteBuffer()
+        outboundEncoded.reserveCapacity(encoded.readableBytes)
+        let (ops, waiters) = takeOutbound(for: channel)
+        return (encoded, ops, waiters)
+    }
+
+    /// Takes the queued ops for `channel` to write them in one go.
     package mutating func takeOutbound(for channel: any Channel) -> (
         ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>]
     ) {
@@ -320,18 +368,33 @@ package struct NATSClientStateMachine {
         guard status == .connected, self.channel === channel else { return ([], []) }
         let ops = outbound
         outbound = []
+        // A burst goes on at about the same rate: start the next batch at this one's size, not regrowing.
+        outbound.reserveCapacity(ops.count)
         outboundBytes = 0
         defer { writeWaiters = [] }
         return (ops, writeWaiters)
     }
 
-    /// The channel was not writable: the next writability change writes.
+    /// Takes everything queued for `channel`, like ``takeOutbound(for:)``, for a write loop that drains again
+    /// on its next event-loop tick: when something was taken the flush stays scheduled, so publishers in a
+    /// burst append without waking the event loop. `drainAgain` says whether to come back.
+    package mutating func takeOutboundAndKeepDraining(for channel: any Channel) -> (
+        encoded: ByteBuffer, ops: [NATSClientOp], waiters: [CheckedContinuation<Void, Never>], drainAgain: Bool
+    ) {
+        let (encoded, ops, waiters) = takeAllOutbound(for: channel)
+        guard !ops.isEmpty || encoded.readableBytes > 0 else { return (encoded, ops, waiters, false) }
+        flushScheduled = true
+        return (encoded, ops, waiters, true)
+    }
+
+    /// The channel was not writable: the next writability change writes, so the flush stays scheduled
+    /// and publishers do not wake the event loop meanwhile.
     package mutating func flushDeferred() {
-        flushScheduled = false
+        flushScheduled = true
     }
 
     /// Whether anything waits to be written.
-    package var hasOutbound: Bool { !outbound.isEmpty }
+    package var hasOutbound: Bool { !outbound.isEmpty || outboundEncoded.readableBytes > 0 }
 
     static func size(of op: NATSClientOp) -> Int {
         switch op {
@@ -660,6 +723,7 @@ package struct NATSClientStateMachine {
         writeWaiters = []
         eventContinuations = [:]
         outbound = []
+        outboundEncoded = ByteBuffer()
         outboundBytes = 0
         return action
     }

@@ -24,7 +24,9 @@ import Synchronization
 public final class NATSTransport: Transport, Sendable {
     /// The options it was created with.
     public let options: NATSOptions
-    private let group: any EventLoopGroup
+    /// The one event loop all of this transport's connections and timers run on, so that
+    /// ``taskExecutor`` stays valid across reconnects.
+    private let eventLoop: any EventLoop
     private let state: Mutex<NATSClientStateMachine>
     private let pool: Mutex<ServerPool>
     private let parsedServers: Result<[NATSServerAddress], EventbaseError>
@@ -38,7 +40,7 @@ public final class NATSTransport: Transport, Sendable {
     /// Creates a transport on the given event loops.
     package init(_ options: NATSOptions, eventLoopGroup: any EventLoopGroup) {
         self.options = options
-        self.group = eventLoopGroup
+        self.eventLoop = eventLoopGroup.next()
         self.state = Mutex(
             NATSClientStateMachine(
                 limits: .init(
@@ -101,9 +103,15 @@ public final class NATSTransport: Transport, Sendable {
         try NATSValidation.subject(subject)
         if let replyTo { try NATSValidation.subject(replyTo, what: "reply subject") }
         if let headers { _ = try NATSHeaderCodec.encode(headers) }
-        let op = NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
         while true {
-            let action = state.withLock { $0.publish(op) }
+            let action = state.withLock { state in
+                if headers == nil {
+                    // The hot path: encoded into the outbound buffer under the lock, nothing else allocated.
+                    return state.publish(subject: subject, replyTo: replyTo, payload: payload)
+                }
+                return state.publish(
+                    NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
+            }
             if case .waitForWrite = action {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     if !state.withLock({ $0.addWriteWaiter(continuation) }) { continuation.resume() }
@@ -173,7 +181,7 @@ public final class NATSTransport: Transport, Sendable {
                     }
                     return
                 }
-                let scheduled = group.next().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+                let scheduled = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
                     guard let self else { return }
                     self.requestTimedOut(token, subject: subject, timeout: timeout)
                 }
@@ -203,7 +211,7 @@ public final class NATSTransport: Transport, Sendable {
                 return
             }
             try? perform(action)
-            let scheduled = group.next().scheduleTask(in: TimeAmount(timeout)) { [weak self] in
+            let scheduled = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
                 if let waiter = self?.state.withLock({ $0.removeFlush(id) }) {
                     waiter.resume(
                         throwing: EventbaseError(.timeout, "The NATS server did not answer a flush within \(timeout)."))
@@ -256,6 +264,26 @@ public final class NATSTransport: Transport, Sendable {
         if let failure { throw failure }
     }
 
+    /// A task executor on the event loop that reads and writes this transport's connection.
+    ///
+    /// A task that handles messages and answers them (a responder) runs with fewer thread hops with it as
+    /// its preference: a message is handed to the task on the thread that read it, and what the task
+    /// publishes is written on that thread, without waking another one:
+    ///
+    /// ```swift
+    /// let requests = try await transport.subscribe("service")
+    /// try await withTaskExecutorPreference(transport.taskExecutor) {
+    ///     for try await request in requests {
+    ///         if let replyTo = request.replyTo {
+    ///             try await transport.publish(replyTo, payload: answer(request.payload), headers: nil, replyTo: nil)
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Keep such tasks short and never block in them: while they run, the connection is not read.
+    public var taskExecutor: any TaskExecutor { NATSEventLoopTaskExecutor(eventLoop: eventLoop) }
+
     /// Whether the transport is connected right now.
     public var isConnected: Bool { state.withLock { $0.status == .connected } }
 
@@ -292,6 +320,7 @@ public final class NATSTransport: Transport, Sendable {
             return
         }
         write(action.ops, on: channel)
+        if action.drainBuffered { writeOutbound(on: channel) }
         for waiter in action.writeWaiters { waiter.resume() }
         for waiter in action.connectWaiters { waiter.resume() }
         if let event = action.event {
@@ -357,16 +386,24 @@ public final class NATSTransport: Transport, Sendable {
             state.withLock { $0.flushDeferred() }
             return
         }
-        let (ops, waiters) = state.withLock { $0.takeOutbound(for: channel) }
-        write(ops, on: channel)
+        let (encoded, ops, waiters, drainAgain) = state.withLock { $0.takeOutboundAndKeepDraining(for: channel) }
+        write(ops, after: encoded, on: channel)
         for waiter in waiters { waiter.resume() }
+        // Come back on the next tick (no wake-up: this is the loop) for what publishers append meanwhile.
+        if drainAgain { channel.eventLoop.execute { [weak self] in self?.writeOutbound(on: channel) } }
     }
 
     // MARK: Private
 
-    private func write(_ ops: [NATSClientOp], on channel: any Channel) {
-        guard !ops.isEmpty else { return }
-        var buffer = channel.allocator.buffer(capacity: ops.reduce(0) { $0 + NATSClientStateMachine.size(of: $1) })
+    /// Writes `encoded` then `ops` in one buffer and flushes.
+    private func write(_ ops: [NATSClientOp], after encoded: ByteBuffer = ByteBuffer(), on channel: any Channel) {
+        guard !ops.isEmpty else {
+            if encoded.readableBytes > 0 { channel.writeAndFlush(encoded, promise: nil) }
+            return
+        }
+        var buffer = encoded
+        buffer.reserveCapacity(
+            minimumWritableBytes: ops.reduce(0) { $0 + NATSClientStateMachine.size(of: $1) })
         for op in ops {
             // Subjects and headers were validated when queued, so encoding cannot fail here.
             try? op.encode(into: &buffer)
@@ -522,7 +559,7 @@ public final class NATSTransport: Transport, Sendable {
 
     private func connectOnce(to server: NATSServerAddress) async throws -> any Channel {
         let setup = try NATSConnectionSetup(options: options)
-        let eventLoop = group.next()
+        let eventLoop = eventLoop
         let handshake = eventLoop.makePromise(of: NATSServerInfo.self)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(TimeAmount(options.connectTimeout))
@@ -565,6 +602,20 @@ public final class NATSTransport: Transport, Sendable {
             return EventbaseError(.unavailable, "Could not connect to the NATS server at \(server).", cause: error)
         }
         return EventbaseError(.unavailable, "Could not connect to the NATS server at \(server).", cause: error)
+    }
+}
+
+/// Runs tasks' jobs on a NIO event loop.
+final class NATSEventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 
