@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "EventbaseMemory", targets: ["EventbaseMemory"]),
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
+        .library(name: "EventbaseJetStream", targets: ["EventbaseJetStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -50,8 +51,17 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "EventbaseJetStream",
+            dependencies: ["EventbaseCore"],
+            path: "Adapters/JetStream",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Eventbase",
-            dependencies: ["EventbaseCore", "EventbaseMemory", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EventbaseCore", "EventbaseMemory", "EventbaseNATS", "EventbaseJetStream",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/Eventbase",
             swiftSettings: strictSettings
         ),
@@ -65,6 +75,12 @@ let package = Package(
             name: "CoreBenchmarks",
             dependencies: ["Eventbase"],
             path: "Benchmarks/CoreBenchmarks",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "JetStreamBench",
+            dependencies: ["Eventbase"],
+            path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -90,6 +106,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/EventbaseNATSTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseJetStreamTests",
+            dependencies: ["EventbaseJetStream", "EventbaseTestKit"],
+            path: "Tests/EventbaseJetStreamTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Eventbase", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),
     ]
