@@ -79,7 +79,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "JetStreamBench",
-            dependencies: ["Eventbase"],
+            dependencies: ["Eventbase", "EventbaseTestKit"],
             path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
