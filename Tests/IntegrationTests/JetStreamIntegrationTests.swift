@@ -308,3 +308,33 @@ struct JetStreamIntegrationTests {
         }
     }
 }
+
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .timeLimit(.minutes(1)))
+struct NATSConvenienceTests {
+    @Test func theManagerOpensStreamsOnNATSWithStatsStreams() async throws {
+        try await withJetStream { server, transport in
+            let seen = Mutex<[String]>([])
+            let manager = EventbaseManager(
+                nats: testNATSOptions(server), keepAlive: .seconds(60), cleanupInterval: .seconds(60),
+                statsStreamName: { "\($0)_stats" },
+                onMessage: { entry in seen.withLock { $0.append(entry.event?.key ?? "?") } })
+            let users = try await manager.stream("users")
+            #expect(try await manager.stream("users") === users)
+            _ = try await users.put("u1", ["name": "Ann"])
+            let js = JetStreamContext(transport: transport)
+            #expect(try await js.streamInfo("users").messages == 1)
+            #expect(try await js.streamInfo("users_stats").config.subjects == ["users_stats.*"])
+            #expect(seen.withLock { $0 } == ["u1"])
+            await manager.closeAll()
+            try await js.deleteStream("users")
+            try await js.deleteStream("users_stats")
+        }
+    }
+
+    @Test func aStatsStreamNameNeedsABackendThatPublishesStats() async throws {
+        let error = await #expect(throws: EventbaseError.self) {
+            _ = try await Eventbase.builder(streamName: "s").inMemory().statsStreamName("s_stats").build()
+        }
+        #expect(error?.code == .invalidArgument)
+    }
+}
