@@ -165,32 +165,73 @@ struct AckMetadata: Sendable, Hashable {
     var pending: UInt64
 
     init?(_ reply: String) {
-        let tokens = reply.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard tokens.count >= 9, tokens[0].elementsEqual("$JS".utf8), tokens[1].elementsEqual("ACK".utf8) else {
-            return nil
+        var reply = reply
+        guard let parsed = reply.withUTF8({ Self.parse($0) }) else { return nil }
+        self = parsed
+    }
+
+    private init(
+        stream: String, consumer: String, deliveredCount: UInt64, streamSequence: UInt64, consumerSequence: UInt64,
+        timestampNanoseconds: Int64, pending: UInt64
+    ) {
+        self.stream = stream
+        self.consumer = consumer
+        self.deliveredCount = deliveredCount
+        self.streamSequence = streamSequence
+        self.consumerSequence = consumerSequence
+        self.timestampNanoseconds = timestampNanoseconds
+        self.pending = pending
+    }
+
+    /// Parses without allocating an array of tokens: this runs for every delivered message.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> AckMetadata? {
+        // At most 12 tokens; their starts live on the stack.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 13) { starts in
+            var count = 1
+            starts[0] = 0
+            for index in bytes.indices where bytes[index] == UInt8(ascii: ".") {
+                guard count < 13 else { return nil }
+                starts[count] = index + 1
+                count += 1
+            }
+            return parse(bytes, starts: UnsafeBufferPointer(rebasing: starts[0..<count]))
         }
-        let base = tokens.count == 9 ? 2 : 4
-        guard tokens.count >= base + 7 else { return nil }
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>) -> AckMetadata? {
+        let count = starts.count
+        guard count >= 9, count <= 12 else { return nil }
+        func token(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            let end = index + 1 < count ? starts[index + 1] - 1 : bytes.count
+            return UnsafeBufferPointer(rebasing: bytes[starts[index]..<end])
+        }
+        guard token(0).elementsEqual("$JS".utf8), token(1).elementsEqual("ACK".utf8) else { return nil }
+        let base = count == 9 ? 2 : 4
+        guard count >= base + 7 else { return nil }
         func number(_ index: Int) -> UInt64? {
+            let digits = token(index)
+            guard !digits.isEmpty else { return nil }
             var value: UInt64 = 0
-            for byte in tokens[index] {
+            for byte in digits {
                 guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
                 let (product, overflow) = value.multipliedReportingOverflow(by: 10)
                 guard !overflow else { return nil }
                 value = product + UInt64(byte - UInt8(ascii: "0"))
             }
-            return tokens[index].isEmpty ? nil : value
+            return value
         }
         guard let delivered = number(base + 2), let streamSequence = number(base + 3),
             let consumerSequence = number(base + 4), let timestamp = number(base + 5), let pending = number(base + 6)
         else { return nil }
-        stream = String(decoding: tokens[base], as: UTF8.self)
-        consumer = String(decoding: tokens[base + 1], as: UTF8.self)
-        deliveredCount = delivered
-        self.streamSequence = streamSequence
-        self.consumerSequence = consumerSequence
-        timestampNanoseconds = Int64(clamping: timestamp)
-        self.pending = pending
+        return AckMetadata(
+            stream: String(decoding: token(base), as: UTF8.self),
+            consumer: String(decoding: token(base + 1), as: UTF8.self),
+            deliveredCount: delivered,
+            streamSequence: streamSequence,
+            consumerSequence: consumerSequence,
+            timestampNanoseconds: Int64(clamping: timestamp),
+            pending: pending
+        )
     }
 
     /// The server's storage time, to the millisecond.
