@@ -172,6 +172,16 @@ if let replica = replicaBox.withLock({ $0 }) {
     precondition(count == eventCount, "the replica holds \(count) records, expected \(eventCount)")
     await replica.close()
 }
+// The adapter alone: JetStreamEventLog's reader, decoding every event, without a replica.
+let logOnly = JetStreamEventLog(streamName: catchUpStream, transport: transport)
+let logDrainSeconds = try await timed {
+    var read = 0
+    for try await batch in logOnly.entries(from: 1) {
+        read += batch.entries.count
+        if read >= eventCount { break }
+    }
+}
+await logOnly.close()
 let rawDrainSeconds = min(firstRawDrain, try await rawDrain(eventCount))
 try await js.deleteStream(catchUpStream)
 print(
@@ -180,6 +190,10 @@ print(
             "catch-up of %d events: %.0f events/s (%.2f s); raw drain (best of 2): %.0f msgs/s (%.2f s); ratio %.2f",
         eventCount, Double(eventCount) / catchUpSeconds, catchUpSeconds, Double(eventCount) / rawDrainSeconds,
         rawDrainSeconds, rawDrainSeconds / catchUpSeconds))
+print(
+    String(
+        format: "JetStreamEventLog.entries alone (decoded, no replica): %.0f events/s (%.2f s); ratio to raw %.2f",
+        Double(eventCount) / logDrainSeconds, logDrainSeconds, rawDrainSeconds / logDrainSeconds))
 
 await transport.close()
 await fixture?.stopAndRemove()
