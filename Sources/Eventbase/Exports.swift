@@ -34,7 +34,8 @@ extension EventbaseBuilder {
     /// ``statsStreamName(_:)`` is set, a ``JetStreamStatsSink`` on the same connection.
     ///
     /// Without ``fileStore(path:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
-    /// from the stream on every start).
+    /// from the stream on every start). The connection belongs to the one instance built from the
+    /// result: build each instance from its own `.nats(…)` call.
     ///
     /// ```swift
     /// let eventbase = try await Eventbase.builder(streamName: "myapp")
