@@ -8,16 +8,41 @@ import Synchronization
 /// It keeps an ephemeral push consumer (no acks, flow control, idle heartbeats) and recreates it
 /// from the last delivered sequence + 1 on a gap in consumer sequences, a heartbeat that disagrees,
 /// missed heartbeats, a status message, or a reconnect. ``OrderedConsumerState`` makes those
-/// decisions; this class does the I/O, in one task (`run()`), and hands entries to a
-/// ``BatchChannel``. It fails with `.streamDeleted` when the stream is deleted (learnt from the
-/// stream-deleted advisory or when recreating the consumer) or created again.
+/// decisions. Two tasks do the I/O: the reading loop, the only one that touches the state and the
+/// ``BatchChannel``, iterates the delivery subscription directly (no hand-off per message); a
+/// watchdog handles heartbeat ticks, connection events and the stream-deleted advisory, and
+/// interrupts the reading loop by ending its subscription. It fails with `.streamDeleted` when the
+/// stream is deleted or created again.
 final class JetStreamLogReader: Sendable {
-    enum Event: Sendable {
-        case message(TransportMessage, generation: Int)
-        case subscriptionEnded(generation: Int, error: EventbaseError?)
+    enum WatchEvent: Sendable {
         case tick
         case connection(ConnectionEvent)
         case streamDeletedAdvisory
+    }
+
+    /// What the watchdog asks of the reading loop.
+    enum Interrupt: Sendable {
+        /// Recreate the consumer.
+        case reset
+        /// Stop with this error.
+        case fail(EventbaseError)
+    }
+
+    /// State shared by the reading loop and the watchdog.
+    struct Control: Sendable {
+        var idleTicks = 0
+        var connected = true
+        var interrupt: Interrupt?
+        var subscription: TransportSubscription?
+        var identity: StreamIdentity?
+        var knownLastSequence: UInt64 = 0
+
+        /// Asks for `interrupt` (a failure wins over a reset) and returns the subscription to end.
+        mutating func request(_ interrupt: Interrupt) -> TransportSubscription? {
+            if case .fail? = self.interrupt { return nil }
+            self.interrupt = interrupt
+            return subscription
+        }
     }
 
     let channel: BatchChannel
@@ -25,9 +50,11 @@ final class JetStreamLogReader: Sendable {
     private let streamName: String
     private let startSequence: UInt64
     private let options: JetStreamStreamOptions
-    private let expectedIdentity: StreamIdentity?
     private let clock: any Clock<Duration>
+    private let control: Mutex<Control>
     private let task = Mutex<Task<Void, Never>?>(nil)
+    /// How many silent heartbeat intervals are tolerated before the consumer is recreated.
+    static let silentTickLimit = 2
 
     /// Creates a reader (call ``start()`` to run it).
     /// - Parameters:
@@ -41,8 +68,8 @@ final class JetStreamLogReader: Sendable {
         self.streamName = streamName
         self.startSequence = start
         self.options = options
-        self.expectedIdentity = expectedIdentity
         self.clock = clock
+        self.control = Mutex(Control(identity: expectedIdentity))
         self.channel = BatchChannel(capacity: options.readBufferSize, position: max(1, start) - 1)
     }
 
@@ -66,43 +93,13 @@ final class JetStreamLogReader: Sendable {
         task.withLock { $0 }?.cancel()
     }
 
-    // MARK: Running
-
-    private func run() async {
-        let inbox = ReaderInbox<Event>()
-        let events = context.transport.connectionEvents()
-        let heartbeat = options.idleHeartbeat
-        let clock = self.clock
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await event in events { inbox.push(.connection(event)) }
-            }
-            group.addTask {
-                while true {
-                    do { try await clock.sleep(for: heartbeat) } catch { return }
-                    inbox.push(.tick)
-                }
-            }
-            var session = Session(reader: self, inbox: inbox)
-            do {
-                try await session.follow(group: &group)
-            } catch {
-                channel.finish(throwing: Self.final(error, stream: streamName))
-            }
-            await session.close()
-            group.cancelAll()
-        }
-    }
-
-    private static func final(_ error: any Error, stream: String) -> any Error {
-        guard let error = error as? EventbaseError else { return error }
-        if error.code == .streamNotFound { return deleted(stream, cause: error) }
-        return error
-    }
-
     static func deleted(_ stream: String, cause: (any Error)? = nil) -> EventbaseError {
         EventbaseError(
             .streamDeleted, "Stream \(stream) was deleted; open a new instance to recreate it.", cause: cause)
+    }
+
+    static func transportClosed(_ error: EventbaseError?) -> EventbaseError {
+        EventbaseError(.closed, "The connection to NATS was closed; the log can no longer be read.", cause: error)
     }
 
     /// Whether an error ends the reader rather than being retried.
@@ -117,194 +114,223 @@ final class JetStreamLogReader: Sendable {
         }
     }
 
-    /// The reader's mutable state while it runs.
-    private struct Session {
-        let reader: JetStreamLogReader
-        let inbox: ReaderInbox<Event>
-        var machine: OrderedConsumerState
-        var generation = 0
-        var subscription: TransportSubscription?
-        var advisory: TransportSubscription?
-        var identity: StreamIdentity?
-        var connected = true
-        var needsReset = true
-        var retryDelay: Duration = .milliseconds(50)
+    private var transport: any Transport { context.transport }
 
-        init(reader: JetStreamLogReader, inbox: ReaderInbox<Event>) {
-            self.reader = reader
-            self.inbox = inbox
-            self.machine = OrderedConsumerState(start: reader.startSequence)
-            self.identity = reader.expectedIdentity
-        }
+    // MARK: Running
 
-        var transport: any Transport { reader.context.transport }
-        var streamName: String { reader.streamName }
-
-        mutating func follow(group: inout TaskGroup<Void>) async throws {
-            let inbox = self.inbox
-            if let advisory = try? await transport.subscribe("$JS.EVENT.ADVISORY.STREAM.DELETED." + streamName) {
-                self.advisory = advisory
+    private func run() async {
+        let inbox = ReaderInbox<WatchEvent>()
+        let events = transport.connectionEvents()
+        let heartbeat = options.idleHeartbeat
+        let clock = self.clock
+        let advisory = try? await transport.subscribe("$JS.EVENT.ADVISORY.STREAM.DELETED." + streamName)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await event in events { inbox.push(.connection(event)) }
+            }
+            group.addTask {
+                while true {
+                    do { try await clock.sleep(for: heartbeat) } catch { return }
+                    inbox.push(.tick)
+                }
+            }
+            if let advisory {
                 group.addTask {
                     do {
                         for try await _ in advisory { inbox.push(.streamDeletedAdvisory) }
                     } catch {}
                 }
             }
-            while !Task.isCancelled {
-                if needsReset {
-                    try await establish(group: &group)
-                    continue
+            group.addTask { await self.watch(inbox) }
+            do {
+                try await read()
+            } catch {
+                var failure = error
+                if let error = error as? EventbaseError, error.code == .streamNotFound {
+                    failure = Self.deleted(streamName, cause: error)
                 }
-                let events = await inbox.takeAll()
-                try await handle(events)
+                channel.finish(throwing: failure)
             }
-        }
-
-        func close() async {
+            let subscription = control.withLock { control in
+                defer { control.subscription = nil }
+                return control.subscription
+            }
             await subscription?.unsubscribe()
             await advisory?.unsubscribe()
+            group.cancelAll()
         }
+    }
 
-        // MARK: Consumer
+    // MARK: Watchdog
 
-        /// Reads the stream and creates a consumer from the next sequence, retrying transient
-        /// failures with a growing delay.
-        mutating func establish(group: inout TaskGroup<Void>) async throws {
-            if let subscription {
-                await subscription.unsubscribe()
-                self.subscription = nil
-            }
-            // Events queued for the old consumer no longer matter, except the end of everything.
-            for event in inbox.takeAvailable() {
+    private func watch(_ inbox: ReaderInbox<WatchEvent>) async {
+        while !Task.isCancelled {
+            for event in await inbox.takeAll() {
+                var interrupted: TransportSubscription?
                 switch event {
+                case .tick:
+                    interrupted = control.withLock { control in
+                        guard control.connected, control.interrupt == nil, control.subscription != nil else {
+                            return nil
+                        }
+                        control.idleTicks += 1
+                        return control.idleTicks > Self.silentTickLimit ? control.request(.reset) : nil
+                    }
+                case .connection(.connected):
+                    control.withLock { $0.connected = true }
+                case .connection(.disconnected):
+                    control.withLock { $0.connected = false }
+                case .connection(.reconnected):
+                    interrupted = control.withLock { control in
+                        control.connected = true
+                        return control.request(.reset)
+                    }
                 case .connection(.closed(let error)):
-                    throw Self.transportClosed(error)
+                    interrupted = control.withLock { $0.request(.fail(Self.transportClosed(error))) }
                 case .streamDeletedAdvisory:
-                    break  // The stream read below tells.
-                default:
-                    break
+                    if let failure = await checkStream() {
+                        interrupted = control.withLock { $0.request(.fail(failure)) }
+                    }
                 }
+                await interrupted?.unsubscribe()
+            }
+        }
+    }
+
+    /// Whether the stream is gone or was created again (as a failure), after the advisory said so.
+    private func checkStream() async -> EventbaseError? {
+        do {
+            let info = try await context.streamInfo(streamName)
+            let (identity, known) = control.withLock { ($0.identity, $0.knownLastSequence) }
+            if let identity, identity != info.logState.identity { return Self.deleted(streamName) }
+            if info.lastSequence < known { return Self.deleted(streamName) }
+            return nil
+        } catch let error as EventbaseError where error.code == .streamNotFound {
+            return Self.deleted(streamName, cause: error)
+        } catch {
+            return nil
+        }
+    }
+
+    // MARK: Reading
+
+    private func read() async throws {
+        var machine = OrderedConsumerState(start: startSequence)
+        var retryDelay: Duration = .milliseconds(50)
+        while !Task.isCancelled {
+            let subscription: TransportSubscription
+            do {
+                subscription = try await establish(&machine)
+                retryDelay = .milliseconds(50)
+            } catch {
+                if Self.isFatal(error) { throw error }
+                try await clock.sleep(for: retryDelay)
+                retryDelay = min(retryDelay * 2, .seconds(2))
+                continue
             }
             do {
-                let info = try await reader.context.streamInfo(streamName)
-                try check(info, beforeConsumer: true)
-                generation += 1
-                let generation = self.generation
-                let deliverSubject = "_INBOX." + UUID().uuidString.replacingOccurrences(of: "-", with: "")
-                let subscription = try await transport.subscribe(deliverSubject)
-                self.subscription = subscription
-                let inbox = self.inbox
-                group.addTask {
-                    do {
-                        for try await message in subscription { inbox.push(.message(message, generation: generation)) }
-                        inbox.push(.subscriptionEnded(generation: generation, error: nil))
-                    } catch {
-                        inbox.push(.subscriptionEnded(generation: generation, error: error as? EventbaseError))
-                    }
-                }
-                let consumer = try await reader.context.createOrderedConsumer(
-                    stream: streamName, start: machine.nextStart, deliverSubject: deliverSubject,
-                    idleHeartbeat: reader.options.idleHeartbeat)
-                machine.consumerCreated(pending: consumer.pending)
-                needsReset = false
-                retryDelay = .milliseconds(50)
-                await reader.channel.send([], position: machine.position)
+                try await follow(subscription, &machine)
+            } catch let error as EventbaseError where error.code == .closed {
+                throw Self.transportClosed(error)
+            } catch let error as EventbaseError where Self.isFatal(error) {
+                throw error
             } catch {
-                if JetStreamLogReader.isFatal(error) { throw error }
-                try await reader.clock.sleep(for: retryDelay)
-                retryDelay = min(retryDelay * 2, .seconds(2))
+                // The subscription failed (a slow consumer, for example): recreate the consumer.
+            }
+            if case .fail(let failure)? = control.withLock({ $0.interrupt }) { throw failure }
+        }
+    }
+
+    /// Reads the stream and creates a consumer from the next sequence.
+    private func establish(_ machine: inout OrderedConsumerState) async throws -> TransportSubscription {
+        let previous = control.withLock { control in
+            defer { control.subscription = nil }
+            return control.subscription
+        }
+        await previous?.unsubscribe()
+        if case .fail(let failure)? = control.withLock({ $0.interrupt }) { throw failure }
+        let info = try await context.streamInfo(streamName)
+        try check(info, &machine, beforeConsumer: true)
+        let deliverSubject = "_INBOX." + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let subscription = try await transport.subscribe(deliverSubject)
+        control.withLock { control in
+            control.subscription = subscription
+            control.idleTicks = 0
+            if case .reset? = control.interrupt { control.interrupt = nil }
+        }
+        let consumer: JetStreamConsumerInfo
+        do {
+            consumer = try await context.createOrderedConsumer(
+                stream: streamName, start: machine.nextStart, deliverSubject: deliverSubject,
+                idleHeartbeat: options.idleHeartbeat)
+        } catch {
+            control.withLock { $0.subscription = nil }
+            await subscription.unsubscribe()
+            throw error
+        }
+        machine.consumerCreated(pending: consumer.pending)
+        await channel.send([], position: machine.position)
+        return subscription
+    }
+
+    /// Checks that the stream is the incarnation being followed. Only a read made before creating a
+    /// consumer may raise the consumer's known last sequence (see ``OrderedConsumerState``).
+    private func check(_ info: JetStreamStreamInfo, _ machine: inout OrderedConsumerState, beforeConsumer: Bool) throws
+    {
+        let current = info.logState.identity
+        let expected = control.withLock { $0.identity }
+        if let expected, expected != current { throw Self.deleted(streamName) }
+        guard info.lastSequence >= machine.knownLastSequence else { throw Self.deleted(streamName) }
+        if beforeConsumer { _ = machine.streamRead(lastSequence: info.lastSequence) }
+        let known = machine.knownLastSequence
+        control.withLock { control in
+            control.identity = current
+            control.knownLastSequence = known
+        }
+    }
+
+    /// Delivers the subscription's messages until it ends or the consumer must be recreated.
+    private func follow(_ subscription: TransportSubscription, _ machine: inout OrderedConsumerState) async throws {
+        for try await message in subscription {
+            let interrupt = control.withLock { control in
+                control.idleTicks = 0
+                return control.interrupt
+            }
+            switch interrupt {
+            case .fail(let failure)?: throw failure
+            case .reset?: return
+            case nil: break
+            }
+            switch machine.receive(message) {
+            case .deliver(let sequence, let time):
+                await channel.send([entry(message, sequence: sequence, time: time)], position: machine.position)
+            case .flowControl(let reply):
+                // Entries before it are in the channel: answering lets the server send more.
+                try? await transport.publish(reply, payload: [])
+            case .heartbeat(let stalled):
+                if let stalled { try? await transport.publish(stalled, payload: []) }
+                if machine.position < machine.knownLastSequence { try await probe(&machine) }
+            case .skip:
+                break
+            case .reset:
+                return
             }
         }
+    }
 
-        /// Checks that the stream is the incarnation being followed. Only a read made before creating
-        /// a consumer may raise the consumer's known last sequence (see ``OrderedConsumerState``).
-        mutating func check(_ info: JetStreamStreamInfo, beforeConsumer: Bool) throws {
-            let current = info.logState.identity
-            if let identity, identity != current {
-                throw JetStreamLogReader.deleted(streamName)
-            }
-            identity = current
-            guard info.lastSequence >= machine.knownLastSequence else {
-                throw JetStreamLogReader.deleted(streamName)
-            }
-            if beforeConsumer { _ = machine.streamRead(lastSequence: info.lastSequence) }
-        }
-
-        static func transportClosed(_ error: EventbaseError?) -> EventbaseError {
-            EventbaseError(.closed, "The connection to NATS was closed; the log can no longer be read.", cause: error)
-        }
-
-        // MARK: Events
-
-        mutating func handle(_ events: [Event]) async throws {
-            var entries: [LogEntry] = []
-            var replies: [String] = []
-            var checkStream = false
-            var probe = false
-            for event in events {
-                switch event {
-                case .message(let message, let generation):
-                    guard generation == self.generation, !needsReset else { continue }
-                    switch machine.receive(message) {
-                    case .deliver(let sequence, let time):
-                        entries.append(reader.entry(message, sequence: sequence, time: time))
-                    case .flowControl(let reply):
-                        replies.append(reply)
-                    case .heartbeat(let stalled):
-                        if let stalled { replies.append(stalled) }
-                    case .skip:
-                        break
-                    case .reset:
-                        needsReset = true
-                    }
-                case .subscriptionEnded(let generation, let error):
-                    guard generation == self.generation else { continue }
-                    if error?.code == .closed { throw Self.transportClosed(error) }
-                    needsReset = true
-                case .tick:
-                    guard connected, !needsReset else { continue }
-                    switch machine.tick() {
-                    case .none: break
-                    case .probe: probe = true
-                    case .reset: needsReset = true
-                    }
-                case .connection(let change):
-                    switch change {
-                    case .connected: connected = true
-                    case .disconnected: connected = false
-                    case .reconnected:
-                        connected = true
-                        needsReset = true
-                    case .closed(let error): throw Self.transportClosed(error)
-                    }
-                case .streamDeletedAdvisory:
-                    checkStream = true
-                }
-            }
-            await reader.channel.send(entries, position: machine.position)
-            if !needsReset {
-                for reply in replies { try? await transport.publish(reply, payload: []) }
-            }
-            if checkStream {
-                do {
-                    try check(try await reader.context.streamInfo(streamName), beforeConsumer: false)
-                } catch {
-                    if JetStreamLogReader.isFatal(error) { throw error }
-                }
-            }
-            if probe, !needsReset {
-                do {
-                    let info = try await reader.context.streamInfo(streamName)
-                    try check(info, beforeConsumer: false)
-                    let next = try await reader.context.message(
-                        stream: streamName, sequence: machine.position + 1,
-                        nextOnSubject: EventCodec.wildcardSubject(stream: streamName))
-                    machine.probed(lastSequence: info.lastSequence, nextExisting: next?.sequence)
-                    await reader.channel.send([], position: machine.position)
-                } catch {
-                    if JetStreamLogReader.isFatal(error) { throw error }
-                }
-            }
+    /// While idle and short of the stream's last sequence: reads the stream's last sequence, then the
+    /// first message at or after the position; whatever lies between no longer exists.
+    private func probe(_ machine: inout OrderedConsumerState) async throws {
+        do {
+            let info = try await context.streamInfo(streamName)
+            try check(info, &machine, beforeConsumer: false)
+            let next = try await context.message(
+                stream: streamName, sequence: machine.position + 1,
+                nextOnSubject: EventCodec.wildcardSubject(stream: streamName))
+            machine.probed(lastSequence: info.lastSequence, nextExisting: next?.sequence)
+            await channel.send([], position: machine.position)
+        } catch {
+            if Self.isFatal(error) { throw error }
         }
     }
 

@@ -5,7 +5,8 @@ import Foundation
 /// must be recreated (a gap in consumer sequences, a heartbeat that disagrees, missed heartbeats, a
 /// status message), and how far the reader has got (its ``position``).
 ///
-/// The runner (``JetStreamLogReader``) feeds it messages and ticks and acts on what it returns.
+/// The runner (``JetStreamLogReader``) feeds it messages and acts on what it returns; it counts
+/// missed heartbeats itself.
 struct OrderedConsumerState: Sendable {
     /// Why the consumer must be recreated.
     enum ResetReason: Sendable, Hashable, CustomStringConvertible {
@@ -13,24 +14,15 @@ struct OrderedConsumerState: Sendable {
         case gap(expected: UInt64, received: UInt64)
         /// A heartbeat reported a last consumer sequence other than the one received.
         case heartbeatMismatch(reported: UInt64, received: UInt64)
-        /// Nothing arrived for several heartbeat intervals.
-        case missedHeartbeats
         /// The server sent a status other than a heartbeat or flow control (such as 409, consumer deleted).
         case status(Int, String?)
-        /// The delivery subscription ended.
-        case subscriptionEnded
-        /// The transport reconnected.
-        case reconnected
 
         var description: String {
             switch self {
             case .gap(let expected, let received): "gap (expected consumer sequence \(expected), got \(received))"
             case .heartbeatMismatch(let reported, let received):
                 "heartbeat reported consumer sequence \(reported), received \(received)"
-            case .missedHeartbeats: "missed heartbeats"
             case .status(let code, let text): "status \(code) \(text ?? "")"
-            case .subscriptionEnded: "subscription ended"
-            case .reconnected: "reconnected"
             }
         }
     }
@@ -49,17 +41,6 @@ struct OrderedConsumerState: Sendable {
         case reset(ResetReason)
     }
 
-    /// What to do on a heartbeat tick.
-    enum TickAction: Sendable, Hashable {
-        /// Nothing.
-        case none
-        /// The reader is idle and short of the stream's last sequence: find out whether the
-        /// remaining sequences still exist.
-        case probe
-        /// Recreate the consumer.
-        case reset(ResetReason)
-    }
-
     /// The last stream sequence delivered (or the one before the start).
     private(set) var delivered: UInt64
     /// The last consumer sequence received from the current consumer.
@@ -68,16 +49,10 @@ struct OrderedConsumerState: Sendable {
     private(set) var position: UInt64
     /// The stream's last sequence as last read, before the current consumer was created.
     private(set) var knownLastSequence: UInt64 = 0
-    /// Heartbeat ticks since anything arrived.
-    private(set) var idleTicks = 0
-    /// How many silent ticks are tolerated before the consumer is recreated.
-    let silentTickLimit: Int
-
     /// Starts before `start` (the first sequence wanted).
-    init(start: UInt64, silentTickLimit: Int = 2) {
+    init(start: UInt64) {
         delivered = max(1, start) - 1
         position = delivered
-        self.silentTickLimit = silentTickLimit
     }
 
     /// Where a new consumer must start.
@@ -94,7 +69,6 @@ struct OrderedConsumerState: Sendable {
     /// A new consumer was created from ``nextStart``; `pending` messages are waiting for it.
     mutating func consumerCreated(pending: UInt64) {
         consumerSequence = 0
-        idleTicks = 0
         if pending == 0 {
             // Nothing at or after nextStart existed after knownLastSequence was read.
             position = max(position, knownLastSequence)
@@ -103,7 +77,6 @@ struct OrderedConsumerState: Sendable {
 
     /// Decides what to do with a message from the delivery subject.
     mutating func receive(_ message: TransportMessage) -> MessageAction {
-        idleTicks = 0
         if let status = message.status {
             guard status == 100 else { return .reset(.status(status, message.headers?.statusDescription)) }
             if let reply = message.replyTo, !reply.isEmpty { return .flowControl(reply: reply) }
@@ -128,14 +101,6 @@ struct OrderedConsumerState: Sendable {
             position = max(position, knownLastSequence)
         }
         return .deliver(sequence: metadata.streamSequence, time: metadata.time)
-    }
-
-    /// A heartbeat interval passed.
-    mutating func tick() -> TickAction {
-        idleTicks += 1
-        if idleTicks > silentTickLimit { return .reset(.missedHeartbeats) }
-        if position < knownLastSequence { return .probe }
-        return .none
     }
 
     /// The result of a probe: the stream's last sequence (read first), then the first message at or

@@ -164,22 +164,20 @@ func collect(
         await harness.log.close()
     }
 
-    @Test func heartbeatsKeepTheConsumerAliveAndOneThatDisagreesRecreatesIt() async throws {
+    @Test func heartbeatsThatAgreeKeepTheConsumerAndOneThatDisagreesRecreatesIt() async throws {
         let harness = Harness(lastSequence: 1, pendingOnCreate: [1, 0])
         let entries = harness.log.entries(from: 1)
         let first = try await harness.consumerCreated(1)
         harness.deliver(harness.event(1, consumer: 1, pending: 0), to: first.deliverSubject)
-        _ = try await collect(entries, "the first entry") { collected, _ in collected.count == 1 }
-        // Agreeing heartbeats between ticks: no new consumer.
-        for _ in 0..<4 {
-            await harness.clock.waitForSleepers(1)
+        for _ in 0..<3 {
             harness.deliver(ScriptedJetStream.heartbeat(lastConsumer: 1, lastStream: 1), to: first.deliverSubject)
-            harness.clock.advance(by: harness.heartbeat)
         }
         // The server says it sent consumer sequence 5; only 1 arrived.
         harness.deliver(ScriptedJetStream.heartbeat(lastConsumer: 5, lastStream: 9), to: first.deliverSubject)
         let second = try await harness.consumerCreated(2)
         #expect(second.start == 2)
+        let read = try await collect(entries, "the first entry") { collected, _ in collected.count == 1 }
+        #expect(read.entries.map(\.sequence) == [1])
         #expect(harness.transport.sent("$JS.API.CONSUMER.CREATE.s").count == 2)
         await harness.log.close()
     }
@@ -256,8 +254,8 @@ func collect(
         let consumer = try await harness.consumerCreated(1)
         harness.deliver(harness.event(7, consumer: 1, pending: 1), to: consumer.deliverSubject)
         _ = try await collect(entries, "entry 7") { collected, _ in collected.count == 1 }
-        await harness.clock.waitForSleepers(1)
-        harness.clock.advance(by: harness.heartbeat)
+        // Idle: the server's heartbeat agrees, and the reader is short of the last sequence.
+        harness.deliver(ScriptedJetStream.heartbeat(lastConsumer: 1, lastStream: 7), to: consumer.deliverSubject)
         let read = try await collect(entries, "position 10") { _, position in position >= 10 }
         #expect(read.entries.isEmpty)
         let probe = try #require(harness.transport.sent("$JS.API.STREAM.MSG.GET.s").first?.json)
@@ -330,12 +328,10 @@ func collect(
         #expect(state.position == 5)
     }
 
-    @Test func silentTicksRecreateAndProbesOnlyTrustWhatExists() {
+    @Test func probesOnlyTrustWhatExists() {
         var state = OrderedConsumerState(start: 1)
         _ = state.streamRead(lastSequence: 10)
         state.consumerCreated(pending: 3)
-        let ticks = (0..<3).map { _ in state.tick() }
-        #expect(ticks == [.probe, .probe, .reset(.missedHeartbeats)])
         state.probed(lastSequence: 12, nextExisting: 4)
         #expect(state.position == 3)
         #expect(state.knownLastSequence == 10)
