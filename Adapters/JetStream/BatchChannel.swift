@@ -136,6 +136,9 @@ final class BatchChannel: Sendable {
         consumer?.resume(with: result)
     }
 
+    /// Whether the buffer is full (the producer waits, or will, for the consumer).
+    var isFull: Bool { state.withLock { $0.entries.count >= capacity } }
+
     /// Whether the channel has ended.
     var isFinished: Bool { state.withLock { $0.end != nil } }
 }

@@ -169,7 +169,10 @@ final class JetStreamLogReader: Sendable {
                 var interrupted: TransportSubscription?
                 switch event {
                 case .tick:
+                    // Silence while the consumer of the entries holds the reader back is not a lost consumer.
+                    let backedUp = channel.isFull
                     interrupted = control.withLock { control in
+                        if backedUp { control.idleTicks = 0 }
                         guard control.connected, control.interrupt == nil, control.subscription != nil else {
                             return nil
                         }

@@ -20,7 +20,7 @@ final class FakeJetStream: Sendable {
     let state: Mutex<State>
     let stream = "s"
 
-    init(lastSequence: UInt64, pendingOnCreate: [UInt64] = []) {
+    init(lastSequence: UInt64, pendingOnCreate: [UInt64] = [], readBufferSize: Int = 16_384) {
         state = Mutex(State(lastSequence: lastSequence, pendingOnCreate: pendingOnCreate))
     }
 
@@ -65,13 +65,15 @@ struct Harness {
     let log: JetStreamEventLog
     let heartbeat: Duration = .seconds(1)
 
-    init(lastSequence: UInt64, pendingOnCreate: [UInt64] = []) {
+    init(lastSequence: UInt64, pendingOnCreate: [UInt64] = [], readBufferSize: Int = 16_384) {
         let server = FakeJetStream(lastSequence: lastSequence, pendingOnCreate: pendingOnCreate)
         self.server = server
         transport = ScriptedTransport { subject, payload in try server.answer(subject, payload) }
         log = JetStreamEventLog(
             streamName: "s", transport: transport,
-            options: JetStreamStreamOptions(requestTimeout: .seconds(1), idleHeartbeat: heartbeat), clock: clock)
+            options: JetStreamStreamOptions(
+                requestTimeout: .seconds(1), idleHeartbeat: heartbeat, readBufferSize: readBufferSize),
+            clock: clock)
     }
 
     /// The `n`th consumer-create request (1-based), once sent: its start sequence and deliver subject.
@@ -161,6 +163,29 @@ func collect(
         }
         let second = try await harness.consumerCreated(2)
         #expect(second.start == 2)
+        await harness.log.close()
+    }
+
+    @Test func aReaderHeldBackByItsConsumerKeepsItsConsumer() async throws {
+        let harness = Harness(lastSequence: 3, pendingOnCreate: [3], readBufferSize: 1)
+        let entries = harness.log.entries(from: 1)
+        let consumer = try await harness.consumerCreated(1)
+        for sequence in 1...3 {
+            harness.deliver(
+                harness.event(UInt64(sequence), consumer: UInt64(sequence), pending: UInt64(3 - sequence)),
+                to: consumer.deliverSubject)
+        }
+        let first = try await collect(entries, "the first entry") { collected, _ in !collected.isEmpty }
+        // Then nobody reads the entries for longer than the missed-heartbeat limit.
+        for _ in 0..<4 {
+            await harness.clock.waitForSleepers(1)
+            harness.clock.advance(by: harness.heartbeat)
+        }
+        let rest = try await collect(entries, "the other entries") { collected, _ in
+            first.entries.count + collected.count == 3
+        }
+        #expect((first.entries + rest.entries).map(\.sequence) == [1, 2, 3])
+        #expect(harness.transport.sent("$JS.API.CONSUMER.CREATE.s").count == 1)
         await harness.log.close()
     }
 
