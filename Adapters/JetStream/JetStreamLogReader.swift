@@ -224,13 +224,13 @@ final class JetStreamLogReader: Sendable {
             let subscription: TransportSubscription
             do {
                 subscription = try await establish(&machine)
-                retryDelay = .milliseconds(50)
             } catch {
                 if Self.isFatal(error) { throw error }
                 try await clock.sleep(for: retryDelay)
                 retryDelay = min(retryDelay * 2, .seconds(2))
                 continue
             }
+            let before = machine.consumerSequence
             do {
                 try await follow(subscription, &machine)
             } catch let error as EventbaseError where error.code == .closed {
@@ -240,7 +240,15 @@ final class JetStreamLogReader: Sendable {
             } catch {
                 // The subscription failed (a slow consumer, for example): recreate the consumer.
             }
-            if case .fail(let failure)? = control.withLock({ $0.interrupt }) { throw failure }
+            let interrupt = control.withLock { $0.interrupt }
+            if case .fail(let failure)? = interrupt { throw failure }
+            if interrupt == nil, machine.consumerSequence == before {
+                // The server ended a consumer that delivered nothing: do not hammer it.
+                try await clock.sleep(for: retryDelay)
+                retryDelay = min(retryDelay * 2, .seconds(2))
+            } else {
+                retryDelay = .milliseconds(50)
+            }
         }
     }
 

@@ -207,6 +207,24 @@ func collect(
         await harness.log.close()
     }
 
+    @Test func aConsumerTheServerEndsAtOnceIsRecreatedAfterADelay() async throws {
+        let harness = Harness(lastSequence: 0)
+        let entries = harness.log.entries(from: 1)
+        let first = try await harness.consumerCreated(1)
+        let deleted = TransportMessage(
+            subject: first.deliverSubject, headers: MessageHeaders(status: 409, statusDescription: "Consumer Deleted"),
+            payload: [])
+        harness.deliver(deleted, to: first.deliverSubject)
+        // The ticker and the retry delay sleep on the clock; nothing is recreated until the delay passes.
+        await harness.clock.waitForSleepers(2)
+        #expect(harness.transport.sent("$JS.API.CONSUMER.CREATE.s").count == 1)
+        harness.clock.advance(by: .milliseconds(50))
+        let second = try await harness.consumerCreated(2)
+        #expect(second.start == 1)
+        await harness.log.close()
+        for try await _ in entries {}
+    }
+
     @Test func aReconnectRecreatesTheConsumer() async throws {
         let harness = Harness(lastSequence: 0)
         let entries = harness.log.entries(from: 1)
