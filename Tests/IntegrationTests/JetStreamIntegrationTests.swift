@@ -338,3 +338,40 @@ struct NATSConvenienceTests {
         #expect(error?.code == .invalidArgument)
     }
 }
+
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .timeLimit(.minutes(1)))
+struct JetStreamContextIntegrationTests {
+    @Test func streamsMessagesAndDirectGetsAgainstARealServer() async throws {
+        try await withJetStream { _, transport in
+            let js = JetStreamContext(transport: transport, requestTimeout: .seconds(2))
+            let name = "ctx_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8).lowercased()
+            let created = try await js.createStreamIfMissing(JetStreamStreamOptions().streamConfig(name: name))
+            #expect(created.config.allowDirect)
+            #expect(
+                try await js.createStreamIfMissing(JetStreamStreamOptions().streamConfig(name: name)).created
+                    == created.created)
+            var headers = MessageHeaders(fields: [])
+            headers["X-Test"] = "1"
+            _ = try await js.publish("\(name).a", payload: Array("one".utf8), headers: headers)
+            let second = try await js.publish("\(name).a", payload: Array("two".utf8))
+            _ = try await js.publish("\(name).b", payload: Array("three".utf8))
+            for direct in [false, true] {
+                let last = try #require(try await js.lastMessage(stream: name, subject: "\(name).a", direct: direct))
+                #expect(last.sequence == second.sequence && last.payload == Array("two".utf8) && last.time != nil)
+                let first = try #require(try await js.message(stream: name, sequence: 1, direct: direct))
+                #expect(first.subject == "\(name).a" && first.headers?["X-Test"] == "1")
+                let next = try await js.message(stream: name, sequence: 3, nextOnSubject: "\(name).*", direct: direct)
+                #expect(next?.payload == Array("three".utf8))
+                #expect(
+                    try await js.message(stream: name, sequence: 99, nextOnSubject: "\(name).*", direct: direct) == nil)
+            }
+            #expect(try await js.accountInfo().streams >= 1)
+            var config = JetStreamStreamOptions().streamConfig(name: name)
+            config.maxMessagesPerSubject = 5
+            #expect(try await js.updateStream(config).config.maxMessagesPerSubject == 5)
+            #expect(try await js.purgeStream(name, subject: "\(name).a", keep: 1) == 1)
+            #expect(try await js.streamInfo(name).messages == 2)
+            try await js.deleteStream(name)
+        }
+    }
+}
