@@ -13,17 +13,20 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Eventbase", targets: ["Eventbase"]),
+        .executable(name: "eventbase", targets: ["eventbase"]),
         .library(name: "EventbaseCore", targets: ["EventbaseCore"]),
         .library(name: "EventbaseMemory", targets: ["EventbaseMemory"]),
         .library(name: "EventbaseFileStore", targets: ["EventbaseFileStore"]),
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
+        .library(name: "EventbaseJetStream", targets: ["EventbaseJetStream"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         .target(
@@ -62,9 +65,16 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "EventbaseJetStream",
+            dependencies: ["EventbaseCore"],
+            path: "Adapters/JetStream",
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Eventbase",
             dependencies: [
-                "EventbaseCore", "EventbaseMemory", "EventbaseFileStore", .product(name: "Logging", package: "swift-log"),
+                "EventbaseCore", "EventbaseMemory", "EventbaseFileStore", "EventbaseNATS", "EventbaseJetStream",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Eventbase",
             swiftSettings: strictSettings
@@ -73,6 +83,12 @@ let package = Package(
             name: "EventbaseTestKit",
             dependencies: ["EventbaseCore"],
             path: "Tests/EventbaseTestKit",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "eventbase",
+            dependencies: ["Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -85,6 +101,12 @@ let package = Package(
             name: "NATSBench",
             dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "JetStreamBench",
+            dependencies: ["Eventbase", "EventbaseTestKit"],
+            path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -122,6 +144,18 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Tests/EventbaseNATSTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseJetStreamTests",
+            dependencies: ["EventbaseJetStream", "EventbaseTestKit"],
+            path: "Tests/EventbaseJetStreamTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Eventbase", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),
     ]

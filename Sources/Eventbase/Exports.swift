@@ -1,6 +1,8 @@
 @_exported public import EventbaseCore
 @_exported public import EventbaseFileStore
+@_exported public import EventbaseJetStream
 @_exported public import EventbaseMemory
+@_exported public import EventbaseNATS
 import Foundation
 public import Logging
 
@@ -57,6 +59,77 @@ extension EventbaseBuilder {
             ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("eventbase-\(UUID().uuidString)", isDirectory: true).path
         return stateStore(FileStateStore(directory: directory, options: options, logger: logger))
+    }
+}
+
+extension EventbaseBuilder {
+    /// Uses NATS JetStream: a new connection made from `options` (owned by the instance: connected
+    /// when it opens, closed when it closes), a ``JetStreamEventLog`` on the stream, and, when
+    /// ``statsStreamName(_:)`` is set, a ``JetStreamStatsSink`` on the same connection.
+    ///
+    /// Without ``fileStore(path:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
+    /// from the stream on every start). The connection belongs to the one instance built from the
+    /// result: build each instance from its own `.nats(…)` call.
+    ///
+    /// ```swift
+    /// let eventbase = try await Eventbase.builder(streamName: "myapp")
+    ///     .nats(NATSOptions(servers: ["nats://127.0.0.1:4222"]))
+    ///     .statsStreamName("myapp_stats")
+    ///     .build()
+    /// ```
+    /// - Parameters:
+    ///   - options: How to connect to NATS.
+    ///   - stream: How the stream is created and read (replicas, limits, deadlines).
+    public func nats(_ options: NATSOptions, stream: JetStreamStreamOptions = JetStreamStreamOptions()) -> Self {
+        let transport = NATSTransport(options)
+        let builder =
+            self
+            .transport(transport)
+            .eventLog(JetStreamEventLog(streamName: streamName, transport: transport, options: stream))
+            .statsSinkFactory { name in JetStreamStatsSink(statsStreamName: name, transport: transport, options: stream)
+            }
+        return builder.hasStateStore ? builder : builder.stateStore(InMemoryStateStore())
+    }
+}
+
+extension EventbaseManager {
+    /// Creates a manager of streams on NATS JetStream (eventbase v3's `createEventbaseManager`).
+    ///
+    /// Each stream gets its own instance, built with ``EventbaseBuilder/nats(_:stream:)`` when first
+    /// asked for and closed after `keepAlive` without use (and without subscriptions).
+    ///
+    /// ```swift
+    /// let manager = EventbaseManager(nats: NATSOptions(servers: ["nats://127.0.0.1:4222"]),
+    ///                                statsStreamName: { "\($0)_stats" })
+    /// let users = try await manager.stream("users")
+    /// ```
+    /// - Parameters:
+    ///   - nats: How to connect to NATS (one connection per open stream).
+    ///   - dbPath: Where local replicas are persisted (a ``FileStateStore`` there keeps one folder per
+    ///     stream), so a restart resumes from its snapshot. `nil` keeps replicas in memory (each
+    ///     open replays its stream).
+    ///   - keepAlive: How long an unused stream stays open.
+    ///   - cleanupInterval: How often idle streams are looked for.
+    ///   - statsStreamName: The stats stream for a stream name, or `nil` for no stats.
+    ///   - stream: How streams are created and read.
+    ///   - onMessage: Called for every event any managed stream applies.
+    public convenience init(
+        nats: NATSOptions,
+        dbPath: String? = nil,
+        keepAlive: Duration = .seconds(3600),
+        cleanupInterval: Duration = .seconds(60),
+        statsStreamName: (@Sendable (String) -> String?)? = nil,
+        stream: JetStreamStreamOptions = JetStreamStreamOptions(),
+        onMessage: (@Sendable (LogEntry) throws -> Void)? = nil
+    ) {
+        self.init(keepAlive: keepAlive, cleanupInterval: cleanupInterval) { name in
+            var builder = Eventbase.builder(streamName: name)
+            builder = dbPath.map { builder.fileStore(path: $0) } ?? builder.stateStore(InMemoryStateStore())
+            builder = builder.nats(nats, stream: stream)
+            if let statsName = statsStreamName?(name) { builder = builder.statsStreamName(statsName) }
+            if let onMessage { builder = builder.onMessage(onMessage) }
+            return builder
+        }
     }
 }
 

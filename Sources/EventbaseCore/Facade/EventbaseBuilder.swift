@@ -22,6 +22,8 @@ public struct EventbaseBuilder: Sendable {
     var stateStorePort: (any StateStore)?
     var statsSinkPort: (any StatsSink)?
     var transportPort: (any Transport)?
+    var statsStreamNameValue: String?
+    var statsSinkFactory: (@Sendable (_ statsStreamName: String) -> any StatsSink)?
     var onMessageHandler: (@Sendable (LogEntry) throws -> Void)?
     var clockSource: any Clock<Duration>
     var nowSource: @Sendable () -> Date
@@ -51,6 +53,21 @@ public struct EventbaseBuilder: Sendable {
 
     /// Sends operation stats to `sink` (optional; without one, no stats are kept).
     public func statsSink(_ sink: (any StatsSink)?) -> Self { with { $0.statsSinkPort = sink } }
+
+    /// Publishes operation stats to the stats stream `name` (eventbase v3's `statsStreamName`), through
+    /// the sink the backend makes for it (`.nats(…)` makes a JetStream stats sink). `nil` turns it off.
+    ///
+    /// An explicit ``statsSink(_:)`` takes precedence. ``build()`` throws `.invalidArgument` when a
+    /// name is set but the backend makes no stats sink.
+    public func statsStreamName(_ name: String?) -> Self { with { $0.statsStreamNameValue = name } }
+
+    /// Sets how a backend convenience makes the stats sink for ``statsStreamName(_:)`` at build time.
+    package func statsSinkFactory(_ factory: @escaping @Sendable (_ statsStreamName: String) -> any StatsSink) -> Self {
+        with { $0.statsSinkFactory = factory }
+    }
+
+    /// Whether a state store was configured (for backend conveniences that supply a default).
+    package var hasStateStore: Bool { stateStorePort != nil }
 
     /// Owns `transport`: the instance connects it when it opens and closes it when it closes.
     public func transport(_ transport: any Transport) -> Self { with { $0.transportPort = transport } }
@@ -113,13 +130,24 @@ public struct EventbaseBuilder: Sendable {
         guard options.statsBufferSize > 0, options.changeBufferSize > 0, options.purgeBufferSize > 0 else {
             throw EventbaseError(.invalidArgument, "Buffer sizes in EventbaseOptions must be positive.")
         }
+        var statsSink = statsSinkPort
+        if statsSink == nil, let statsStreamNameValue {
+            try NameRules.validateStreamName(statsStreamNameValue)
+            guard let statsSinkFactory else {
+                throw EventbaseError(
+                    .invalidArgument,
+                    "statsStreamName(\"\(statsStreamNameValue)\") needs a backend that publishes stats, such as .nats(…); or pass .statsSink(_:)."
+                )
+            }
+            statsSink = statsSinkFactory(statsStreamNameValue)
+        }
         var logger = loggerValue
         logger[metadataKey: "eventbase.stream"] = "\(streamName)"
         let configuration = Eventbase.Configuration(
             streamName: streamName,
             eventLog: eventLogPort,
             stateStore: stateStorePort,
-            statsSink: statsSinkPort,
+            statsSink: statsSink,
             transport: transportPort,
             onMessage: onMessageHandler,
             clock: clockSource,

@@ -1,0 +1,216 @@
+public import EventbaseCore
+import Foundation
+import Synchronization
+
+/// An ``EventLog`` on a NATS JetStream stream, compatible with eventbase v3: the stream
+/// `<streamName>` captures `<streamName>.*`, and each event is a message on
+/// `<streamName>.<base64(key)>-put` or `-delete` (see ``EventCodec``).
+///
+/// - Appends publish with `Nats-Msg-Id` (the event id, so a retried append is stored once) and wait
+///   for the server's ack. Conditions become `Nats-Expected-Last-Subject-Sequence` on the key's
+///   `-put` subject.
+/// - Readers are ordered consumers (ephemeral push consumers without acks, with flow control and
+///   idle heartbeats), recreated from the last delivered sequence on any gap, missed heartbeat or
+///   reconnect; entries arrive in batches of whatever is buffered.
+/// - Purges use the server's purge with a subject filter and an exclusive upper sequence.
+///
+/// It talks only to a ``Transport``; it neither connects nor closes it (whoever owns the transport
+/// does, for example the ``Eventbase`` instance given it with `.transport(_:)`).
+///
+/// Errors: `.timeout` after ``JetStreamStreamOptions/requestTimeout``; `.unavailable` when JetStream is
+/// not enabled or not reachable; `.conflict`; `.streamDeleted` once the stream is gone;
+/// `.limitExceeded`; `.closed` after ``close()``.
+public final class JetStreamEventLog: EventLog {
+    /// The stream this log stores.
+    public let streamName: String
+    /// How the stream is created and read.
+    public let options: JetStreamStreamOptions
+    /// The JetStream API client it uses.
+    public let context: JetStreamContext
+    private let clock: any Clock<Duration>
+
+    private struct State {
+        var closed = false
+        var opened: StreamIdentity?
+        var readers: [Int: JetStreamLogReader] = [:]
+        var nextReader = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Creates a log of `streamName` over `transport`.
+    /// - Parameters:
+    ///   - streamName: The stream (created by ``open()`` if missing).
+    ///   - transport: The connection to NATS; the log does not own it.
+    ///   - options: The stream's configuration and the client's deadlines.
+    ///   - clock: The clock for heartbeat checks and retry delays.
+    public init(
+        streamName: String, transport: any Transport, options: JetStreamStreamOptions = JetStreamStreamOptions(),
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
+        self.streamName = streamName
+        self.options = options
+        self.context = JetStreamContext(
+            transport: transport, requestTimeout: options.requestTimeout, domain: options.domain)
+        self.clock = clock
+    }
+
+    private func checkOpen() throws {
+        if state.withLock({ $0.closed }) { throw EventbaseError(.closed, "This event log is closed.") }
+    }
+
+    /// Whether the stream was opened, so that "not found" means it was deleted.
+    private var wasOpened: Bool { state.withLock { $0.opened != nil } }
+
+    private func gone(_ error: EventbaseError) -> EventbaseError {
+        guard error.code == .streamNotFound, wasOpened else { return error }
+        return JetStreamLogReader.deleted(streamName, cause: error)
+    }
+
+    /// Creates the stream if it does not exist and reports its state.
+    /// - Throws: `.invalidStreamName`; `.unavailable` (with what to do when JetStream is not
+    ///   enabled); `.timeout`; `.permissionDenied`; `.closed`.
+    public func open() async throws -> LogState {
+        try checkOpen()
+        try NameRules.validateStreamName(streamName)
+        let info = try await context.createStreamIfMissing(options.streamConfig(name: streamName))
+        let logState = info.logState
+        state.withLock { $0.opened = logState.identity }
+        return logState
+    }
+
+    /// The stream's last sequence, message count and identity.
+    /// - Throws: `.streamDeleted` when the stream is gone; `.timeout`; `.unavailable`; `.closed`.
+    public func state() async throws -> LogState {
+        try checkOpen()
+        do {
+            return try await context.streamInfo(streamName).logState
+        } catch let error as EventbaseError where error.code == .streamNotFound {
+            throw JetStreamLogReader.deleted(streamName, cause: error)
+        }
+    }
+
+    /// Publishes the event and waits for the server's ack.
+    /// - Throws: `.conflict` when `condition` fails; `.invalidArgument` for a condition on a delete;
+    ///   `.timeout` (retry with the same event: it is de-duplicated); `.unavailable`;
+    ///   `.limitExceeded`; `.streamDeleted`; `.closed`.
+    public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
+        try checkOpen()
+        var options = JetStreamPublishOptions()
+        switch condition {
+        case nil:
+            break
+        case .keyRevision(let revision)?:
+            guard event.kind == .put else { throw Self.conditionalDelete }
+            options.expectedLastSubjectSequence = revision
+        case .keyAbsent?:
+            guard event.kind == .put else { throw Self.conditionalDelete }
+            options.expectedLastSubjectSequence = 0
+        }
+        let fields = EventCodec.headers(for: event)
+        let headers = fields.isEmpty ? nil : MessageHeaders(fields: fields)
+        let subject = EventCodec.subject(stream: streamName, key: event.key, kind: event.kind)
+        do {
+            let ack = try await context.publish(
+                subject, payload: EventCodec.encodePayload(event), headers: headers, options: options)
+            return AppendAck(sequence: ack.sequence, time: nil, duplicate: ack.duplicate)
+        } catch let error as EventbaseError {
+            if error.code == .conflict {
+                throw EventbaseError(
+                    .conflict,
+                    "The key \(event.key) changed since the expected revision; read it again and retry. (\(error.message))",
+                    cause: error.cause ?? error)
+            }
+            throw gone(error)
+        }
+    }
+
+    private static var conditionalDelete: EventbaseError {
+        EventbaseError(
+            .invalidArgument, "JetStreamEventLog checks conditions on puts only; append the delete without one.")
+    }
+
+    /// Reads entries in order from `sequence`, then follows new ones. See ``JetStreamLogReader``.
+    public func entries(from sequence: UInt64) -> LogEntries {
+        let reader = JetStreamLogReader(
+            context: context, streamName: streamName, start: sequence, options: options,
+            expectedIdentity: state.withLock { $0.opened }, clock: clock)
+        let id = state.withLock { state -> Int? in
+            guard !state.closed else { return nil }
+            let id = state.nextReader
+            state.nextReader += 1
+            state.readers[id] = reader
+            return id
+        }
+        guard let id else {
+            let (stream, continuation) = AsyncThrowingStream<LogBatch, any Error>.makeStream()
+            continuation.finish(throwing: EventbaseError(.closed, "This event log is closed."))
+            return LogEntries(stream)
+        }
+        reader.start()
+        let lease = ReaderLease(reader: reader) { [weak self] in
+            _ = self?.state.withLock { $0.readers.removeValue(forKey: id) }
+        }
+        return LogEntries(AsyncThrowingStream(unfolding: { try await lease.next() }))
+    }
+
+    /// Purges the key's put messages with a sequence below `sequence`.
+    /// - Returns: How many messages were removed.
+    /// - Throws: `.streamDeleted`; `.timeout`; `.unavailable`; `.closed`.
+    public func purgePuts(of key: String, before sequence: UInt64) async throws -> Int {
+        try checkOpen()
+        // A purge with no upper sequence would remove every put of the key.
+        guard sequence > 1 else { return 0 }
+        do {
+            let purged = try await context.purgeStream(
+                streamName, subject: EventCodec.subject(stream: streamName, key: key, kind: .put), sequence: sequence)
+            return Int(clamping: purged)
+        } catch let error as EventbaseError {
+            throw gone(error)
+        }
+    }
+
+    /// Deletes the stream; this log's readers end with `.streamDeleted` (other processes' readers
+    /// learn it from the server).
+    /// - Throws: `.streamNotFound` when it does not exist; `.timeout`; `.unavailable`; `.closed`.
+    public func destroy() async throws {
+        try checkOpen()
+        try await context.deleteStream(streamName)
+        let readers = state.withLock { state in
+            defer { state.readers = [:] }
+            return Array(state.readers.values)
+        }
+        for reader in readers { await reader.stop(throwing: JetStreamLogReader.deleted(streamName)) }
+    }
+
+    /// Stops every reader (they finish) and rejects further calls. Does not close the transport. Idempotent.
+    public func close() async {
+        let readers = state.withLock { state in
+            state.closed = true
+            defer { state.readers = [:] }
+            return Array(state.readers.values)
+        }
+        for reader in readers { await reader.stop() }
+    }
+}
+
+/// Keeps a reader alive while its entries are being iterated; when the sequence is dropped, the
+/// reader stops.
+private final class ReaderLease: Sendable {
+    let reader: JetStreamLogReader
+    let release: @Sendable () -> Void
+
+    init(reader: JetStreamLogReader, release: @escaping @Sendable () -> Void) {
+        self.reader = reader
+        self.release = release
+    }
+
+    func next() async throws -> LogBatch? {
+        try await reader.channel.next()
+    }
+
+    deinit {
+        reader.cancel()
+        release()
+    }
+}

@@ -1,0 +1,96 @@
+/// How the JetStream adapters create and use a stream: its configuration when they create it, and
+/// the client's deadlines and consumer tuning.
+///
+/// The defaults suit a single server: one replica, file storage, no size or age limit, a two-minute
+/// de-duplication window. For a clustered JetStream use `replicas: 3`.
+///
+/// ```swift
+/// let options = JetStreamStreamOptions(replicas: 3, maxAge: .seconds(86_400 * 30))
+/// ```
+public struct JetStreamStreamOptions: Sendable, Hashable {
+    /// Where the server keeps a stream's messages.
+    public enum Storage: String, Sendable, Hashable {
+        /// On disk (the default, as eventbase v3 uses).
+        case file
+        /// In memory: fast, lost when the server restarts.
+        case memory
+    }
+
+    /// How many servers keep a copy of the stream (1 on a single server, 3 on a cluster).
+    public var replicas: Int
+    /// Where the stream's messages are kept.
+    public var storage: Storage
+    /// The oldest a message may get before the server removes it; `nil` for no limit.
+    public var maxAge: Duration?
+    /// The most bytes the stream may hold (old messages are removed past it); `nil` for no limit.
+    public var maxBytes: Int64?
+    /// How long the server remembers `Nats-Msg-Id`s to drop duplicate writes.
+    public var duplicateWindow: Duration
+    /// The most messages kept per subject (per key and kind); `nil` for no limit.
+    public var maxMessagesPerSubject: Int64?
+    /// Whether replicas may answer direct gets (`allow_direct`).
+    public var allowDirect: Bool
+    /// How long any one JetStream API request or publish may take before it fails with `.timeout`.
+    public var requestTimeout: Duration
+    /// How often the server sends a heartbeat to an idle reader. A reader that hears nothing for
+    /// twice this long recreates its consumer.
+    public var idleHeartbeat: Duration
+    /// The most decoded entries a reader buffers ahead of its consumer (back-pressure past it).
+    public var readBufferSize: Int
+    /// The JetStream domain, if the account uses one (requests then go to `$JS.<domain>.API`).
+    public var domain: String?
+
+    /// Creates options.
+    /// - Parameters:
+    ///   - replicas: Copies of the stream (default 1).
+    ///   - storage: File (default) or memory.
+    ///   - maxAge: The oldest a message may get; `nil` (default) for no limit.
+    ///   - maxBytes: The most bytes kept; `nil` (default) for no limit.
+    ///   - duplicateWindow: How long duplicate writes are detected (default two minutes).
+    ///   - maxMessagesPerSubject: The most messages kept per subject; `nil` (default) for no limit.
+    ///   - allowDirect: Whether direct gets are allowed (default `true`).
+    ///   - requestTimeout: The deadline of each request (default five seconds).
+    ///   - idleHeartbeat: The heartbeat interval of readers (default two seconds).
+    ///   - readBufferSize: The most entries a reader buffers (default 16,384).
+    ///   - domain: The JetStream domain, if any.
+    public init(
+        replicas: Int = 1,
+        storage: Storage = .file,
+        maxAge: Duration? = nil,
+        maxBytes: Int64? = nil,
+        duplicateWindow: Duration = .seconds(120),
+        maxMessagesPerSubject: Int64? = nil,
+        allowDirect: Bool = true,
+        requestTimeout: Duration = .seconds(5),
+        idleHeartbeat: Duration = .seconds(2),
+        readBufferSize: Int = 16_384,
+        domain: String? = nil
+    ) {
+        self.replicas = replicas
+        self.storage = storage
+        self.maxAge = maxAge
+        self.maxBytes = maxBytes
+        self.duplicateWindow = duplicateWindow
+        self.maxMessagesPerSubject = maxMessagesPerSubject
+        self.allowDirect = allowDirect
+        self.requestTimeout = requestTimeout
+        self.idleHeartbeat = idleHeartbeat
+        self.readBufferSize = readBufferSize
+        self.domain = domain
+    }
+
+    /// The configuration of a stream named `name` that captures `<name>.*`.
+    public func streamConfig(name: String) -> JetStreamStreamConfig {
+        JetStreamStreamConfig(
+            name: name,
+            subjects: [name + ".*"],
+            storage: storage,
+            replicas: replicas,
+            maxAge: maxAge,
+            maxBytes: maxBytes,
+            maxMessagesPerSubject: maxMessagesPerSubject,
+            duplicateWindow: duplicateWindow,
+            allowDirect: allowDirect
+        )
+    }
+}

@@ -1,0 +1,113 @@
+import EventbaseCore
+import Foundation
+import Testing
+
+@testable import EventbaseJetStream
+
+@Suite struct JetStreamContextTests {
+    private func context(_ script: @escaping ScriptedTransport.Script) -> (JetStreamContext, ScriptedTransport) {
+        let transport = ScriptedTransport(script: script)
+        return (JetStreamContext(transport: transport, requestTimeout: .seconds(1)), transport)
+    }
+
+    @Test func wrongLastSequenceIsAConflictWithTheServersCodeAndDescription() async throws {
+        let (js, _) = context { _, _ in
+            ScriptedJetStream.error(code: 400, errorCode: 10071, "wrong last sequence: 5")
+        }
+        let error = await #expect(throws: EventbaseError.self) {
+            _ = try await js.publish(
+                "s.a", payload: [], options: JetStreamPublishOptions(expectedLastSubjectSequence: 3))
+        }
+        #expect(error?.code == .conflict)
+        #expect(error?.message.contains("wrong last sequence: 5") == true)
+        #expect((error?.cause as? JetStreamAPIError)?.errorCode == 10071)
+    }
+
+    @Test(arguments: [
+        (10059, EventbaseError.Code.streamNotFound), (10076, .unavailable), (10039, .unavailable),
+        (10164, .conflict), (10047, .limitExceeded), (10003, .serverError),
+    ])
+    func apiErrorsMapToCodes(_ errorCode: Int, _ expected: EventbaseError.Code) async throws {
+        let (js, _) = context { _, _ in ScriptedJetStream.error(code: 400, errorCode: errorCode, "described") }
+        let error = await #expect(throws: EventbaseError.self) { _ = try await js.streamInfo("s") }
+        #expect(error?.code == expected)
+        #expect(error?.message.contains("described") == true)
+    }
+
+    @Test func noRespondersMeanJetStreamIsOffOrTheStreamIsMissing() async throws {
+        let (js, _) = context { subject, _ in throw EventbaseError(.noResponders, "no responders for \(subject)") }
+        let api = await #expect(throws: EventbaseError.self) { _ = try await js.accountInfo() }
+        #expect(api?.code == .unavailable)
+        #expect(api?.message.contains("Enable JetStream") == true)
+        let publish = await #expect(throws: EventbaseError.self) { _ = try await js.publish("s.a", payload: []) }
+        #expect(publish?.code == .streamNotFound)
+    }
+
+    @Test func timeoutsSayWhatTimedOut() async throws {
+        let (js, _) = context { _, _ in throw EventbaseError(.timeout, "request timed out") }
+        let error = await #expect(throws: EventbaseError.self) { _ = try await js.streamInfo("orders") }
+        #expect(error?.code == .timeout)
+        #expect(error?.message.contains("Reading stream orders") == true)
+    }
+
+    @Test func pubAcksSurfaceDuplicates() throws {
+        let ack = try JetStreamContext.parsePubAck(
+            Array(#"{"stream":"s","seq":7,"duplicate":true}"#.utf8), subject: "s.a")
+        #expect(ack == JetStreamPubAck(stream: "s", sequence: 7, duplicate: true))
+        #expect(throws: EventbaseError.self) { try JetStreamContext.parsePubAck(Array("{}".utf8), subject: "s.a") }
+    }
+
+    @Test func streamInfoGivesTheLogStateAndIdentity() async throws {
+        let (js, _) = context { _, _ in ScriptedJetStream.streamInfo("s", lastSequence: 12, messages: 3) }
+        let state = try await js.streamInfo("s").logState
+        #expect(state.lastSequence == 12 && state.messageCount == 3)
+        #expect(state.identity == StreamIdentity(name: "s", created: Date(millisecondsSince1970: 1_714_564_800_123)))
+    }
+
+    @Test func appendsCarryTheMessageIDTheEventHeadersAndConditions() async throws {
+        let transport = ScriptedTransport { _, _ in ScriptedJetStream.reply(["stream": "s", "seq": 4]) }
+        let log = JetStreamEventLog(streamName: "s", transport: transport)
+        let event = Event(kind: .put, key: "a", data: ["n": 1], timestamp: 5, eventID: "e1", changes: 2, dateCreated: 3)
+        let ack = try await log.append(event, condition: .keyRevision(3))
+        #expect(ack == AppendAck(sequence: 4))
+        _ = try await log.append(event, condition: .keyAbsent)
+        let sent = transport.sent("s.")
+        #expect(sent.map(\.subject) == ["s.YQ==-put", "s.YQ==-put"])
+        #expect(
+            String(decoding: sent[0].payload, as: UTF8.self) == #"{"type":"PUT","id":"a","data":{"n":1},"timestamp":5}"#
+        )
+        #expect(sent[0].headers?["Nats-Msg-Id"] == "e1")
+        #expect(sent[0].headers?["Eventbase-Changes"] == "2")
+        #expect(sent[0].headers?["Eventbase-Created"] == "3")
+        #expect(sent[0].headers?["Nats-Expected-Last-Subject-Sequence"] == "3")
+        #expect(sent[1].headers?["Nats-Expected-Last-Subject-Sequence"] == "0")
+        let delete = await #expect(throws: EventbaseError.self) {
+            _ = try await log.append(Event(kind: .delete, key: "a", timestamp: 1), condition: .keyAbsent)
+        }
+        #expect(delete?.code == .invalidArgument)
+        // Without an id or carried meta (as eventbase v3 writes) no headers are sent.
+        _ = try await log.append(Event(kind: .delete, key: "a", timestamp: 1), condition: nil)
+        #expect(transport.sent("s.YQ==-delete").first?.headers == nil)
+    }
+
+    @Test func purgesAreExclusiveAndNeverUnbounded() async throws {
+        let transport = ScriptedTransport { _, _ in ScriptedJetStream.reply(["success": true, "purged": 2]) }
+        let log = JetStreamEventLog(streamName: "s", transport: transport)
+        #expect(try await log.purgePuts(of: "a", before: 1) == 0)
+        #expect(transport.sent("$JS.API.STREAM.PURGE").isEmpty)
+        #expect(try await log.purgePuts(of: "a", before: 9) == 2)
+        let body = try #require(transport.sent("$JS.API.STREAM.PURGE.s").first?.json)
+        #expect(body == ["filter": "s.YQ==-put", "seq": 9])
+    }
+
+    @Test func closedLogsRejectCalls() async throws {
+        let transport = ScriptedTransport { _, _ in ScriptedJetStream.reply([:]) }
+        let log = JetStreamEventLog(streamName: "s", transport: transport)
+        await log.close()
+        let error = await #expect(throws: EventbaseError.self) {
+            _ = try await log.append(Event(kind: .delete, key: "a", timestamp: 1), condition: nil)
+        }
+        #expect(error?.code == .closed)
+        #expect(transport.sent("").isEmpty)
+    }
+}
