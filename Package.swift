@@ -110,6 +110,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "EventbaseCLITests",
+            dependencies: [
+                "eventbase", "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tests/EventbaseCLITests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "EventbaseCoreTests",
             dependencies: ["EventbaseCore", "EventbaseTestKit"],
             path: "Tests/EventbaseCoreTests",
