@@ -162,7 +162,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Eventbase", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            dependencies: ["Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
             path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),

@@ -99,18 +99,7 @@ struct Harness {
 
 /// Runs `body`, failing after ten seconds.
 func within<T: Sendable>(_ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(10))
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw EventbaseError(.timeout, "Timed out: \(what)")
-        }
-        return value
-    }
+    try await withDeadline(.seconds(10), clock: ContinuousClock(), "Timed out: \(what)", operation: body)
 }
 
 /// Reads batches until `done`, failing after ten seconds.

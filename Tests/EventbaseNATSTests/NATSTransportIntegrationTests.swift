@@ -10,17 +10,9 @@ func first<S: AsyncSequence & Sendable>(
     timeout: Duration = .seconds(10),
     where predicate: @escaping @Sendable (S.Element) -> Bool = { _ in true }
 ) async throws -> S.Element where S.Element: Sendable {
-    try await withThrowingTaskGroup(of: S.Element.self) { group in
-        group.addTask {
-            for try await element in sequence where predicate(element) { return element }
-            throw EventbaseError(.closed, "The sequence ended before a matching element.")
-        }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw EventbaseError(.timeout, "Nothing matched within \(timeout).")
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    try await withDeadline(timeout, clock: ContinuousClock(), "Waiting for a matching element") {
+        for try await element in sequence where predicate(element) { return element }
+        throw EventbaseError(.closed, "The sequence ended before a matching element.")
     }
 }
 

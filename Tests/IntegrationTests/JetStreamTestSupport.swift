@@ -1,4 +1,5 @@
 import Eventbase
+import EventbaseCore
 import EventbaseTestKit
 import Foundation
 import Synchronization
@@ -88,16 +89,9 @@ struct TestFailure: Error, CustomStringConvertible {
 func withTimeout<T: Sendable>(
     _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw TestFailure("timed out after \(timeout): \(what)")
-        }
-        return value
+    do {
+        return try await withDeadline(timeout, clock: ContinuousClock(), what, operation: body)
+    } catch let error as EventbaseError where error.code == .timeout {
+        throw TestFailure("timed out after \(timeout): \(what)")
     }
 }
