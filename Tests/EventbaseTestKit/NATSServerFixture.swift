@@ -110,6 +110,8 @@ public final class NATSServerFixture: Sendable {
         var process: Process?
         var exited = true
         var paused = false
+        var exitWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     /// The loopback port it listens on.
@@ -282,7 +284,12 @@ public final class NATSServerFixture: Sendable {
         process.standardError = FileHandle.nullDevice
         process.terminationHandler = { [weak self] _ in
             guard let self else { return }
-            self.state.withLock { $0.exited = true }
+            let waiters = self.state.withLock { state in
+                state.exited = true
+                defer { state.exitWaiters.removeAll() }
+                return Array(state.exitWaiters.values)
+            }
+            for waiter in waiters { waiter.resume() }
         }
         state.withLock {
             $0.process = process
@@ -306,6 +313,7 @@ public final class NATSServerFixture: Sendable {
             {
                 return
             }
+            // nats-server announces readiness only by accepting connections: probe the port.
             try await Task.sleep(for: .milliseconds(20))
         }
         let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
@@ -358,14 +366,37 @@ public final class NATSServerFixture: Sendable {
         state.withLock { $0.paused = false }
     }
 
-    /// Polls for the process to exit (a fixture may poll; tests await events).
+    /// Waits for the process to exit (its termination handler), at most `timeout`.
     private func waitForExit(timeout: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if state.withLock({ $0.exited }) { return true }
-            try? await Task.sleep(for: .milliseconds(10))
+        do {
+            try await withDeadline(timeout, clock: ContinuousClock(), "nats-server exiting") { [self] in
+                await exited()
+            }
+        } catch {
+            // The deadline passed (or the task was cancelled): report what is true now.
         }
         return state.withLock { $0.exited }
+    }
+
+    /// Returns when the process has exited, or when the task is cancelled.
+    private func exited() async {
+        let id = state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { state -> Bool in
+                    if state.exited || Task.isCancelled { return true }
+                    state.exitWaiters[id] = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.exitWaiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
     }
 
     // MARK: Sockets
