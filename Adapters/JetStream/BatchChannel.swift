@@ -41,16 +41,20 @@ final class BatchChannel: Sendable {
     /// Adds entries and the reader's position; waits while the buffer is full (until the consumer
     /// takes, the channel ends, or the task is cancelled).
     func send(_ entries: [LogEntry], position: UInt64) async {
-        let handOff = state.withLock { state -> (CheckedContinuation<LogBatch?, any Error>, LogBatch)? in
-            guard state.end == nil else { return nil }
+        let capacity = self.capacity
+        let (handOff, full) = state.withLock { state -> ((CheckedContinuation<LogBatch?, any Error>, LogBatch)?, Bool) in
+            guard state.end == nil else { return (nil, false) }
             state.entries.append(contentsOf: entries)
             state.position = max(state.position, position)
-            guard let consumer = state.consumer, let batch = state.takeBatch() else { return nil }
+            guard let consumer = state.consumer, let batch = state.takeBatch() else {
+                return (nil, state.entries.count >= capacity)
+            }
             state.consumer = nil
-            return (consumer, batch)
+            return ((consumer, batch), false)
         }
         if let (consumer, batch) = handOff { consumer.resume(returning: batch) }
-        let capacity = self.capacity
+        // Most sends find room: only a full buffer pays for a continuation.
+        guard full else { return }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let wait = state.withLock { state -> Bool in

@@ -301,8 +301,13 @@ final class JetStreamLogReader: Sendable {
     }
 
     /// Delivers the subscription's messages until it ends or the consumer must be recreated.
+    ///
+    /// Messages come in the batches the transport read them in; the entries of a batch go to the
+    /// channel together, and always before a flow-control answer, a heartbeat's probe or a reset.
     private func follow(_ subscription: TransportSubscription, _ machine: inout OrderedConsumerState) async throws {
-        for try await message in subscription {
+        var messages = subscription.makeAsyncIterator()
+        var entries: [LogEntry] = []
+        while let batch = try await messages.nextBatch() {
             let interrupt = control.withLock { control in
                 control.idleTicks = 0
                 return control.interrupt
@@ -312,21 +317,35 @@ final class JetStreamLogReader: Sendable {
             case .reset?: return
             case nil: break
             }
-            switch machine.receive(message) {
-            case .deliver(let sequence, let time):
-                await channel.send([entry(message, sequence: sequence, time: time)], position: machine.position)
-            case .flowControl(let reply):
-                // Entries before it are in the channel: answering lets the server send more.
-                try? await transport.publish(reply, payload: [])
-            case .heartbeat(let stalled):
-                if let stalled { try? await transport.publish(stalled, payload: []) }
-                if machine.position < machine.knownLastSequence { try await probe(&machine) }
-            case .skip:
-                break
-            case .reset:
-                return
+            entries.reserveCapacity(batch.count)
+            for message in batch {
+                switch machine.receive(message) {
+                case .deliver(let sequence, let time):
+                    entries.append(entry(message, sequence: sequence, time: time))
+                case .flowControl(let reply):
+                    // Entries before it are in the channel: answering lets the server send more.
+                    await send(&entries, position: machine.position)
+                    try? await transport.publish(reply, payload: [])
+                case .heartbeat(let stalled):
+                    await send(&entries, position: machine.position)
+                    if let stalled { try? await transport.publish(stalled, payload: []) }
+                    if machine.position < machine.knownLastSequence { try await probe(&machine) }
+                case .skip:
+                    break
+                case .reset:
+                    await send(&entries, position: machine.position)
+                    return
+                }
             }
+            await send(&entries, position: machine.position)
         }
+    }
+
+    /// Hands `entries` (possibly none: the position may have moved) to the channel and empties them.
+    private func send(_ entries: inout [LogEntry], position: UInt64) async {
+        let batch = entries
+        entries = []
+        await channel.send(batch, position: position)
     }
 
     /// While idle and short of the stream's last sequence: reads the stream's last sequence, then the

@@ -121,35 +121,44 @@ struct OrderedConsumerState: Sendable {
 /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<timestamp ns>.<pending>`, or
 /// the newer form with a domain and account hash after `$JS.ACK` (and an optional random token).
 struct AckMetadata: Sendable, Hashable {
-    var stream: String
-    var consumer: String
+    /// The reply subject it was parsed from, and where the stream and consumer names lie in its UTF-8.
+    private var reply: String
+    private var streamBytes: Range<Int>
+    private var consumerBytes: Range<Int>
     var deliveredCount: UInt64
     var streamSequence: UInt64
     var consumerSequence: UInt64
     var timestampNanoseconds: Int64
     var pending: UInt64
 
+    /// The stream's name.
+    var stream: String { Self.substring(reply, streamBytes) }
+    /// The consumer's name.
+    var consumer: String { Self.substring(reply, consumerBytes) }
+
     init?(_ reply: String) {
         var reply = reply
         guard let parsed = reply.withUTF8({ Self.parse($0) }) else { return nil }
-        self = parsed
+        self.reply = reply
+        (streamBytes, consumerBytes) = (parsed.stream, parsed.consumer)
+        (deliveredCount, streamSequence, consumerSequence) = (parsed.delivered, parsed.streamSequence, parsed.consumerSequence)
+        (timestampNanoseconds, pending) = (parsed.timestamp, parsed.pending)
     }
 
-    private init(
-        stream: String, consumer: String, deliveredCount: UInt64, streamSequence: UInt64, consumerSequence: UInt64,
-        timestampNanoseconds: Int64, pending: UInt64
-    ) {
-        self.stream = stream
-        self.consumer = consumer
-        self.deliveredCount = deliveredCount
-        self.streamSequence = streamSequence
-        self.consumerSequence = consumerSequence
-        self.timestampNanoseconds = timestampNanoseconds
-        self.pending = pending
+    private static func substring(_ text: String, _ range: Range<Int>) -> String {
+        let utf8 = text.utf8
+        let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        let end = utf8.index(utf8.startIndex, offsetBy: range.upperBound)
+        return String(text[start..<end])
     }
 
-    /// Parses without allocating an array of tokens: this runs for every delivered message.
-    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> AckMetadata? {
+    private typealias Parsed = (
+        stream: Range<Int>, consumer: Range<Int>, delivered: UInt64, streamSequence: UInt64, consumerSequence: UInt64,
+        timestamp: Int64, pending: UInt64
+    )
+
+    /// Parses without allocating: this runs for every delivered message.
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> Parsed? {
         // At most 12 tokens; their starts live on the stack.
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 13) { starts in
             var count = 1
@@ -163,12 +172,15 @@ struct AckMetadata: Sendable, Hashable {
         }
     }
 
-    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>) -> AckMetadata? {
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int>) -> Parsed? {
         let count = starts.count
         guard count >= 9, count <= 12 else { return nil }
-        func token(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        func range(_ index: Int) -> Range<Int> {
             let end = index + 1 < count ? starts[index + 1] - 1 : bytes.count
-            return UnsafeBufferPointer(rebasing: bytes[starts[index]..<end])
+            return starts[index]..<end
+        }
+        func token(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: bytes[range(index)])
         }
         guard token(0).elementsEqual("$JS".utf8), token(1).elementsEqual("ACK".utf8) else { return nil }
         let base = count == 9 ? 2 : 4
@@ -180,22 +192,18 @@ struct AckMetadata: Sendable, Hashable {
             for byte in digits {
                 guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
                 let (product, overflow) = value.multipliedReportingOverflow(by: 10)
-                guard !overflow else { return nil }
-                value = product + UInt64(byte - UInt8(ascii: "0"))
+                let (sum, carry) = product.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !overflow, !carry else { return nil }
+                value = sum
             }
             return value
         }
         guard let delivered = number(base + 2), let streamSequence = number(base + 3),
             let consumerSequence = number(base + 4), let timestamp = number(base + 5), let pending = number(base + 6)
         else { return nil }
-        return AckMetadata(
-            stream: String(decoding: token(base), as: UTF8.self),
-            consumer: String(decoding: token(base + 1), as: UTF8.self),
-            deliveredCount: delivered,
-            streamSequence: streamSequence,
-            consumerSequence: consumerSequence,
-            timestampNanoseconds: Int64(clamping: timestamp),
-            pending: pending
+        return (
+            range(base), range(base + 1), delivered, streamSequence, consumerSequence, Int64(clamping: timestamp),
+            pending
         )
     }
 

@@ -22,6 +22,11 @@ package final class NATSChannelHandler: ChannelInboundHandler {
     private var state = State.waitingForInfo
     private var handshakeTimeout: Scheduled<Void>?
     private var pingTask: RepeatedTask?
+    /// Messages decoded in the current read, handed to the transport together when the read completes
+    /// (or before any other operation, so the order of everything the server sent is kept).
+    private var pendingMessages: [NATSInboundMessage] = []
+    /// How many messages are handed over at most in one go, so the consumer starts on a long read early.
+    static let maxPendingMessages = 256
 
     package init(
         transport: NATSTransport,
@@ -48,6 +53,7 @@ package final class NATSChannelHandler: ChannelInboundHandler {
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        deliverPendingMessages()
         handshakeTimeout?.cancel()
         pingTask?.cancel()
         if case .connected = state {
@@ -124,8 +130,14 @@ package final class NATSChannelHandler: ChannelInboundHandler {
                 break
             }
         case .connected:
+            if case .message(let message) = op {
+                pendingMessages.append(message)
+                if pendingMessages.count >= Self.maxPendingMessages { deliverPendingMessages() }
+                return
+            }
+            deliverPendingMessages()
             switch op {
-            case .message(let message): transport.received(message)
+            case .message: break
             case .ping: writePong(context: context)
             case .pong: transport.pongReceived()
             case .error(let text): transport.serverError(text, channel: context.channel)
@@ -135,6 +147,17 @@ package final class NATSChannelHandler: ChannelInboundHandler {
         case .done:
             break
         }
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        deliverPendingMessages()
+        context.fireChannelReadComplete()
+    }
+
+    private func deliverPendingMessages() {
+        guard !pendingMessages.isEmpty else { return }
+        transport.received(pendingMessages)
+        pendingMessages.removeAll(keepingCapacity: true)
     }
 
     private func writePong(context: ChannelHandlerContext) {
@@ -164,6 +187,7 @@ package final class NATSChannelHandler: ChannelInboundHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ error: EventbaseError) {
+        deliverPendingMessages()
         handshakeTimeout?.cancel()
         if case .connected = state {
             transport.connectionFailed(error, channel: context.channel)

@@ -41,7 +41,7 @@ package struct NATSClientStateMachine {
         }
     }
 
-    package typealias MessageContinuation = AsyncThrowingStream<TransportMessage, any Error>.Continuation
+    package typealias MessageContinuation = TransportMessageBuffer
 
     package struct Subscription {
         var subject: String
@@ -459,19 +459,70 @@ package struct NATSClientStateMachine {
             payload: message.payload
         )
         if let inbox, message.sid == inbox.sid {
-            let token = String(message.subject.dropFirst(inbox.prefix.utf8.count + 1))
-            guard let request = requests.removeValue(forKey: token) else { return .drop }
-            if message.headers?.status == 503 {
-                return .reply(
-                    request.continuation,
-                    .failure(EventbaseError(.noResponders, "No one is listening on '\(request.subject)'.")),
-                    request.timeout
-                )
-            }
-            return .reply(request.continuation, .success(transportMessage), request.timeout)
+            return reply(to: message.subject, inboxPrefix: inbox.prefix, transportMessage)
         }
         guard let sub = subscriptions[message.sid] else { return .drop }
         return .yield(sub.continuation, transportMessage)
+    }
+
+    /// Where a batch of incoming messages goes, in order per subscription.
+    package struct BatchDelivery {
+        /// Each subscription's messages, in the order received.
+        package var yields: [(sid: UInt64, subject: String, buffer: MessageContinuation, messages: [TransportMessage])] =
+            []
+        /// Replies to requests: resume each continuation with its result, after cancelling its timeout.
+        package var replies:
+            [(CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?)] =
+                []
+    }
+
+    /// Routes messages read together: one lock for the batch, one hand-off per subscription.
+    package mutating func deliver(_ messages: [NATSInboundMessage]) -> BatchDelivery {
+        var delivery = BatchDelivery()
+        var last = -1
+        for message in messages {
+            let transportMessage = TransportMessage(
+                subject: message.subject,
+                replyTo: message.replyTo,
+                headers: message.headers,
+                payload: message.payload
+            )
+            if let inbox, message.sid == inbox.sid {
+                if case .reply(let continuation, let result, let timeout) = reply(
+                    to: message.subject, inboxPrefix: inbox.prefix, transportMessage)
+                {
+                    delivery.replies.append((continuation, result, timeout))
+                }
+                continue
+            }
+            if last >= 0, delivery.yields[last].sid == message.sid {
+                delivery.yields[last].messages.append(transportMessage)
+                continue
+            }
+            if let index = delivery.yields.firstIndex(where: { $0.sid == message.sid }) {
+                last = index
+                delivery.yields[index].messages.append(transportMessage)
+                continue
+            }
+            guard let sub = subscriptions[message.sid] else { continue }
+            last = delivery.yields.count
+            delivery.yields.append((message.sid, sub.subject, sub.continuation, [transportMessage]))
+        }
+        return delivery
+    }
+
+    private mutating func reply(to subject: String, inboxPrefix: String, _ message: TransportMessage) -> DeliverAction
+    {
+        let token = String(subject.dropFirst(inboxPrefix.utf8.count + 1))
+        guard let request = requests.removeValue(forKey: token) else { return .drop }
+        if message.headers?.status == 503 {
+            return .reply(
+                request.continuation,
+                .failure(EventbaseError(.noResponders, "No one is listening on '\(request.subject)'.")),
+                request.timeout
+            )
+        }
+        return .reply(request.continuation, .success(message), request.timeout)
     }
 
     /// A subscription's buffer overflowed: remove it, count it, queue its UNSUB.

@@ -7,6 +7,9 @@ package import NIOCore
 /// byte boundary decode the same as whole ones. It bounds what it buffers: a control line longer than
 /// ``maxControlLineLength`` or a message larger than ``maxPayload`` (learned from `INFO`) is a
 /// `.protocolError`, as is anything malformed.
+///
+/// Messages are parsed in place in the read buffer: the only allocations per message are its subject,
+/// reply subject and payload (and the header values that do not fit in a small string).
 package struct NATSDecoder: NIOSingleStepByteToMessageDecoder {
     package typealias InboundOut = NATSServerOp
 
@@ -25,141 +28,184 @@ package struct NATSDecoder: NIOSingleStepByteToMessageDecoder {
         self.maxPayload = maxPayload
     }
 
+    /// One decoded frame and how many bytes it took, or `nil` when it has not all arrived.
+    private typealias Frame = (op: NATSServerOp, length: Int)
+
     package mutating func decode(buffer: inout ByteBuffer) throws -> NATSServerOp? {
-        let start = buffer.readerIndex
-        let readable = buffer.readableBytes
-        let searchLength = min(readable, maxControlLineLength + 2)
+        let (maxLine, maxPayload) = (maxControlLineLength, self.maxPayload)
         guard
-            let newline = buffer.withUnsafeReadableBytes({ bytes in
-                bytes[0..<searchLength].firstIndex(of: UInt8(ascii: "\n"))
+            let frame = try buffer.withUnsafeReadableBytes({
+                try Self.frame($0, maxControlLineLength: maxLine, maxPayload: maxPayload)
             })
-        else {
-            if readable > maxControlLineLength + 1 {
-                throw Self.error("a control line is longer than \(maxControlLineLength) bytes")
-            }
-            return nil
+        else { return nil }
+        buffer.moveReaderIndex(forwardBy: frame.length)
+        if case .info(let info) = frame.op, let max = info.maxPayload, max > 0 {
+            // Room for headers the server adds (JetStream metadata) on top of the client limit.
+            self.maxPayload = max + 64 * 1024
         }
-        var lineEnd = newline
-        if lineEnd > 0, buffer.getInteger(at: start + lineEnd - 1, as: UInt8.self) == UInt8(ascii: "\r") {
-            lineEnd -= 1
-        }
-        let line = buffer.getBytes(at: start, length: lineEnd) ?? []
-        let afterLine = newline + 1
-        let (verb, rest) = Self.splitVerb(line)
-        switch verb {
-        case "MSG":
-            let args = Self.fields(rest)
-            guard args.count == 3 || args.count == 4, let size = Self.integer(args[args.count - 1]) else {
-                throw Self.error("malformed MSG line")
-            }
-            guard let sid = Self.uint(args[1]) else { throw Self.error("malformed MSG subscription id") }
-            guard let body = try takeBody(&buffer, start: start, afterLine: afterLine, size: size) else { return nil }
-            return .message(
-                NATSInboundMessage(
-                    subject: String(decoding: args[0], as: UTF8.self),
-                    sid: sid,
-                    replyTo: args.count == 4 ? String(decoding: args[2], as: UTF8.self) : nil,
-                    payload: body
-                )
-            )
-        case "HMSG":
-            let args = Self.fields(rest)
-            guard args.count == 4 || args.count == 5,
-                let headerSize = Self.integer(args[args.count - 2]),
-                let size = Self.integer(args[args.count - 1])
-            else {
-                throw Self.error("malformed HMSG line")
-            }
-            guard headerSize <= size else { throw Self.error("HMSG header size is larger than its total size") }
-            guard let sid = Self.uint(args[1]) else { throw Self.error("malformed HMSG subscription id") }
-            guard let body = try takeBody(&buffer, start: start, afterLine: afterLine, size: size) else { return nil }
-            let headers = try NATSHeaderCodec.decode(body[0..<headerSize])
-            return .message(
-                NATSInboundMessage(
-                    subject: String(decoding: args[0], as: UTF8.self),
-                    sid: sid,
-                    replyTo: args.count == 5 ? String(decoding: args[2], as: UTF8.self) : nil,
-                    headers: headers,
-                    payload: Array(body[headerSize...])
-                )
-            )
-        case "PING":
-            buffer.moveReaderIndex(forwardBy: afterLine)
-            return .ping
-        case "PONG":
-            buffer.moveReaderIndex(forwardBy: afterLine)
-            return .pong
-        case "+OK":
-            buffer.moveReaderIndex(forwardBy: afterLine)
-            return .ok
-        case "-ERR":
-            buffer.moveReaderIndex(forwardBy: afterLine)
-            var text = String(decoding: rest, as: UTF8.self).trimmingSpaces()
-            if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") {
-                text = String(text.dropFirst().dropLast())
-            }
-            return .error(text)
-        case "INFO":
-            let info: NATSServerInfo
-            do {
-                info = try NATSJSON.decode(NATSServerInfo.self, from: rest)
-            } catch {
-                throw EventbaseError(.protocolError, "The server sent an INFO that is not valid JSON.", cause: error)
-            }
-            buffer.moveReaderIndex(forwardBy: afterLine)
-            if let max = info.maxPayload, max > 0 {
-                // Room for headers the server adds (JetStream metadata) on top of the client limit.
-                maxPayload = max + 64 * 1024
-            }
-            return .info(info)
-        default:
-            throw Self.error("unknown operation '\(String(decoding: verb.utf8.prefix(16), as: UTF8.self))'")
-        }
+        return frame.op
     }
 
     package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> NATSServerOp? {
         try decode(buffer: &buffer)
     }
 
-    /// Returns the `size` body bytes after the control line and consumes the frame, or `nil` (consuming
-    /// nothing) when they have not all arrived.
-    private func takeBody(_ buffer: inout ByteBuffer, start: Int, afterLine: Int, size: Int) throws -> [UInt8]? {
+    private static func frame(_ bytes: UnsafeRawBufferPointer, maxControlLineLength: Int, maxPayload: Int) throws
+        -> Frame?
+    {
+        let readable = bytes.count
+        let searchLength = min(readable, maxControlLineLength + 2)
+        var newline = 0
+        while newline < searchLength, bytes[newline] != UInt8(ascii: "\n") { newline += 1 }
+        guard newline < searchLength else {
+            if readable > maxControlLineLength + 1 {
+                throw error("a control line is longer than \(maxControlLineLength) bytes")
+            }
+            return nil
+        }
+        var lineEnd = newline
+        if lineEnd > 0, bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+        let afterLine = newline + 1
+        var verbEnd = 0
+        while verbEnd < lineEnd, !isSpace(bytes[verbEnd]) { verbEnd += 1 }
+        let verb = UnsafeRawBufferPointer(rebasing: bytes[0..<verbEnd])
+        var cursor = verbEnd
+        if isVerb(verb, "MSG") {
+            let subject = token(bytes, &cursor, end: lineEnd)
+            let sidToken = token(bytes, &cursor, end: lineEnd)
+            let third = token(bytes, &cursor, end: lineEnd)
+            let fourth = token(bytes, &cursor, end: lineEnd)
+            let extra = token(bytes, &cursor, end: lineEnd)
+            guard let subject, let sidToken, let third, extra == nil,
+                let size = integer(bytes, fourth ?? third)
+            else {
+                throw error("malformed MSG line")
+            }
+            guard let sid = integer(bytes, sidToken) else { throw error("malformed MSG subscription id") }
+            guard let body = try body(bytes, afterLine: afterLine, size: size, maxPayload: maxPayload) else {
+                return nil
+            }
+            let message = NATSInboundMessage(
+                subject: string(bytes, subject),
+                sid: UInt64(sid),
+                replyTo: fourth == nil ? nil : string(bytes, third),
+                payload: Array(UnsafeRawBufferPointer(rebasing: bytes[body]))
+            )
+            return (.message(message), body.upperBound + 2)
+        }
+        if isVerb(verb, "HMSG") {
+            let subject = token(bytes, &cursor, end: lineEnd)
+            let sidToken = token(bytes, &cursor, end: lineEnd)
+            let third = token(bytes, &cursor, end: lineEnd)
+            let fourth = token(bytes, &cursor, end: lineEnd)
+            let fifth = token(bytes, &cursor, end: lineEnd)
+            let extra = token(bytes, &cursor, end: lineEnd)
+            guard let subject, let sidToken, let third, let fourth, extra == nil,
+                let headerSize = integer(bytes, fifth == nil ? third : fourth),
+                let size = integer(bytes, fifth ?? fourth)
+            else {
+                throw error("malformed HMSG line")
+            }
+            guard headerSize <= size else { throw error("HMSG header size is larger than its total size") }
+            guard let sid = integer(bytes, sidToken) else { throw error("malformed HMSG subscription id") }
+            guard let body = try body(bytes, afterLine: afterLine, size: size, maxPayload: maxPayload) else {
+                return nil
+            }
+            let split = body.lowerBound + headerSize
+            let headers = try NATSHeaderCodec.decode(UnsafeRawBufferPointer(rebasing: bytes[body.lowerBound..<split]))
+            let message = NATSInboundMessage(
+                subject: string(bytes, subject),
+                sid: UInt64(sid),
+                replyTo: fifth == nil ? nil : string(bytes, third),
+                headers: headers,
+                payload: Array(UnsafeRawBufferPointer(rebasing: bytes[split..<body.upperBound]))
+            )
+            return (.message(message), body.upperBound + 2)
+        }
+        if isVerb(verb, "PING") { return (.ping, afterLine) }
+        if isVerb(verb, "PONG") { return (.pong, afterLine) }
+        if isVerb(verb, "+OK") { return (.ok, afterLine) }
+        let rest = Array(UnsafeRawBufferPointer(rebasing: bytes[verbEnd..<lineEnd]))
+        if isVerb(verb, "-ERR") {
+            var text = String(decoding: rest, as: UTF8.self).trimmingSpaces()
+            if text.count >= 2, text.hasPrefix("'"), text.hasSuffix("'") {
+                text = String(text.dropFirst().dropLast())
+            }
+            return (.error(text), afterLine)
+        }
+        if isVerb(verb, "INFO") {
+            let info: NATSServerInfo
+            do {
+                info = try NATSJSON.decode(NATSServerInfo.self, from: rest[...])
+            } catch {
+                throw EventbaseError(.protocolError, "The server sent an INFO that is not valid JSON.", cause: error)
+            }
+            return (.info(info), afterLine)
+        }
+        let shown = String(decoding: verb.prefix(16), as: UTF8.self).uppercased()
+        throw error("unknown operation '\(String(decoding: shown.utf8.prefix(16), as: UTF8.self))'")
+    }
+
+    /// The range of the `size` body bytes after the control line, or `nil` when they have not all arrived.
+    private static func body(_ bytes: UnsafeRawBufferPointer, afterLine: Int, size: Int, maxPayload: Int) throws
+        -> Range<Int>?
+    {
         guard size <= maxPayload else {
-            throw Self.error("a message of \(size) bytes is larger than the maximum of \(maxPayload)")
+            throw error("a message of \(size) bytes is larger than the maximum of \(maxPayload)")
         }
-        guard buffer.readableBytes >= afterLine + size + 2 else { return nil }
-        guard buffer.getInteger(at: start + afterLine + size, as: UInt8.self) == UInt8(ascii: "\r"),
-            buffer.getInteger(at: start + afterLine + size + 1, as: UInt8.self) == UInt8(ascii: "\n")
-        else {
-            throw Self.error("a message payload is not followed by CRLF")
+        guard bytes.count >= afterLine + size + 2 else { return nil }
+        guard bytes[afterLine + size] == UInt8(ascii: "\r"), bytes[afterLine + size + 1] == UInt8(ascii: "\n") else {
+            throw error("a message payload is not followed by CRLF")
         }
-        let body = buffer.getBytes(at: start + afterLine, length: size) ?? []
-        buffer.moveReaderIndex(forwardBy: afterLine + size + 2)
-        return body
+        return afterLine..<(afterLine + size)
     }
 
-    private static func splitVerb(_ line: [UInt8]) -> (String, ArraySlice<UInt8>) {
-        let end = line.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") } ?? line.endIndex
-        let verb = String(decoding: line[..<end], as: UTF8.self).uppercased()
-        return (verb, line[end...])
+    @inline(__always)
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
     }
 
-    private static func fields(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-        bytes.split { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+    /// Whether `verb` is `name` (upper case ASCII), ignoring case.
+    @inline(__always)
+    private static func isVerb(_ verb: UnsafeRawBufferPointer, _ name: StaticString) -> Bool {
+        guard verb.count == name.utf8CodeUnitCount else { return false }
+        let expected = name.utf8Start
+        for index in 0..<verb.count {
+            var byte = verb[index]
+            if byte >= UInt8(ascii: "a"), byte <= UInt8(ascii: "z") { byte -= 32 }
+            if byte != expected[index] { return false }
+        }
+        return true
     }
 
-    private static func integer(_ bytes: ArraySlice<UInt8>) -> Int? {
-        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+    /// The next space-separated token of the control line, moving `cursor` past it.
+    @inline(__always)
+    private static func token(_ bytes: UnsafeRawBufferPointer, _ cursor: inout Int, end: Int) -> Range<Int>? {
+        var start = cursor
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        guard start < end else {
+            cursor = end
+            return nil
+        }
+        var stop = start
+        while stop < end, !isSpace(bytes[stop]) { stop += 1 }
+        cursor = stop
+        return start..<stop
+    }
+
+    private static func string(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    private static func integer(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int? {
+        guard !range.isEmpty, range.count <= 18 else { return nil }
         var value = 0
-        for byte in bytes {
+        for index in range {
+            let byte = bytes[index]
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
             value = value * 10 + Int(byte - UInt8(ascii: "0"))
         }
         return value
-    }
-
-    private static func uint(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-        integer(bytes).map { UInt64($0) }
     }
 
     static func error(_ what: String) -> EventbaseError {
@@ -173,40 +219,82 @@ package enum NATSHeaderCodec {
     /// Decodes a header block (`NATS/1.0[ code[ description]]\r\n(name: value\r\n)*\r\n`).
     /// - Throws: `.protocolError` when it is malformed.
     package static func decode(_ bytes: ArraySlice<UInt8>) throws -> MessageHeaders {
-        var lines = [ArraySlice<UInt8>]()
-        var lineStart = bytes.startIndex
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            if bytes[index] == UInt8(ascii: "\n") {
-                var end = index
-                if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-                lines.append(bytes[lineStart..<end])
-                lineStart = index + 1
+        try bytes.withUnsafeBytes { try decode($0) }
+    }
+
+    /// Decodes a header block in place (see ``decode(_:)-(ArraySlice<UInt8>)``).
+    /// - Throws: `.protocolError` when it is malformed.
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws -> MessageHeaders {
+        var headers = MessageHeaders()
+        var lineStart = 0
+        var isFirst = true
+        var index = 0
+        let count = bytes.count
+        while lineStart < count {
+            index = lineStart
+            while index < count, bytes[index] != UInt8(ascii: "\n") { index += 1 }
+            var end = index
+            if index < count, end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<end])
+            if isFirst {
+                isFirst = false
+                try statusLine(line, into: &headers)
+            } else if !line.isEmpty {
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+                    throw NATSDecoder.error("a header line without ':'")
+                }
+                let name = trimmed(UnsafeRawBufferPointer(rebasing: line[..<colon]))
+                guard !name.isEmpty else { throw NATSDecoder.error("a header with an empty name") }
+                let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
+                headers.append(String(decoding: value, as: UTF8.self), for: knownName(name))
             }
-            index += 1
+            lineStart = index + 1
         }
-        if lineStart < bytes.endIndex { lines.append(bytes[lineStart...]) }
-        guard let first = lines.first else { throw NATSDecoder.error("an empty header block") }
-        let version = Array("NATS/1.0".utf8)
-        guard first.starts(with: version) else { throw NATSDecoder.error("a header block without NATS/1.0") }
-        var headers = MessageHeaders(fields: [])
-        let statusText = String(decoding: first.dropFirst(version.count), as: UTF8.self).trimmingSpaces()
-        if !statusText.isEmpty {
-            let parts = statusText.split(separator: " ", maxSplits: 1)
-            guard let code = Int(parts[0]) else { throw NATSDecoder.error("a malformed header status line") }
-            headers.status = code
-            if parts.count > 1 { headers.statusDescription = String(parts[1]).trimmingSpaces() }
-        }
-        for line in lines.dropFirst() where !line.isEmpty {
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-                throw NATSDecoder.error("a header line without ':'")
-            }
-            let name = String(decoding: line[..<colon], as: UTF8.self).trimmingSpaces()
-            let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces()
-            guard !name.isEmpty else { throw NATSDecoder.error("a header with an empty name") }
-            headers.append(value, for: name)
-        }
+        if isFirst { throw NATSDecoder.error("an empty header block") }
         return headers
+    }
+
+    private static func statusLine(_ line: UnsafeRawBufferPointer, into headers: inout MessageHeaders) throws {
+        let version = "NATS/1.0".utf8
+        guard line.starts(with: version) else { throw NATSDecoder.error("a header block without NATS/1.0") }
+        let status = trimmed(UnsafeRawBufferPointer(rebasing: line[version.count...]))
+        guard !status.isEmpty else { return }
+        let space = status.firstIndex(of: UInt8(ascii: " ")) ?? status.endIndex
+        guard let code = Int(String(decoding: UnsafeRawBufferPointer(rebasing: status[..<space]), as: UTF8.self))
+        else {
+            throw NATSDecoder.error("a malformed header status line")
+        }
+        headers.status = code
+        if space < status.endIndex {
+            let description = trimmed(UnsafeRawBufferPointer(rebasing: status[(space + 1)...]))
+            headers.statusDescription = String(decoding: description, as: UTF8.self)
+        }
+    }
+
+    /// `bytes` without leading and trailing spaces and tabs.
+    private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = 0
+        var end = bytes.count
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+        while end > start, bytes[end - 1] == UInt8(ascii: " ") || bytes[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+    }
+
+    /// Header names longer than a small string that JetStream and Eventbase send on every message, shared
+    /// instead of allocated for each one.
+    private static let longNames = [
+        EventCodec.changesHeader, EventCodec.createdHeader, "Nats-Last-Consumer", "Nats-Last-Stream",
+        "Nats-Consumer-Stalled", "Nats-Time-Stamp", "Nats-Num-Pending", "Nats-Last-Sequence",
+        "Nats-Expected-Last-Subject-Sequence",
+    ]
+
+    private static func knownName(_ bytes: UnsafeRawBufferPointer) -> String {
+        if bytes.count > 15 {
+            for name in longNames where name.utf8.count == bytes.count && name.utf8.elementsEqual(bytes) {
+                return name
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Encodes headers as a `NATS/1.0` block.

@@ -132,15 +132,11 @@ public final class NATSTransport: Transport, Sendable {
     public func subscribe(_ subject: String, queue: String?) async throws -> TransportSubscription {
         try NATSValidation.subject(subject)
         if let queue { try NATSValidation.subject(queue, what: "queue group") }
-        let (stream, continuation) = AsyncThrowingStream.makeStream(
-            of: TransportMessage.self,
-            throwing: (any Error).self,
-            bufferingPolicy: .bufferingOldest(max(1, options.pendingMessageLimit))
-        )
-        let (sid, action) = state.withLock { $0.subscribe(subject: subject, queue: queue, continuation: continuation) }
+        let buffer = TransportMessageBuffer(limit: max(1, options.pendingMessageLimit))
+        let (sid, action) = state.withLock { $0.subscribe(subject: subject, queue: queue, continuation: buffer) }
         try perform(action)
-        continuation.onTermination = { [weak self] _ in self?.unsubscribe(sid: sid) }
-        return TransportSubscription(subject: subject, stream: stream) { [weak self] in
+        buffer.onTermination = { [weak self] in self?.unsubscribe(sid: sid) }
+        return TransportSubscription(subject: subject, buffer: buffer) { [weak self] in
             self?.unsubscribe(sid: sid)
         }
     }
@@ -329,23 +325,25 @@ public final class NATSTransport: Transport, Sendable {
     }
 
     func received(_ message: NATSInboundMessage) {
-        switch state.withLock({ $0.deliver(message) }) {
-        case .drop:
-            break
-        case .reply(let continuation, let result, let timeout):
+        received([message])
+    }
+
+    /// Hands messages read together to their subscriptions (one hand-off per subscription) and requests.
+    func received(_ messages: [NATSInboundMessage]) {
+        let delivery = state.withLock { $0.deliver(messages) }
+        for (continuation, result, timeout) in delivery.replies {
             timeout?.cancel()
             continuation.resume(with: result.mapError { $0 as any Error })
-        case .yield(let continuation, let transportMessage):
-            if case .dropped = continuation.yield(transportMessage) {
-                let (ended, action) = state.withLock { $0.slowConsumer(sid: message.sid) }
-                try? perform(action)
-                ended?.finish(
-                    throwing: EventbaseError(
-                        .slowConsumer,
-                        "The subscription to '\(message.subject)' fell more than \(options.pendingMessageLimit) messages behind and was ended."
-                    )
+        }
+        for (sid, subject, buffer, batch) in delivery.yields where !buffer.append(contentsOf: batch) {
+            let (ended, action) = state.withLock { $0.slowConsumer(sid: sid) }
+            try? perform(action)
+            ended?.finish(
+                throwing: EventbaseError(
+                    .slowConsumer,
+                    "The subscription to '\(subject)' fell more than \(options.pendingMessageLimit) messages behind and was ended."
                 )
-            }
+            )
         }
     }
 

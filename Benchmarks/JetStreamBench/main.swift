@@ -1,6 +1,7 @@
 // Eventbase on JetStream against raw JetStream with the same NATS client, in the same run.
 //
-//     swift run -c release JetStreamBench [--puts N] [--events N] [--writers N] [--keep-everything]
+//     swift run -c release JetStreamBench [--puts N] [--events N] [--writers N] [--keep-everything] [--skip-puts]
+//                                         [--pipeline N]
 //
 // Needs a nats-server with JetStream: NATS_URL (default: starts `nats-server` from PATH or
 // NATS_SERVER_BIN on a free port with a temporary store, and stops it afterwards).
@@ -53,12 +54,17 @@ var putCount = 20_000
 var eventCount = 100_000
 var writers = 64
 var retention = EventbaseOptions.Retention.latestPut
+var skipPuts = false
+/// Acks in flight while the catch-up stream is filled: the raw pipelined publish.
+var pipelineWidth = 4096
 while let argument = arguments.popFirst() {
     switch argument {
     case "--puts": putCount = Int(arguments.popFirst() ?? "") ?? putCount
     case "--events": eventCount = Int(arguments.popFirst() ?? "") ?? eventCount
     case "--writers": writers = Int(arguments.popFirst() ?? "") ?? writers
     case "--keep-everything": retention = .everything
+    case "--skip-puts": skipPuts = true
+    case "--pipeline": pipelineWidth = Int(arguments.popFirst() ?? "") ?? pipelineWidth
     default: break
     }
 }
@@ -84,36 +90,38 @@ let js = JetStreamContext(transport: transport, requestTimeout: .seconds(10))
 
 // MARK: Put throughput
 
-let rawStream = "bench_raw_\(UInt32.random(in: 0...UInt32.max))"
-_ = try await js.createStream(JetStreamStreamOptions().streamConfig(name: rawStream))
-let payloads = (0..<putCount).map { index in
-    EventCodec.encodePayload(
-        Event(kind: .put, key: "key-\(index)", data: document(index), timestamp: 1_700_000_000_000))
-}
-let rawPutSeconds = try await timed {
-    try await concurrently(putCount, width: writers) { index in
-        let subject = EventCodec.subject(stream: rawStream, key: "key-\(index)", kind: .put)
-        _ = try await js.publish(
-            subject, payload: payloads[index], options: JetStreamPublishOptions(messageID: UUID().uuidString))
+if !skipPuts {
+    let rawStream = "bench_raw_\(UInt32.random(in: 0...UInt32.max))"
+    _ = try await js.createStream(JetStreamStreamOptions().streamConfig(name: rawStream))
+    let payloads = (0..<putCount).map { index in
+        EventCodec.encodePayload(
+            Event(kind: .put, key: "key-\(index)", data: document(index), timestamp: 1_700_000_000_000))
     }
-}
-try await js.deleteStream(rawStream)
+    let rawPutSeconds = try await timed {
+        try await concurrently(putCount, width: writers) { index in
+            let subject = EventCodec.subject(stream: rawStream, key: "key-\(index)", kind: .put)
+            _ = try await js.publish(
+                subject, payload: payloads[index], options: JetStreamPublishOptions(messageID: UUID().uuidString))
+        }
+    }
+    try await js.deleteStream(rawStream)
 
-let putStream = "bench_put_\(UInt32.random(in: 0...UInt32.max))"
-let writer = try await Eventbase.builder(streamName: putStream).nats(options).configure { $0.retention = retention }
-    .build()
-let putSeconds = try await timed {
-    try await concurrently(putCount, width: writers) { index in
-        _ = try await writer.put("key-\(index)", document(index))
+    let putStream = "bench_put_\(UInt32.random(in: 0...UInt32.max))"
+    let writer = try await Eventbase.builder(streamName: putStream).nats(options).configure { $0.retention = retention }
+        .build()
+    let putSeconds = try await timed {
+        try await concurrently(putCount, width: writers) { index in
+            _ = try await writer.put("key-\(index)", document(index))
+        }
     }
+    try await writer.deleteStream()
+    let rawPutRate = Double(putCount) / rawPutSeconds
+    let putRate = Double(putCount) / putSeconds
+    print(
+        String(
+            format: "put, %d writers: %.0f puts/s; raw publish with ack, %d in flight: %.0f msgs/s; ratio %.2f",
+            writers, putRate, writers, rawPutRate, putRate / rawPutRate))
 }
-try await writer.deleteStream()
-let rawPutRate = Double(putCount) / rawPutSeconds
-let putRate = Double(putCount) / putSeconds
-print(
-    String(
-        format: "put, %d writers: %.0f puts/s; raw publish with ack, %d in flight: %.0f msgs/s; ratio %.2f",
-        writers, putRate, writers, rawPutRate, putRate / rawPutRate))
 
 // MARK: Catch-up
 
@@ -121,7 +129,7 @@ let catchUpStream = "bench_catchup_\(UInt32.random(in: 0...UInt32.max))"
 _ = try await js.createStream(JetStreamStreamOptions().streamConfig(name: catchUpStream))
 var bytes = 0
 let fillSeconds = try await timed {
-    try await concurrently(eventCount, width: 256) { index in
+    try await concurrently(eventCount, width: pipelineWidth) { index in
         let event = Event(kind: .put, key: "key-\(index)", data: document(index), timestamp: 1_700_000_000_000)
         _ = try await js.publish(
             EventCodec.subject(stream: catchUpStream, key: event.key, kind: .put),
@@ -132,7 +140,10 @@ bytes =
     EventCodec.encodePayload(
         Event(kind: .put, key: "key-\(eventCount / 2)", data: document(eventCount / 2), timestamp: 1_700_000_000_000)
     ).count
-print(String(format: "filled %d events of ~%d bytes in %.1f s", eventCount, bytes, fillSeconds))
+print(
+    String(
+        format: "filled %d events of ~%d bytes in %.1f s: raw publish with ack, %d in flight: %.0f msgs/s", eventCount,
+        bytes, fillSeconds, pipelineWidth, Double(eventCount) / fillSeconds))
 
 // Raw: the same client's push consumer without acks and with flow control, counting messages.
 @Sendable func rawDrain(_ eventCount: Int) async throws -> Double {

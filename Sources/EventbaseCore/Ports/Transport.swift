@@ -199,8 +199,27 @@ public struct TransportSubscription: AsyncSequence, Sendable {
 
     /// The subject subscribed to.
     public let subject: String
-    private let stream: AsyncThrowingStream<TransportMessage, any Error>
+    private let source: Source
     private let onUnsubscribe: @Sendable () async -> Void
+
+    private enum Source: Sendable {
+        case stream(AsyncThrowingStream<TransportMessage, any Error>)
+        case buffer(BufferConsumer)
+    }
+
+    /// The consuming side of a ``TransportMessageBuffer``: when the last copy of the subscription and
+    /// of its iterators is gone, the buffer is terminated (as an `AsyncThrowingStream` is).
+    fileprivate final class BufferConsumer: Sendable {
+        let buffer: TransportMessageBuffer
+
+        init(_ buffer: TransportMessageBuffer) {
+            self.buffer = buffer
+        }
+
+        deinit {
+            buffer.cancel()
+        }
+    }
 
     /// Creates a subscription from a stream the adapter feeds and the action that ends it.
     /// - Parameters:
@@ -213,7 +232,22 @@ public struct TransportSubscription: AsyncSequence, Sendable {
         unsubscribe: @escaping @Sendable () async -> Void
     ) {
         self.subject = subject
-        self.stream = stream
+        self.source = .stream(stream)
+        self.onUnsubscribe = unsubscribe
+    }
+
+    /// Creates a subscription from a buffer the adapter fills in batches and the action that ends it.
+    /// - Parameters:
+    ///   - subject: The subject subscribed to.
+    ///   - buffer: The messages; the adapter finishes it when the subscription ends.
+    ///   - unsubscribe: Ends the subscription on the server and finishes `buffer`. Must be idempotent.
+    package init(
+        subject: String,
+        buffer: TransportMessageBuffer,
+        unsubscribe: @escaping @Sendable () async -> Void
+    ) {
+        self.subject = subject
+        self.source = .buffer(BufferConsumer(buffer))
         self.onUnsubscribe = unsubscribe
     }
 
@@ -222,7 +256,91 @@ public struct TransportSubscription: AsyncSequence, Sendable {
         await onUnsubscribe()
     }
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<TransportMessage, any Error>.AsyncIterator {
-        stream.makeAsyncIterator()
+    public func makeAsyncIterator() -> AsyncIterator {
+        switch source {
+        case .stream(let stream): AsyncIterator(source: .stream(stream.makeAsyncIterator()))
+        case .buffer(let consumer): AsyncIterator(source: .buffer(consumer))
+        }
+    }
+
+    /// Iterates a subscription's messages. One task at a time.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = any Error
+
+        fileprivate enum Source {
+            case stream(AsyncThrowingStream<TransportMessage, any Error>.AsyncIterator)
+            case buffer(BufferConsumer)
+        }
+
+        fileprivate var source: Source
+        /// The batch taken last, and how much of it was returned.
+        private var batch: [TransportMessage] = []
+        private var index = 0
+
+        fileprivate init(source: Source) {
+            self.source = source
+        }
+
+        /// The next message, or `nil` at the end.
+        public mutating func next() async throws -> TransportMessage? {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            switch source {
+            case .stream(var iterator):
+                defer { source = .stream(iterator) }
+                return try await iterator.next()
+            case .buffer(let consumer):
+                batch = []
+                index = 0
+                guard let taken = try await consumer.buffer.next() else { return nil }
+                batch = taken
+                index = 1
+                return taken[0]
+            }
+        }
+
+        /// The next message, or `nil` at the end, without leaving the caller's isolation while messages
+        /// are ready.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> TransportMessage?
+        {
+            if index < batch.count {
+                defer { index += 1 }
+                return batch[index]
+            }
+            switch source {
+            case .stream(var iterator):
+                defer { source = .stream(iterator) }
+                return try await iterator.next(isolation: actor)
+            case .buffer(let consumer):
+                batch = []
+                index = 0
+                guard let taken = try await consumer.buffer.next() else { return nil }
+                batch = taken
+                index = 1
+                return taken[0]
+            }
+        }
+
+        /// The messages that are ready (at least one, waiting for it), or `nil` at the end: what the
+        /// server sent in one read, for a consumer that handles messages in batches.
+        package mutating func nextBatch() async throws -> [TransportMessage]? {
+            if index < batch.count {
+                let rest = index == 0 ? batch : Array(batch[index...])
+                batch = []
+                index = 0
+                return rest
+            }
+            switch source {
+            case .stream(var iterator):
+                defer { source = .stream(iterator) }
+                return try await iterator.next().map { [$0] }
+            case .buffer(let consumer):
+                batch = []
+                index = 0
+                return try await consumer.buffer.next()
+            }
+        }
     }
 }
