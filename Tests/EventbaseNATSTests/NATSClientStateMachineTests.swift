@@ -19,7 +19,7 @@ import Testing
     }
 
     private func stream() -> NATSClientStateMachine.MessageContinuation {
-        AsyncThrowingStream<TransportMessage, any Error>.makeStream().continuation
+        TransportMessageBuffer(limit: 16)
     }
 
     @Test func subscriptionsMadeWhileConnectingAreSentOnConnectBeforeBufferedPublishes() {
