@@ -147,6 +147,28 @@ extension ByteBuffer {
         }
     }
 
+    /// Appends `HPUB <subject> [reply-to] <header size> <total size>\r\n<headers><payload>\r\n` with headers
+    /// already encoded (by ``NATSHeaderCodec/encode(_:)``).
+    mutating func writeNATSHeaderPublish(subject: String, replyTo: String?, headerBlock: [UInt8], payload: [UInt8]) {
+        reserveCapacity(
+            minimumWritableBytes: subject.utf8.count + (replyTo?.utf8.count ?? 0) + headerBlock.count + payload.count
+                + 48)
+        writeStaticString("HPUB ")
+        writeString(subject)
+        writeInteger(UInt8(ascii: " "))
+        if let replyTo {
+            writeString(replyTo)
+            writeInteger(UInt8(ascii: " "))
+        }
+        writeDecimal(headerBlock.count)
+        writeInteger(UInt8(ascii: " "))
+        writeDecimal(headerBlock.count + payload.count)
+        writeStaticString("\r\n")
+        writeBytes(headerBlock)
+        writeBytes(payload)
+        writeStaticString("\r\n")
+    }
+
     /// Appends a non-negative integer in decimal ASCII without going through a `String`.
     mutating func writeDecimal(_ value: Int) {
         precondition(value >= 0, "NATS sizes are never negative")

@@ -53,6 +53,15 @@ package struct NATSClientStateMachine {
         var subject: String
         var continuation: CheckedContinuation<TransportMessage, any Error>
         var timeout: Scheduled<Void>?
+        /// How long it may wait for its reply, for the timeout's message.
+        var limit: Duration = .zero
+    }
+
+    /// When the sweep of request timeouts runs next, and which sweep that is: a sweep that is no longer
+    /// the latest one expires requests but schedules nothing.
+    package struct RequestSweep: Sendable, Equatable {
+        package var deadline: NIODeadline
+        package var generation: UInt64
     }
 
     package struct FlushWaiter {
@@ -82,7 +91,13 @@ package struct NATSClientStateMachine {
     private var nextSID: UInt64 = 1
     private(set) package var inbox: (prefix: String, sid: UInt64)?
     private var requests: [String: Request] = [:]
-    private var nextRequestID: UInt64 = 1
+    /// The deadlines of requests, earliest first from `requestDeadlinesStart`; entries of requests that
+    /// were answered stay until they are swept or compacted away. One timer (the sweep) serves them all,
+    /// instead of one event-loop timer per request.
+    private var requestDeadlines: [(deadline: NIODeadline, token: String)] = []
+    private var requestDeadlinesStart = 0
+    private var requestSweep: RequestSweep?
+    private var requestSweepGeneration: UInt64 = 0
     private var flushWaiters: [UInt64: FlushWaiter] = [:]
     private var nextFlushID: UInt64 = 1
     /// What each PING in flight is for, in the order they were queued: a flush id, or `nil` for a keep-alive.
@@ -311,12 +326,27 @@ package struct NATSClientStateMachine {
     /// Queues a header-less publish, encoded at once when connected (the hot path: no op to keep, nothing
     /// to encode on the event loop); otherwise as ``publish(_:)``.
     package mutating func publish(subject: String, replyTo: String?, payload: [UInt8]) -> EnqueueAction {
-        guard status == .connected, outbound.isEmpty, let channel, payload.count <= maxPayload ?? Int.max else {
-            return publish(.publish(subject: subject, replyTo: replyTo, headers: nil, payload: payload))
+        publish(subject: subject, replyTo: replyTo, headers: nil, headerBlock: nil, payload: payload)
+    }
+
+    /// Queues a publish whose headers (if any) are already encoded as `headerBlock`: encoded at once into
+    /// the outbound buffer when connected; otherwise queued as ``publish(_:)``.
+    package mutating func publish(
+        subject: String, replyTo: String?, headers: MessageHeaders?, headerBlock: [UInt8]?, payload: [UInt8]
+    ) -> EnqueueAction {
+        let headerSize = headerBlock?.count ?? 0
+        guard status == .connected, outbound.isEmpty, let channel, headerSize + payload.count <= maxPayload ?? Int.max
+        else {
+            return publish(.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
         }
-        let size = subject.utf8.count + (replyTo?.utf8.count ?? 0) + payload.count + 32
+        let size = subject.utf8.count + (replyTo?.utf8.count ?? 0) + headerSize + payload.count + 32
         if outboundBytes > 0, outboundBytes + size > limits.writeBufferLimit { return .waitForWrite }
-        outboundEncoded.writeNATSPublish(subject: subject, replyTo: replyTo, payload: payload)
+        if let headerBlock {
+            outboundEncoded.writeNATSHeaderPublish(
+                subject: subject, replyTo: replyTo, headerBlock: headerBlock, payload: payload)
+        } else {
+            outboundEncoded.writeNATSPublish(subject: subject, replyTo: replyTo, payload: payload)
+        }
         outboundBytes += size
         if flushScheduled { return .queued }
         flushScheduled = true
@@ -534,14 +564,20 @@ package struct NATSClientStateMachine {
 
     // MARK: Requests
 
-    /// Registers a request; returns the reply subject and the PUB to queue.
+    /// Registers a request under `token` (unique on this connection) with its encoded headers; returns the
+    /// SUB of the shared inbox (for the first request), the PUB, and a sweep to schedule when `deadline` is
+    /// the earliest one.
     package mutating func request(
         subject: String,
         payload: [UInt8],
         headers: MessageHeaders?,
+        headerBlock: [UInt8]?,
+        token: String,
+        deadline: NIODeadline?,
+        limit: Duration,
         continuation: CheckedContinuation<TransportMessage, any Error>,
         newInboxPrefix: () -> String
-    ) -> (token: String, subscribe: EnqueueAction?, publish: EnqueueAction) {
+    ) -> (subscribe: EnqueueAction?, publish: EnqueueAction, sweep: RequestSweep?) {
         var subscribeAction: EnqueueAction?
         if inbox == nil, status != .closed {
             let prefix = newInboxPrefix()
@@ -550,22 +586,80 @@ package struct NATSClientStateMachine {
             inbox = (prefix, sid)
             subscribeAction = enqueueControl(.subscribe(subject: prefix + ".*", queue: nil, sid: sid))
         }
-        let token = String(nextRequestID, radix: 36)
-        nextRequestID += 1
-        let op = NATSClientOp.publish(
-            subject: subject,
-            replyTo: (inbox?.prefix ?? "_INBOX") + "." + token,
-            headers: headers,
-            payload: payload
-        )
-        var action = publish(op)
+        let replyTo = (inbox?.prefix ?? "_INBOX") + "." + token
+        var action = publish(
+            subject: subject, replyTo: replyTo, headers: headers, headerBlock: headerBlock, payload: payload)
         if case .waitForWrite = action {
             // A request does not wait for buffer room: its timeout bounds it, and the reply needs the PUB sent.
+            let op = NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
             action = enqueue(op, size: Self.size(of: op))
         }
-        if case .fail = action { return (token, subscribeAction, action) }
-        requests[token] = Request(subject: subject, continuation: continuation, timeout: nil)
-        return (token, subscribeAction, action)
+        if case .fail = action { return (subscribeAction, action, nil) }
+        requests[token] = Request(subject: subject, continuation: continuation, timeout: nil, limit: limit)
+        guard let deadline else { return (subscribeAction, action, nil) }
+        addRequestDeadline(deadline, token: token)
+        if let scheduled = requestSweep, scheduled.deadline <= deadline { return (subscribeAction, action, nil) }
+        requestSweepGeneration += 1
+        let sweep = RequestSweep(deadline: deadline, generation: requestSweepGeneration)
+        requestSweep = sweep
+        return (subscribeAction, action, sweep)
+    }
+
+    private mutating func addRequestDeadline(_ deadline: NIODeadline, token: String) {
+        if requestDeadlines.count - requestDeadlinesStart > 2 * requests.count + 1024 {
+            // Mostly answered requests: keep the pending ones.
+            requestDeadlines = requestDeadlines[requestDeadlinesStart...].filter { requests[$0.token] != nil }
+            requestDeadlinesStart = 0
+        }
+        if let last = requestDeadlines.last, requestDeadlines.count > requestDeadlinesStart, last.deadline > deadline {
+            // A shorter timeout than earlier requests': insert in order.
+            var low = requestDeadlinesStart
+            var high = requestDeadlines.count
+            while low < high {
+                let middle = (low + high) / 2
+                if requestDeadlines[middle].deadline <= deadline { low = middle + 1 } else { high = middle }
+            }
+            requestDeadlines.insert((deadline, token), at: low)
+        } else {
+            requestDeadlines.append((deadline, token))
+        }
+    }
+
+    /// Fails the requests whose deadline is at or before `now` (removing them); returns them with their
+    /// subjects and limits, and the next sweep to schedule, if `sweep` is the latest and requests remain.
+    package mutating func expireRequests(now: NIODeadline, sweep: RequestSweep) -> (
+        expired: [(CheckedContinuation<TransportMessage, any Error>, subject: String, limit: Duration)],
+        next: RequestSweep?
+    ) {
+        var expired: [(CheckedContinuation<TransportMessage, any Error>, subject: String, limit: Duration)] = []
+        while requestDeadlinesStart < requestDeadlines.count {
+            let (deadline, token) = requestDeadlines[requestDeadlinesStart]
+            if requests[token] == nil {
+                requestDeadlinesStart += 1
+                continue
+            }
+            guard deadline <= now else { break }
+            requestDeadlinesStart += 1
+            if let request = requests.removeValue(forKey: token) {
+                expired.append((request.continuation, request.subject, request.limit))
+            }
+        }
+        if requestDeadlinesStart == requestDeadlines.count {
+            requestDeadlines.removeAll(keepingCapacity: true)
+            requestDeadlinesStart = 0
+        } else if requestDeadlinesStart > 1024, requestDeadlinesStart * 2 > requestDeadlines.count {
+            requestDeadlines.removeFirst(requestDeadlinesStart)
+            requestDeadlinesStart = 0
+        }
+        guard sweep.generation == requestSweepGeneration else { return (expired, nil) }
+        guard requestDeadlinesStart < requestDeadlines.count else {
+            requestSweep = nil
+            return (expired, nil)
+        }
+        requestSweepGeneration += 1
+        let next = RequestSweep(deadline: requestDeadlines[requestDeadlinesStart].deadline, generation: requestSweepGeneration)
+        requestSweep = next
+        return (expired, next)
     }
 
     /// Stores a request's timeout task; returns it back when the request already finished (cancel it).
@@ -769,6 +863,9 @@ package struct NATSClientStateMachine {
         runTask = nil
         subscriptions = [:]
         requests = [:]
+        requestDeadlines = []
+        requestDeadlinesStart = 0
+        requestSweep = nil
         flushWaiters = [:]
         connectWaiters = []
         writeWaiters = []

@@ -30,6 +30,8 @@ public final class NATSTransport: Transport, Sendable {
     private let state: Mutex<NATSClientStateMachine>
     private let pool: Mutex<ServerPool>
     private let parsedServers: Result<[NATSServerAddress], EventbaseError>
+    /// Numbers the requests: each one's token in the shared inbox.
+    private let requestIDs = Atomic<UInt64>(1)
 
     /// Creates a transport on the shared NIO event loops; it connects on ``connect()``.
     /// - Parameter options: Servers, credentials, TLS, timeouts.
@@ -102,15 +104,13 @@ public final class NATSTransport: Transport, Sendable {
     public func publish(_ subject: String, payload: [UInt8], headers: MessageHeaders?, replyTo: String?) async throws {
         try NATSValidation.subject(subject)
         if let replyTo { try NATSValidation.subject(replyTo, what: "reply subject") }
-        if let headers { _ = try NATSHeaderCodec.encode(headers) }
+        // Encoded once, which also validates them.
+        let headerBlock = try headers.map { try NATSHeaderCodec.encode($0) }
         while true {
             let action = state.withLock { state in
-                if headers == nil {
-                    // The hot path: encoded into the outbound buffer under the lock, nothing else allocated.
-                    return state.publish(subject: subject, replyTo: replyTo, payload: payload)
-                }
-                return state.publish(
-                    NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
+                // The hot path: encoded into the outbound buffer under the lock.
+                state.publish(
+                    subject: subject, replyTo: replyTo, headers: headers, headerBlock: headerBlock, payload: payload)
             }
             if case .waitForWrite = action {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -151,21 +151,18 @@ public final class NATSTransport: Transport, Sendable {
         timeout: Duration
     ) async throws -> TransportMessage {
         try NATSValidation.subject(subject)
-        if let headers { _ = try NATSHeaderCodec.encode(headers) }
-        let tokenBox = Mutex<String?>(nil)
+        let headerBlock = try headers.map { try NATSHeaderCodec.encode($0) }
+        let token = String(requestIDs.wrappingAdd(1, ordering: .relaxed).oldValue, radix: 36)
+        let deadline = NIODeadline.now() + TimeAmount(timeout)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<TransportMessage, any Error>) in
-                let (token, subscribeAction, publishAction) = state.withLock {
+                let (subscribeAction, publishAction, sweep) = state.withLock {
                     $0.request(
-                        subject: subject,
-                        payload: payload,
-                        headers: headers,
-                        continuation: continuation,
-                        newInboxPrefix: Self.newInboxPrefix
-                    )
+                        subject: subject, payload: payload, headers: headers, headerBlock: headerBlock, token: token,
+                        deadline: deadline, limit: timeout, continuation: continuation,
+                        newInboxPrefix: Self.newInboxPrefix)
                 }
-                tokenBox.withLock { $0 = token }
                 do {
                     if let subscribeAction { try perform(subscribeAction) }
                     try perform(publishAction)
@@ -177,24 +174,33 @@ public final class NATSTransport: Transport, Sendable {
                     }
                     return
                 }
-                let scheduled = eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
-                    guard let self else { return }
-                    self.requestTimedOut(token, subject: subject, timeout: timeout)
-                }
-                if let stale = state.withLock({ $0.setRequestTimeout(token, scheduled) }) { stale.cancel() }
-                // A cancellation that came before the token was known found nothing to cancel: do it now.
-                if Task.isCancelled, let (pending, timer) = state.withLock({ $0.removeRequest(token) }) {
-                    timer?.cancel()
+                if let sweep { schedule(sweep) }
+                // A cancellation that came before the request was registered found nothing to cancel: do it now.
+                if Task.isCancelled, let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
                     pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
                 }
             }
         } onCancel: {
-            if let token = tokenBox.withLock({ $0 }), let (pending, timer) = state.withLock({ $0.removeRequest(token) })
-            {
-                timer?.cancel()
+            if let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
                 pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
             }
         }
+    }
+
+    /// Runs the sweep of request timeouts at its deadline (one timer for every pending request).
+    private func schedule(_ sweep: NATSClientStateMachine.RequestSweep) {
+        _ = eventLoop.scheduleTask(deadline: sweep.deadline) { [weak self] in
+            self?.sweepRequests(sweep)
+        }
+    }
+
+    private func sweepRequests(_ sweep: NATSClientStateMachine.RequestSweep) {
+        let (expired, next) = state.withLock { $0.expireRequests(now: .now(), sweep: sweep) }
+        for (continuation, subject, limit) in expired {
+            continuation.resume(
+                throwing: EventbaseError(.timeout, "No reply to the request on '\(subject)' within \(limit)."))
+        }
+        if let next { schedule(next) }
     }
 
     /// Waits until the server has processed everything sent so far (PING/PONG).
@@ -424,13 +430,6 @@ public final class NATSTransport: Transport, Sendable {
         let (continuation, action) = state.withLock { $0.unsubscribe(sid: sid) }
         try? perform(action)
         continuation?.finish()
-    }
-
-    private func requestTimedOut(_ token: String, subject: String, timeout: Duration) {
-        if let (continuation, _) = state.withLock({ $0.removeRequest(token) }) {
-            continuation.resume(
-                throwing: EventbaseError(.timeout, "No reply to the request on '\(subject)' within \(timeout)."))
-        }
     }
 
     private static func newInboxPrefix() -> String {
