@@ -30,6 +30,34 @@ import Testing
         }
     }
 
+    @Test(arguments: ["", "a", "ab", "abc", "abcd", "abcde", "!@#$%^&*()_+", "日本語", "🙂", "a\nb", "\u{0}"])
+    func decodingChecksTheSubjectAgainstThePayloadsKey(key: String) throws {
+        for kind in Event.Kind.allCases {
+            let event = Event(kind: kind, key: key, data: kind == .put ? ["n": 1] : nil, timestamp: 1)
+            let payload = EventCodec.encodePayload(event)
+            let subject = EventCodec.subject(stream: "s", key: key, kind: kind)
+            #expect(try EventCodec.decode(subject: subject, stream: "s", payload: payload).key == key)
+            let other = EventCodec.subject(stream: "s", key: key + "x", kind: kind)
+            #expect(throws: EventbaseError.self) { try EventCodec.decode(subject: other, stream: "s", payload: payload) }
+            let otherKind = EventCodec.subject(stream: "s", key: key, kind: kind == .put ? .delete : .put)
+            #expect(throws: EventbaseError.self) {
+                try EventCodec.decode(subject: otherKind, stream: "s", payload: payload)
+            }
+            let otherStream = EventCodec.subject(stream: "t", key: key, kind: kind)
+            #expect(throws: EventbaseError.self) {
+                try EventCodec.decode(subject: otherStream, stream: "s", payload: payload)
+            }
+        }
+    }
+
+    @Test func aNonCanonicalBase64SubjectStillDecodes() throws {
+        // "YR==" decodes to "a" like the canonical "YQ==" (unused low bits set): it takes the slow path.
+        let payload = EventCodec.encodePayload(Event(kind: .put, key: "a", data: [:], timestamp: 1))
+        if EventCodec.parseSubject("s.YR==-put", stream: "s")?.key == "a" {
+            #expect(try EventCodec.decode(subject: "s.YR==-put", stream: "s", payload: payload).key == "a")
+        }
+    }
+
     @Test func putPayloadIsByteForByteTheOriginalFormat() {
         let event = Event(
             kind: .put, key: "user1", data: ["name": "John Doe", "age": 30], timestamp: 1_700_000_000_123)

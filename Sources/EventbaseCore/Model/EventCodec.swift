@@ -59,6 +59,46 @@ public enum EventCodec {
         return (key, kind)
     }
 
+    /// Whether `subject` is byte for byte `subject(stream:key:kind:)`, checked without allocating: the
+    /// fast path of ``decode(subject:stream:payload:header:limits:)`` (any other spelling that
+    /// ``parseSubject(_:stream:)`` accepts is checked there).
+    static func subject(_ subject: String, isExactly stream: String, key: String, kind: Event.Kind) -> Bool {
+        var (subject, stream, key) = (subject, stream, key)
+        return subject.withUTF8 { subject in
+            stream.withUTF8 { stream in
+                key.withUTF8 { key in
+                    let suffix: StaticString = kind == .put ? "-put" : "-delete"
+                    let encodedCount = (key.count + 2) / 3 * 4
+                    guard subject.count == stream.count + 1 + encodedCount + suffix.utf8CodeUnitCount,
+                        subject.starts(with: stream), subject[stream.count] == UInt8(ascii: ".")
+                    else { return false }
+                    var position = stream.count + 1
+                    var index = 0
+                    while index < key.count {
+                        let remaining = key.count - index
+                        let first = key[index]
+                        let second = remaining > 1 ? key[index + 1] : 0
+                        let third = remaining > 2 ? key[index + 2] : 0
+                        let chunk = UInt32(first) << 16 | UInt32(second) << 8 | UInt32(third)
+                        for offset in 0..<4 {
+                            let expected: UInt8 =
+                                offset <= remaining
+                                ? base64Alphabet[Int(chunk >> (18 - 6 * UInt32(offset)) & 63)] : UInt8(ascii: "=")
+                            guard subject[position] == expected else { return false }
+                            position += 1
+                        }
+                        index += 3
+                    }
+                    let tail = UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount)
+                    return UnsafeBufferPointer(rebasing: subject[position...]).elementsEqual(tail)
+                }
+            }
+        }
+    }
+
+    private static let base64Alphabet: [UInt8] = Array(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
     /// The payload of an event as compact JSON bytes, byte-for-byte what eventbase v3 writes.
     public static func encodePayload(_ event: Event) -> [UInt8] {
         var object = JSONObject()
@@ -111,7 +151,7 @@ public enum EventCodec {
         guard let key = object.removeValue(forKey: "id")?.stringValue else {
             throw EventbaseError(.invalidJSON, "An event payload needs a string \"id\" (the key).")
         }
-        if let subject {
+        if let subject, !Self.subject(subject, isExactly: stream, key: key, kind: kind) {
             guard let parsed = parseSubject(subject, stream: stream) else {
                 throw EventbaseError(
                     .invalidJSON, "The subject \(subject) is not an event subject of stream \(stream).")
