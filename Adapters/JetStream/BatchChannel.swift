@@ -44,7 +44,8 @@ final class BatchChannel: Sendable {
         let capacity = self.capacity
         let (handOff, full) = state.withLock { state -> ((CheckedContinuation<LogBatch?, any Error>, LogBatch)?, Bool) in
             guard state.end == nil else { return (nil, false) }
-            state.entries.append(contentsOf: entries)
+            // Taking the array over when nothing is buffered saves copying (and retaining) each entry.
+            if state.entries.isEmpty { state.entries = entries } else { state.entries.append(contentsOf: entries) }
             state.position = max(state.position, position)
             guard let consumer = state.consumer, let batch = state.takeBatch() else {
                 return (nil, state.entries.count >= capacity)

@@ -536,7 +536,10 @@ package struct NATSClientStateMachine {
             }
             guard let sub = subscriptions[message.sid] else { continue }
             last = delivery.yields.count
-            delivery.yields.append((message.sid, sub.subject, sub.continuation, [transportMessage]))
+            var group = [transportMessage]
+            // Most reads carry one subscription's messages: no regrowing.
+            group.reserveCapacity(messages.count)
+            delivery.yields.append((message.sid, sub.subject, sub.continuation, group))
         }
         return delivery
     }

@@ -69,7 +69,12 @@ package final class TransportMessageBuffer: Sendable {
             }
             let room = limit - state.messages.count
             if messages.count <= room {
-                state.messages.append(contentsOf: messages)
+                // Taking the array over when nothing is buffered saves copying (and retaining) each message.
+                if state.messages.isEmpty {
+                    state.messages = messages
+                } else {
+                    state.messages.append(contentsOf: messages)
+                }
             } else {
                 state.messages.append(contentsOf: messages.prefix(max(0, room)))
                 dropped = true
