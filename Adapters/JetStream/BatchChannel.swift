@@ -42,7 +42,8 @@ final class BatchChannel: Sendable {
     /// takes, the channel ends, or the task is cancelled).
     func send(_ entries: [LogEntry], position: UInt64) async {
         let capacity = self.capacity
-        let (handOff, full) = state.withLock { state -> ((CheckedContinuation<LogBatch?, any Error>, LogBatch)?, Bool) in
+        let (handOff, full) = state.withLock {
+            state -> ((CheckedContinuation<LogBatch?, any Error>, LogBatch)?, Bool) in
             guard state.end == nil else { return (nil, false) }
             // Taking the array over when nothing is buffered saves copying (and retaining) each entry.
             if state.entries.isEmpty { state.entries = entries } else { state.entries.append(contentsOf: entries) }

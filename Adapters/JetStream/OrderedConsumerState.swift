@@ -141,7 +141,9 @@ struct AckMetadata: Sendable, Hashable {
         guard let parsed = reply.withUTF8({ Self.parse($0) }) else { return nil }
         self.reply = reply
         (streamBytes, consumerBytes) = (parsed.stream, parsed.consumer)
-        (deliveredCount, streamSequence, consumerSequence) = (parsed.delivered, parsed.streamSequence, parsed.consumerSequence)
+        (deliveredCount, streamSequence, consumerSequence) = (
+            parsed.delivered, parsed.streamSequence, parsed.consumerSequence
+        )
         (timestampNanoseconds, pending) = (parsed.timestamp, parsed.pending)
     }
 

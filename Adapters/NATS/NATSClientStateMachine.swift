@@ -498,11 +498,15 @@ package struct NATSClientStateMachine {
     /// Where a batch of incoming messages goes, in order per subscription.
     package struct BatchDelivery {
         /// Each subscription's messages, in the order received.
-        package var yields: [(sid: UInt64, subject: String, buffer: MessageContinuation, messages: [TransportMessage])] =
-            []
+        package var yields:
+            [(sid: UInt64, subject: String, buffer: MessageContinuation, messages: [TransportMessage])] =
+                []
         /// Replies to requests: resume each continuation with its result, after cancelling its timeout.
         package var replies:
-            [(CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?)] =
+            [(
+                CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>,
+                Scheduled<Void>?
+            )] =
                 []
     }
 
@@ -544,8 +548,7 @@ package struct NATSClientStateMachine {
         return delivery
     }
 
-    private mutating func reply(to subject: String, inboxPrefix: String, _ message: TransportMessage) -> DeliverAction
-    {
+    private mutating func reply(to subject: String, inboxPrefix: String, _ message: TransportMessage) -> DeliverAction {
         let token = String(subject.dropFirst(inboxPrefix.utf8.count + 1))
         guard let request = requests.removeValue(forKey: token) else { return .drop }
         if message.headers?.status == 503 {
@@ -660,7 +663,8 @@ package struct NATSClientStateMachine {
             return (expired, nil)
         }
         requestSweepGeneration += 1
-        let next = RequestSweep(deadline: requestDeadlines[requestDeadlinesStart].deadline, generation: requestSweepGeneration)
+        let next = RequestSweep(
+            deadline: requestDeadlines[requestDeadlinesStart].deadline, generation: requestSweepGeneration)
         requestSweep = next
         return (expired, next)
     }

@@ -38,7 +38,9 @@ import Testing
             let subject = EventCodec.subject(stream: "s", key: key, kind: kind)
             #expect(try EventCodec.decode(subject: subject, stream: "s", payload: payload).key == key)
             let other = EventCodec.subject(stream: "s", key: key + "x", kind: kind)
-            #expect(throws: EventbaseError.self) { try EventCodec.decode(subject: other, stream: "s", payload: payload) }
+            #expect(throws: EventbaseError.self) {
+                try EventCodec.decode(subject: other, stream: "s", payload: payload)
+            }
             let otherKind = EventCodec.subject(stream: "s", key: key, kind: kind == .put ? .delete : .put)
             #expect(throws: EventbaseError.self) {
                 try EventCodec.decode(subject: otherKind, stream: "s", payload: payload)

@@ -303,8 +303,7 @@ public struct TransportSubscription: AsyncSequence, Sendable {
 
         /// The next message, or `nil` at the end, without leaving the caller's isolation while messages
         /// are ready.
-        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> TransportMessage?
-        {
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> TransportMessage? {
             if index < batch.count {
                 defer { index += 1 }
                 return batch[index]
