@@ -209,6 +209,7 @@ public struct JetStreamContext: Sendable {
 
     /// Parses a `PubAck` (or the API error in its place).
     static func parsePubAck(_ payload: [UInt8], subject: String) throws -> JetStreamPubAck {
+        if let ack = commonPubAck(payload) { return ack }
         let json: JSONValue
         do {
             json = try JSONValue(jsonBytes: payload)
@@ -225,6 +226,49 @@ public struct JetStreamContext: Sendable {
         return JetStreamPubAck(
             stream: stream, sequence: UInt64(sequence), duplicate: json["duplicate"]?.boolValue ?? false,
             domain: json["domain"]?.stringValue)
+    }
+
+    /// The PubAck of nearly every publish, `{"stream":"<ASCII name>","seq":<n>}` (optionally with
+    /// `,"duplicate":true` before the `}`), read without building a JSON value; `nil` for anything else
+    /// (an error, a domain, other fields), which ``parsePubAck(_:subject:)`` then reads as JSON.
+    static func commonPubAck(_ payload: [UInt8]) -> JetStreamPubAck? {
+        payload.withUnsafeBufferPointer { bytes -> JetStreamPubAck? in
+            let streamKey = #"{"stream":""#.utf8
+            let sequenceKey = #"","seq":"#.utf8
+            let duplicateKey = #","duplicate":true"#.utf8
+            guard bytes.starts(with: streamKey) else { return nil }
+            var index = streamKey.count
+            let nameStart = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                // Escapes, control characters and non-ASCII names take the JSON path.
+                guard bytes[index] >= 0x20, bytes[index] < 0x80, bytes[index] != UInt8(ascii: "\\") else { return nil }
+                index += 1
+            }
+            let name = UnsafeBufferPointer(rebasing: bytes[nameStart..<index])
+            guard !name.isEmpty, UnsafeBufferPointer(rebasing: bytes[index...]).starts(with: sequenceKey) else {
+                return nil
+            }
+            index += sequenceKey.count
+            let digitsStart = index
+            var sequence: UInt64 = 0
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                let (product, overflow) = sequence.multipliedReportingOverflow(by: 10)
+                let (sum, carry) = product.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+                guard !overflow, !carry else { return nil }
+                sequence = sum
+                index += 1
+            }
+            let digits = index - digitsStart
+            guard digits > 0, digits == 1 || bytes[digitsStart] != UInt8(ascii: "0") else { return nil }
+            var duplicate = false
+            if UnsafeBufferPointer(rebasing: bytes[index...]).starts(with: duplicateKey) {
+                duplicate = true
+                index += duplicateKey.count
+            }
+            guard index == bytes.count - 1, bytes[index] == UInt8(ascii: "}") else { return nil }
+            return JetStreamPubAck(
+                stream: String(decoding: name, as: UTF8.self), sequence: sequence, duplicate: duplicate)
+        }
     }
 
     // MARK: Reading messages

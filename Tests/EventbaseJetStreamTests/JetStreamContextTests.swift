@@ -57,6 +57,39 @@ import Testing
         #expect(throws: EventbaseError.self) { try JetStreamContext.parsePubAck(Array("{}".utf8), subject: "s.a") }
     }
 
+    @Test(arguments: [
+        #"{"stream":"orders","seq":1}"#,
+        #"{"stream":"orders","seq":1234567890123}"#,
+        #"{"stream":"s","seq":7,"duplicate":true}"#,
+        #"{"stream":"orders","seq":0}"#,
+    ])
+    func commonPubAcksReadAsTheJSONPathReadsThem(text: String) throws {
+        let fast = try #require(JetStreamContext.commonPubAck(Array(text.utf8)))
+        let json = try JSONValue(jsonString: text)
+        #expect(fast.stream == json["stream"]?.stringValue)
+        #expect(Double(fast.sequence) == json["seq"]?.doubleValue)
+        #expect(fast.duplicate == (json["duplicate"]?.boolValue ?? false))
+        #expect(fast.domain == nil)
+    }
+
+    @Test(arguments: [
+        #"{"stream":"orders","domain":"hub","seq":1}"#,
+        #"{"stream":"orders","seq":1,"domain":"hub"}"#,
+        #"{"stream":"or\"ders","seq":1}"#,
+        #"{"stream":"orders","seq":01}"#,
+        #"{"stream":"orders","seq":1e3}"#,
+        #"{"stream":"orders","seq":-1}"#,
+        #"{"stream":"orders","seq":99999999999999999999}"#,
+        #"{"stream":"","seq":1}"#,
+        #"{"stream":"orders","seq":1,"duplicate":false}"#,
+        #"{"stream":"orders","seq":1} "#,
+        #"{"error":{"code":503,"err_code":10077,"description":"x"}}"#,
+        #"{"stream":"orders""#,
+    ])
+    func otherPubAcksTakeTheJSONPath(text: String) {
+        #expect(JetStreamContext.commonPubAck(Array(text.utf8)) == nil)
+    }
+
     @Test func streamInfoGivesTheLogStateAndIdentity() async throws {
         let (js, _) = context { _, _ in ScriptedJetStream.streamInfo("s", lastSequence: 12, messages: 3) }
         let state = try await js.streamInfo("s").logState
