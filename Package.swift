@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
     ],
     targets: [
         .target(
@@ -119,7 +120,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EventbaseCoreTests",
-            dependencies: ["EventbaseCore", "EventbaseTestKit"],
+            dependencies: [
+                "EventbaseCore", "EventbaseTestKit", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseCoreTests",
             swiftSettings: strictSettings
         ),
@@ -137,7 +140,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EventbaseTests",
-            dependencies: ["Eventbase", "EventbaseMemory", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseMemory", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseTests",
             swiftSettings: strictSettings
         ),
@@ -162,7 +168,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),

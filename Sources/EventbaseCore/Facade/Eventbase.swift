@@ -215,11 +215,13 @@ public final class Eventbase: Sendable {
     private func drainPurges() async {
         while let batch = await purges.next() {
             // Only the newest request per key matters: it purges everything older.
-            var newest: [String: UInt64] = [:]
-            for request in batch { newest[request.key] = max(newest[request.key] ?? 0, request.before) }
+            var newest: [ExactKey: UInt64] = [:]
+            for request in batch {
+                newest[ExactKey(request.key)] = max(newest[ExactKey(request.key)] ?? 0, request.before)
+            }
             for (key, before) in newest {
                 do {
-                    _ = try await log.purgePuts(of: key, before: before)
+                    _ = try await log.purgePuts(of: key.string, before: before)
                 } catch {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
@@ -454,7 +456,7 @@ public final class Eventbase: Sendable {
         return documents
     }
 
-    private func candidates(for query: Query) -> [String: Record<JSONValue>]? {
+    private func candidates(for query: Query) -> [ExactKey: Record<JSONValue>]? {
         let limit = configuration.options.maxAutomaticIndexes
         return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
     }

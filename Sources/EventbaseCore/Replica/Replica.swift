@@ -88,7 +88,7 @@ final class Replica: Sendable {
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil else { return .success(()) }
             guard batch.position > state.applied else { return .success(()) }
-            var overlay: [String: Record<JSONValue>?] = [:]
+            var overlay: [ExactKey: Record<JSONValue>?] = [:]
             var changes: [StateBatch.Change] = []
             changes.reserveCapacity(batch.entries.count)
             for entry in batch.entries where entry.sequence > state.applied {
@@ -100,9 +100,11 @@ final class Replica: Sendable {
                         metadata: ["sequence": "\(entry.sequence)", "subject": "\(subject)", "reason": "\(reason)"])
                 case .event(let event):
                     let old: Record<JSONValue>? =
-                        if let pending = overlay[event.key] { pending } else { store.record(forKey: event.key) }
+                        if let pending = overlay[ExactKey(event.key)] { pending } else {
+                            store.record(forKey: event.key)
+                        }
                     let new = Self.fold(old: old, event: event, entry: entry)
-                    overlay[event.key] = .some(new)
+                    overlay[ExactKey(event.key)] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
                     for (id, subscriber) in state.subscribers.candidates(old: old, new: new) {
@@ -223,7 +225,7 @@ final class Replica: Sendable {
 
     /// The records that can match `query`, from an equality index, or `nil` when no index applies
     /// (the caller then scans the store). Builds an index on first use while fewer than `maxIndexes` exist.
-    func candidates(for query: Query, maxIndexes: Int) -> [String: Record<JSONValue>]? {
+    func candidates(for query: Query, maxIndexes: Int) -> [ExactKey: Record<JSONValue>]? {
         guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
