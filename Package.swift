@@ -82,7 +82,7 @@ let package = Package(
         ),
         .target(
             name: "EventbaseTestKit",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/EventbaseTestKit",
             swiftSettings: strictSettings
         ),

@@ -323,7 +323,7 @@ func collect(
             to: consumer.deliverSubject)
         harness.deliver(harness.event(2, consumer: 2, pending: 0), to: consumer.deliverSubject)
         let read = try await collect(entries, "two entries") { collected, _ in collected.count == 2 }
-        guard case .invalid(let subject, _) = read.entries[0].payload else {
+        guard case .invalid(let subject, _, _) = read.entries[0].payload else {
             Issue.record("the malformed message was not an invalid entry")
             return
         }

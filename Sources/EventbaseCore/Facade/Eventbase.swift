@@ -170,7 +170,8 @@ public final class Eventbase: Sendable {
         while !Task.isCancelled {
             do {
                 for try await batch in log.entries(from: replica.appliedSequence + 1) {
-                    try replica.apply(batch)
+                    let skipped = try replica.apply(batch)
+                    if !skipped.isEmpty { recordSkipped(skipped) }
                     delay = configuration.options.retryDelay
                 }
                 if Task.isCancelled || replica.failure != nil { return }
@@ -240,8 +241,17 @@ public final class Eventbase: Sendable {
     /// The last log sequence the local replica has applied.
     public var appliedSequence: UInt64 { replica.appliedSequence }
 
-    /// How many log entries were skipped because they were not valid events.
+    /// How many log entries were skipped because they were not valid events (the sum of
+    /// ``invalidEntryCounts``).
     public var invalidEntryCount: Int { replica.invalidEntryCount }
+
+    /// How many log entries were skipped because they were not valid events, per kind of problem.
+    ///
+    /// Every replica of a stream skips the same entries for the same reasons, so these counts agree
+    /// between instances that have applied the same sequence. Kinds never seen are absent. Each
+    /// skipped entry is also logged as a warning (sequence, kind, subject; never the payload) and
+    /// recorded as a ``Stat/Operation/skipInvalid`` stat.
+    public var invalidEntryCounts: [InvalidEntryKind: Int] { replica.invalidEntryCounts }
 
     /// How many stats were dropped because the stats buffer was full.
     public var droppedStatsCount: Int { stats.droppedCount }
@@ -276,6 +286,18 @@ public final class Eventbase: Sendable {
             Stat(
                 operation: operation, id: id, pattern: pattern, query: query, queryResultCount: resultCount,
                 timestamp: started.millisecondsSince1970, duration: max(0, duration)))
+    }
+
+    /// Records a stat for each entry the replica skipped.
+    private func recordSkipped(_ skipped: [Replica.SkippedEntry]) {
+        guard configuration.statsSink != nil else { return }
+        let now = configuration.now().millisecondsSince1970
+        for entry in skipped {
+            stats.offer(
+                Stat(
+                    operation: .skipInvalid, timestamp: now, duration: 0, reason: entry.kind.description,
+                    sequence: entry.sequence))
+        }
     }
 
     // MARK: Writing
