@@ -180,7 +180,9 @@ public final class Eventbase: Sendable {
                 if Task.isCancelled || replica.failure != nil { return }
                 let failure = error as? EventbaseError
                 switch failure?.code {
-                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?:
+                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?, .permissionDenied?,
+                    .authenticationFailed?:
+                    // Retrying cannot help: the replica stops, and opening or waiting writes get the error.
                     logger.error("Stopped following the log", metadata: ["error": "\(error)"])
                     replica.fail(failure ?? EventbaseError(.internalError, "\(error)"))
                     return
