@@ -99,6 +99,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "HostileBench",
+            dependencies: ["Eventbase", "EventbaseCore"],
+            path: "Benchmarks/HostileBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "NATSBench",
             dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
