@@ -57,6 +57,19 @@ import Testing
         #expect(throws: EventbaseError.self) { try JetStreamContext.parsePubAck(Array("{}".utf8), subject: "s.a") }
     }
 
+    /// Found by FuzzJetStreamResponse: numbers past Int64 in a reply trapped in the conversion.
+    @Test(arguments: ["1e30", "-1", "0", "2e19", "-1e300"])
+    func hostileNumbersInRepliesAreTypedErrorsOrIgnored(_ number: String) throws {
+        let ack = #"{"stream":"s","seq":\#(number)}"#
+        #expect(throws: EventbaseError.self) { try JetStreamContext.parsePubAck(Array(ack.utf8), subject: "s.a") }
+        let info =
+            #"{"config":{"name":"s","subjects":["s.*"],"max_age":\#(number),"max_bytes":\#(number),"#
+            + #""max_msgs_per_subject":\#(number),"duplicate_window":\#(number)},"#
+            + #""state":{"messages":\#(number),"last_seq":\#(number)}}"#
+        let parsed = JetStreamStreamInfo(json: try JSONValue(jsonBytes: Array(info.utf8)))
+        #expect(parsed.config.name == "s")
+    }
+
     @Test func streamInfoGivesTheLogStateAndIdentity() async throws {
         let (js, _) = context { _, _ in ScriptedJetStream.streamInfo("s", lastSequence: 12, messages: 3) }
         let state = try await js.streamInfo("s").logState
