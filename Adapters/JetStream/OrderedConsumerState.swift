@@ -180,8 +180,9 @@ struct AckMetadata: Sendable, Hashable {
             for byte in digits {
                 guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
                 let (product, overflow) = value.multipliedReportingOverflow(by: 10)
-                guard !overflow else { return nil }
-                value = product + UInt64(byte - UInt8(ascii: "0"))
+                let (sum, carry) = product.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                guard !overflow, !carry else { return nil }
+                value = sum
             }
             return value
         }

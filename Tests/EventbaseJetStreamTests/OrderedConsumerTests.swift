@@ -342,6 +342,10 @@ func collect(
         let new = try #require(AckMetadata("$JS.ACK.hub.ACCHASH.orders.c1.2.42.7.1714564800123456789.0.xyz"))
         #expect(new.stream == "orders" && new.deliveredCount == 2 && new.streamSequence == 42 && new.pending == 0)
         #expect(AckMetadata("$JS.ACK.orders.c1.1.x.7.1.3") == nil)
+        // A number one past UInt64.max overflows in the last addition: rejected, not a trap.
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551616.7.1.3") == nil)
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551619.7.1.3") == nil)
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551615.7.1.3")?.streamSequence == .max)
         #expect(AckMetadata("_INBOX.abc") == nil)
     }
 
