@@ -100,7 +100,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "HostileBench",
-            dependencies: ["Eventbase", "EventbaseCore"],
+            dependencies: ["EventbaseCore", "EventbaseMemory"],
             path: "Benchmarks/HostileBench",
             swiftSettings: strictSettings
         ),

@@ -4,8 +4,8 @@
 // number of cases and the slowest; exits 1 if any case is over its budget (100 ms by default).
 //
 //     swift run -c release HostileBench [--budget-ms N] [--json FILE]
-import Eventbase
 import EventbaseCore
+import EventbaseMemory
 import Foundation
 
 struct Case: Codable {
@@ -78,7 +78,8 @@ struct HostileBench {
         }
 
         // 2. Through a query and through keys(pattern), on a replica holding the inputs.
-        let eventbase = try await Eventbase.builder(streamName: "hostile").inMemory().build()
+        let eventbase = try await EventbaseBuilder(streamName: "hostile", clock: ContinuousClock(), now: { Date() })
+            .eventLog(InMemoryEventLog(streamName: "hostile")).stateStore(InMemoryStateStore()).build()
         for (index, (_, input)) in inputs.enumerated() {
             _ = try await eventbase.put("doc\(index)", ["s": .string(input)])
         }
