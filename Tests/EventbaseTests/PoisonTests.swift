@@ -57,3 +57,30 @@ import Testing
         await second.close()
     }
 }
+
+/// A document nested deeper than replicas read is a typed error before anything is written, so it
+/// never becomes poison on the stream.
+@Suite struct DeepDocumentTests {
+    private func nested(_ depth: Int) -> JSONValue {
+        var value: JSONValue = 1
+        for _ in 0..<depth { value = ["x": value] }
+        return value
+    }
+
+    @Test func documentsDeeperThanReplicasReadAreRejectedBeforeSending() async throws {
+        let server = InMemoryLogServer()
+        let eventbase = try await Eventbase.builder(streamName: "deep").inMemory(server: server).build()
+        _ = try await eventbase.put("ok", nested(JSONLimits.default.maxDepth - 1))
+        for depth in [JSONLimits.default.maxDepth, 200, 10_000] {
+            let error = await #expect(throws: EventbaseError.self) { try await eventbase.put("deep", nested(depth)) }
+            #expect(error?.code == .limitExceeded)
+        }
+        #expect(eventbase.appliedSequence == 1, "a rejected document reached the stream")
+        // A replica replaying the stream reads the accepted document.
+        let replica = try await Eventbase.builder(streamName: "deep").inMemory(server: server).build()
+        #expect(try await replica.get("ok") != nil)
+        #expect(replica.invalidEntryCount == 0)
+        await eventbase.close()
+        await replica.close()
+    }
+}

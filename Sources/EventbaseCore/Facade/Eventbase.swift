@@ -321,7 +321,9 @@ public final class Eventbase: Sendable {
     ///   - key: Any non-empty string within ``NameRules/maxKeyBytes(stream:)``.
     ///   - data: A JSON object; the stored document gets `"id": key` added.
     /// - Returns: The record as the replica holds it.
-    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.timeout` after
+    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.limitExceeded` when it
+    ///   nests deeper than ``EventbaseOptions/jsonLimits`` (or the default limits replicas read with)
+    ///   allow, or its event is larger than the server's max_payload; `.timeout` after
     ///   ``EventbaseOptions/writeTimeout`` (the write may still happen: retrying is safe, writes are
     ///   de-duplicated); `.unavailable`; `.closed`; `.streamDeleted`.
     @discardableResult
@@ -356,6 +358,14 @@ public final class Eventbase: Sendable {
         try NameRules.validateKey(key, stream: streamName)
         guard case .object = data else {
             throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
+        }
+        // Replicas read events with JSONLimits.default: a deeper document would be sent, then skipped
+        // by every replica (and this write would time out). The event object adds one level.
+        let maxDepth = min(configuration.options.jsonLimits.maxDepth, JSONLimits.default.maxDepth) - 1
+        if data.nestingDepth > maxDepth {
+            throw EventbaseError(
+                .limitExceeded,
+                "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existing = store.record(forKey: key)
