@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
     ],
     targets: [
         .target(
@@ -81,7 +82,7 @@ let package = Package(
         ),
         .target(
             name: "EventbaseTestKit",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/EventbaseTestKit",
             swiftSettings: strictSettings
         ),
@@ -95,6 +96,12 @@ let package = Package(
             name: "CoreBenchmarks",
             dependencies: ["Eventbase"],
             path: "Benchmarks/CoreBenchmarks",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HostileBench",
+            dependencies: ["EventbaseCore", "EventbaseMemory"],
+            path: "Benchmarks/HostileBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -119,7 +126,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EventbaseCoreTests",
-            dependencies: ["EventbaseCore", "EventbaseTestKit"],
+            dependencies: [
+                "EventbaseCore", "EventbaseTestKit", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseCoreTests",
             swiftSettings: strictSettings
         ),
@@ -137,7 +146,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EventbaseTests",
-            dependencies: ["Eventbase", "EventbaseMemory", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseMemory", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseTests",
             swiftSettings: strictSettings
         ),
@@ -162,7 +174,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),

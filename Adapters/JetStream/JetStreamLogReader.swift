@@ -366,14 +366,8 @@ final class JetStreamLogReader: Sendable {
 
     /// Decodes a delivered message; a message that is not a valid event becomes an `.invalid` entry.
     func entry(_ message: TransportMessage, sequence: UInt64, time: Date) -> LogEntry {
-        do {
-            let event = try EventCodec.decode(
-                subject: message.subject, stream: streamName, payload: message.payload,
-                header: { message.headers?[$0] })
-            return LogEntry(sequence: sequence, time: time, event: event)
-        } catch {
-            let reason = (error as? EventbaseError)?.message ?? "\(error)"
-            return LogEntry(sequence: sequence, time: time, payload: .invalid(subject: message.subject, reason: reason))
-        }
+        EventCodec.entry(
+            sequence: sequence, time: time, subject: message.subject, stream: streamName, payload: message.payload,
+            header: { message.headers?[$0] })
     }
 }

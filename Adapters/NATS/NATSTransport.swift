@@ -126,16 +126,31 @@ public final class NATSTransport: Transport, Sendable {
     /// Subscribes; see ``Transport/subscribe(_:queue:)``.
     ///
     /// The subscription holds at most ``NATSOptions/pendingMessageLimit`` undelivered messages; past that
-    /// it ends with `.slowConsumer` (counted in ``slowConsumerCount``). A server permission violation
-    /// ends it with `.permissionDenied`. Ending the iteration unsubscribes.
-    /// - Throws: `.closed`, `.invalidArgument`.
+    /// it ends with `.slowConsumer` (counted in ``slowConsumerCount``). Ending the iteration unsubscribes.
+    ///
+    /// While connected, it returns once the server has accepted the subscription (a PING after the SUB:
+    /// one round trip), so a subject this user may not subscribe to throws `.permissionDenied` here and
+    /// the connection stays usable. While disconnected it returns at once; a denial after a reconnect
+    /// (or one that takes longer than ``NATSOptions/requestTimeout``) ends the subscription's sequence
+    /// with `.permissionDenied` instead.
+    /// - Throws: `.closed`, `.invalidArgument`, `.permissionDenied`.
     public func subscribe(_ subject: String, queue: String?) async throws -> TransportSubscription {
         try NATSValidation.subject(subject)
         if let queue { try NATSValidation.subject(queue, what: "queue group") }
         let buffer = TransportMessageBuffer(limit: max(1, options.pendingMessageLimit))
-        let (sid, action) = state.withLock { $0.subscribe(subject: subject, queue: queue, continuation: buffer) }
+        let (sid, action, confirm) = state.withLock { state in
+            let (sid, action) = state.subscribe(subject: subject, queue: queue, continuation: buffer)
+            let confirm = state.status == .connected
+            if confirm { state.startConfirming(sid: sid) }
+            return (sid, action, confirm)
+        }
         try perform(action)
         buffer.onTermination = { [weak self] in self?.unsubscribe(sid: sid) }
+        if confirm {
+            // The server answers a SUB it refuses with -ERR before the PONG of a later PING.
+            _ = try? await flush(timeout: options.requestTimeout)
+            if let denied = state.withLock({ $0.finishConfirming(sid: sid) }) { throw denied }
+        }
         return TransportSubscription(subject: subject, buffer: buffer) { [weak self] in
             self?.unsubscribe(sid: sid)
         }

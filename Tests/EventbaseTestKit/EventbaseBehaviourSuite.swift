@@ -32,6 +32,7 @@ public struct EventbaseBehaviourSuite: Sendable {
         case twoInstancesSeeEachOthersWrites
         case reopeningReplaysOnlyNewEvents
         case specialCharacterKeysRoundTrip
+        case equivalentUnicodeKeysStayDistinct
         case keysFilterByRegex
         case subscribeWithRegexEqualityAndPlainValues
         case subscriptionsLearnWhenRecordsLeave
@@ -195,6 +196,49 @@ public struct EventbaseBehaviourSuite: Sendable {
             }
             let all = try await eventbase.keys()
             try expect(Set(all) == Set(keys), label, "keys() returned \(all)")
+
+        case .equivalentUnicodeKeysStayDistinct:
+            // Canonically equivalent (NFC/NFD) keys, NUL and the longest key are distinct keys that
+            // round-trip byte-exactly, here and on a replica that replays the log.
+            let longest = String(repeating: "k", count: NameRules.maxKeyBytes(stream: stream))
+            let keys = ["\u{E9}", "e\u{301}", "\u{C5}", "A\u{30A}", "\u{212B}", "\u{0}", "a\u{0}b", longest]
+            for (index, key) in keys.enumerated() {
+                _ = try await eventbase.put(key, ["index": .number(Double(index))])
+            }
+            _ = try await eventbase.delete("e\u{301}")
+            let tooLong = longest + "k"
+            do {
+                _ = try await eventbase.put(tooLong, ["index": 0])
+                throw ConformanceFailure(check: label, message: "a key over the limit was accepted")
+            } catch let error as EventbaseError {
+                try expect(error.code == .invalidKey, label, "a key over the limit threw \(error.code)")
+            }
+            let replay = try await open(stream, "replay")
+            do {
+                for instance in [eventbase, replay] {
+                    for (index, key) in keys.enumerated() {
+                        let found = try await instance.get(key)
+                        if Array(key.utf8) == Array("e\u{301}".utf8) {
+                            try expect(found == nil, label, "the deleted NFD key still reads back")
+                            continue
+                        }
+                        try expect(
+                            found?.data["index"] == .number(Double(index)), label,
+                            "key \(Array(key.unicodeScalars)) read back another key's record")
+                        try expect(
+                            found.map { Array($0.key.utf8) == Array(key.utf8) } == true
+                                && found?.data["id"]?.stringValue.map { Array($0.utf8) == Array(key.utf8) } == true,
+                            label, "key \(Array(key.unicodeScalars)) did not round-trip byte-exactly")
+                    }
+                    let all = try await instance.keys().map { Array($0.utf8) }
+                    let expected = keys.filter { Array($0.utf8) != Array("e\u{301}".utf8) }.map { Array($0.utf8) }
+                    try expect(Set(all) == Set(expected) && all.count == expected.count, label, "keys() aliased keys")
+                }
+            } catch {
+                await replay.close()
+                throw error
+            }
+            await replay.close()
 
         case .keysFilterByRegex:
             for key in ["user.1", "user.2", "admin.1", "usera"] {

@@ -23,6 +23,7 @@ public struct StateStoreConformance: Sendable {
         case sequenceNeverGoesBack
         case enumerationIsAConsistentView
         case durableStoresResumeFromTheirCheckpoint
+        case keysAreComparedByteExactly
 
         public var description: String { rawValue }
     }
@@ -120,6 +121,31 @@ public struct StateStoreConformance: Sendable {
             }
             try expect(
                 seen.sorted() == keys.sorted(), label, "enumeration visited \(seen.count) keys, expected 500 distinct")
+
+        case .keysAreComparedByteExactly:
+            // Canonically equivalent keys are still two keys: NFC and NFD, and a key with a NUL.
+            try store.reset(identity: identity)
+            let keys = ["\u{E9}", "e\u{301}", "a\u{0}b", "a", "\u{212B}", "\u{C5}", "A\u{30A}"]
+            try store.apply(
+                StateBatch(
+                    changes: keys.enumerated().map {
+                        .init(key: $1, record: Self.record($1, $0 + 1, sequence: UInt64($0 + 1)))
+                    },
+                    lastAppliedSequence: UInt64(keys.count)))
+            try expect(store.count == keys.count, label, "\(store.count) records for \(keys.count) distinct keys")
+            for (index, key) in keys.enumerated() {
+                let found = store.record(forKey: key)
+                try expect(
+                    found?.meta.changes == index + 1 && found.map { Array($0.key.utf8) == Array(key.utf8) } == true,
+                    label, "key \(Array(key.unicodeScalars)) read back another key's record")
+            }
+            var seen: [[UInt8]] = []
+            store.forEachRecord { key, _ in seen.append(Array(key.utf8)) }
+            try expect(
+                Set(seen) == Set(keys.map { Array($0.utf8) }), label,
+                "enumeration did not give back every key byte-exactly")
+            try store.apply(StateBatch(changes: [.init(key: "e\u{301}", record: nil)], lastAppliedSequence: 100))
+            try expect(store.record(forKey: "\u{E9}") != nil, label, "deleting the NFD key deleted the NFC key")
 
         case .resetClearsEverything:
             try store.apply(

@@ -170,7 +170,8 @@ public final class Eventbase: Sendable {
         while !Task.isCancelled {
             do {
                 for try await batch in log.entries(from: replica.appliedSequence + 1) {
-                    try replica.apply(batch)
+                    let skipped = try replica.apply(batch)
+                    if !skipped.isEmpty { recordSkipped(skipped) }
                     delay = configuration.options.retryDelay
                 }
                 if Task.isCancelled || replica.failure != nil { return }
@@ -179,7 +180,9 @@ public final class Eventbase: Sendable {
                 if Task.isCancelled || replica.failure != nil { return }
                 let failure = error as? EventbaseError
                 switch failure?.code {
-                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?:
+                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?, .permissionDenied?,
+                    .authenticationFailed?:
+                    // Retrying cannot help: the replica stops, and opening or waiting writes get the error.
                     logger.error("Stopped following the log", metadata: ["error": "\(error)"])
                     replica.fail(failure ?? EventbaseError(.internalError, "\(error)"))
                     return
@@ -215,11 +218,13 @@ public final class Eventbase: Sendable {
     private func drainPurges() async {
         while let batch = await purges.next() {
             // Only the newest request per key matters: it purges everything older.
-            var newest: [String: UInt64] = [:]
-            for request in batch { newest[request.key] = max(newest[request.key] ?? 0, request.before) }
+            var newest: [ExactKey: UInt64] = [:]
+            for request in batch {
+                newest[ExactKey(request.key)] = max(newest[ExactKey(request.key)] ?? 0, request.before)
+            }
             for (key, before) in newest {
                 do {
-                    _ = try await log.purgePuts(of: key, before: before)
+                    _ = try await log.purgePuts(of: key.string, before: before)
                 } catch {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
@@ -238,8 +243,17 @@ public final class Eventbase: Sendable {
     /// The last log sequence the local replica has applied.
     public var appliedSequence: UInt64 { replica.appliedSequence }
 
-    /// How many log entries were skipped because they were not valid events.
+    /// How many log entries were skipped because they were not valid events (the sum of
+    /// ``invalidEntryCounts``).
     public var invalidEntryCount: Int { replica.invalidEntryCount }
+
+    /// How many log entries were skipped because they were not valid events, per kind of problem.
+    ///
+    /// Every replica of a stream skips the same entries for the same reasons, so these counts agree
+    /// between instances that have applied the same sequence. Kinds never seen are absent. Each
+    /// skipped entry is also logged as a warning (sequence, kind, subject; never the payload) and
+    /// recorded as a ``Stat/Operation/skipInvalid`` stat.
+    public var invalidEntryCounts: [InvalidEntryKind: Int] { replica.invalidEntryCounts }
 
     /// How many stats were dropped because the stats buffer was full.
     public var droppedStatsCount: Int { stats.droppedCount }
@@ -276,6 +290,18 @@ public final class Eventbase: Sendable {
                 timestamp: started.millisecondsSince1970, duration: max(0, duration)))
     }
 
+    /// Records a stat for each entry the replica skipped.
+    private func recordSkipped(_ skipped: [Replica.SkippedEntry]) {
+        guard configuration.statsSink != nil else { return }
+        let now = configuration.now().millisecondsSince1970
+        for entry in skipped {
+            stats.offer(
+                Stat(
+                    operation: .skipInvalid, timestamp: now, duration: 0, reason: entry.kind.description,
+                    sequence: entry.sequence))
+        }
+    }
+
     // MARK: Writing
 
     /// Stores `data` under a new UUID key.
@@ -295,7 +321,9 @@ public final class Eventbase: Sendable {
     ///   - key: Any non-empty string within ``NameRules/maxKeyBytes(stream:)``.
     ///   - data: A JSON object; the stored document gets `"id": key` added.
     /// - Returns: The record as the replica holds it.
-    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.timeout` after
+    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.limitExceeded` when it
+    ///   nests deeper than ``EventbaseOptions/jsonLimits`` (or the default limits replicas read with)
+    ///   allow, or its event is larger than the server's max_payload; `.timeout` after
     ///   ``EventbaseOptions/writeTimeout`` (the write may still happen: retrying is safe, writes are
     ///   de-duplicated); `.unavailable`; `.closed`; `.streamDeleted`.
     @discardableResult
@@ -330,6 +358,14 @@ public final class Eventbase: Sendable {
         try NameRules.validateKey(key, stream: streamName)
         guard case .object = data else {
             throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
+        }
+        // Replicas read events with JSONLimits.default: a deeper document would be sent, then skipped
+        // by every replica (and this write would time out). The event object adds one level.
+        let maxDepth = min(configuration.options.jsonLimits.maxDepth, JSONLimits.default.maxDepth) - 1
+        if data.nestingDepth > maxDepth {
+            throw EventbaseError(
+                .limitExceeded,
+                "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existing = store.record(forKey: key)
@@ -454,7 +490,7 @@ public final class Eventbase: Sendable {
         return documents
     }
 
-    private func candidates(for query: Query) -> [String: Record<JSONValue>]? {
+    private func candidates(for query: Query) -> [ExactKey: Record<JSONValue>]? {
         let limit = configuration.options.maxAutomaticIndexes
         return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
     }
