@@ -60,13 +60,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Adapters/NATS",
             swiftSettings: strictSettings
         ),
         .target(
             name: "EventbaseJetStream",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Adapters/JetStream",
             swiftSettings: strictSettings
         ),
@@ -81,13 +82,16 @@ let package = Package(
         ),
         .target(
             name: "EventbaseTestKit",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/EventbaseTestKit",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "eventbase",
-            dependencies: ["Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
