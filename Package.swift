@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
         .library(name: "EventbaseJetStream", targets: ["EventbaseJetStream"]),
+        .library(name: "EventbaseMetrics", targets: ["EventbaseMetrics"]),
+        .library(name: "EventbaseServiceLifecycle", targets: ["EventbaseServiceLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -27,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -69,6 +73,18 @@ let package = Package(
             name: "EventbaseJetStream",
             dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Adapters/JetStream",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseMetrics",
+            dependencies: ["EventbaseCore", .product(name: "CoreMetrics", package: "swift-metrics")],
+            path: "Adapters/Metrics",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseServiceLifecycle",
+            dependencies: ["EventbaseCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Adapters/ServiceLifecycle",
             swiftSettings: strictSettings
         ),
         .target(
@@ -162,6 +178,25 @@ let package = Package(
             name: "EventbaseJetStreamTests",
             dependencies: ["EventbaseJetStream", "EventbaseTestKit"],
             path: "Tests/EventbaseJetStreamTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseMetricsTests",
+            dependencies: [
+                "EventbaseMetrics", "Eventbase", "EventbaseTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/EventbaseMetricsTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseServiceLifecycleTests",
+            dependencies: [
+                "EventbaseServiceLifecycle", "Eventbase", "EventbaseTestKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/EventbaseServiceLifecycleTests",
             swiftSettings: strictSettings
         ),
         .testTarget(
