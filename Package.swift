@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
         .library(name: "EventbaseJetStream", targets: ["EventbaseJetStream"]),
+        .library(name: "EventbaseMetrics", targets: ["EventbaseMetrics"]),
+        .library(name: "EventbaseServiceLifecycle", targets: ["EventbaseServiceLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -28,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -61,14 +65,27 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Adapters/NATS",
             swiftSettings: strictSettings
         ),
         .target(
             name: "EventbaseJetStream",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Adapters/JetStream",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseMetrics",
+            dependencies: ["EventbaseCore", .product(name: "CoreMetrics", package: "swift-metrics")],
+            path: "Adapters/Metrics",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseServiceLifecycle",
+            dependencies: ["EventbaseCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Adapters/ServiceLifecycle",
             swiftSettings: strictSettings
         ),
         .target(
@@ -88,7 +105,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "eventbase",
-            dependencies: ["Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
@@ -170,6 +190,25 @@ let package = Package(
             name: "EventbaseJetStreamTests",
             dependencies: ["EventbaseJetStream", "EventbaseTestKit"],
             path: "Tests/EventbaseJetStreamTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseMetricsTests",
+            dependencies: [
+                "EventbaseMetrics", "Eventbase", "EventbaseTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/EventbaseMetricsTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseServiceLifecycleTests",
+            dependencies: [
+                "EventbaseServiceLifecycle", "Eventbase", "EventbaseTestKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/EventbaseServiceLifecycleTests",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Eventbase
 import Foundation
+import Logging
 
 /// Options every subcommand shares: where the stream lives and how to print.
 struct ConnectionOptions: ParsableArguments {
@@ -37,6 +38,18 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Pretty-print JSON output.")
     var pretty = false
 
+    @Option(
+        name: .customLong("log-level"),
+        help: "Log to standard error from this level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "warning"
+
+    /// Logs to standard error from ``logLevel`` (faults only, by default).
+    var logger: Logger {
+        var logger = Logger(label: "eventbase-cli", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        return logger
+    }
+
     var streamName: String {
         stream ?? ProcessInfo.processInfo.environment["EVENTBASE_STREAM"] ?? "eventbase"
     }
@@ -47,6 +60,9 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
     }
 
     /// Opens the stream the options describe.
@@ -57,7 +73,7 @@ struct ConnectionOptions: ParsableArguments {
         } else {
             builder = try serverBuilder()
         }
-        return try await builder.configure {
+        return try await builder.logger(logger).configure {
             $0.writeTimeout = .milliseconds(Int(timeout * 1000))
             $0.openTimeout = .milliseconds(Int(timeout * 1000) * 2)
         }.build()

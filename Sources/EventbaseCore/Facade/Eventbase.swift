@@ -23,6 +23,8 @@ public final class Eventbase: Sendable {
         let now: @Sendable () -> Date
         let logger: Logger
         let options: EventbaseOptions
+        let instanceID: String
+        let companions: [@Sendable (Eventbase) async -> Void]
     }
 
     private struct Lifecycle {
@@ -31,6 +33,10 @@ public final class Eventbase: Sendable {
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
         var closeFinished = false
         var lastAccessed: Date
+        /// Set by ``closeGracefully()``: new writes are refused while in-flight ones finish.
+        var draining = false
+        var inFlightWrites = 0
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// A key whose older puts should be purged below a sequence.
@@ -41,6 +47,9 @@ public final class Eventbase: Sendable {
 
     /// The stream this instance follows.
     public let streamName: String
+    /// Identifies this instance in logs and metrics (`eventbase.instance` in log metadata): a new
+    /// random value per ``EventbaseBuilder/build()``.
+    public let instanceID: String
     let configuration: Configuration
     let replica: Replica
     private let stats: BoundedQueue<Stat>
@@ -53,6 +62,7 @@ public final class Eventbase: Sendable {
 
     private init(configuration: Configuration, replica: Replica) {
         self.streamName = configuration.streamName
+        self.instanceID = configuration.instanceID
         self.configuration = configuration
         self.replica = replica
         self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
@@ -129,11 +139,17 @@ public final class Eventbase: Sendable {
         lifecycle.withLock { $0.runTask = task }
     }
 
-    /// The instance's background work: following the log, draining stats and purges.
+    /// The instance's background work: following the log, draining stats and purges, and the
+    /// companions given to ``EventbaseBuilder/companion(_:)``.
     private func run() async {
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
             timers.addTask { await self.expireDeadlines() }
+            // Companions (such as a metrics poller) run until the instance closes; they are
+            // cancelled with the deadline loop.
+            for companion in self.configuration.companions {
+                timers.addTask { await companion(self) }
+            }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.follow() }
                 group.addTask { await self.drainStats() }
@@ -278,6 +294,33 @@ public final class Eventbase: Sendable {
         return now
     }
 
+    /// Starts a write: refused once closing or draining began; counted until ``endWrite()``.
+    private func beginWrite() throws -> Date {
+        let now = configuration.now()
+        let refused = lifecycle.withLock { state in
+            state.lastAccessed = now
+            if state.closed || state.draining { return true }
+            state.inFlightWrites += 1
+            return false
+        }
+        if refused { throw EventbaseError.closed() }
+        if let failure = replica.failure {
+            endWrite()
+            throw failure
+        }
+        return now
+    }
+
+    private func endWrite() {
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.inFlightWrites -= 1
+            guard state.inFlightWrites == 0 else { return [] }
+            defer { state.drainWaiters.removeAll() }
+            return state.drainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     private func record(
         _ operation: Stat.Operation, started: Date, id: String? = nil, pattern: String? = nil,
         query: JSONValue? = nil, resultCount: Int? = nil
@@ -354,7 +397,8 @@ public final class Eventbase: Sendable {
 
     private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?) async throws -> Record<JSONValue>
     {
-        let started = try begin()
+        let started = try beginWrite()
+        defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         guard case .object = data else {
             throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
@@ -411,7 +455,8 @@ public final class Eventbase: Sendable {
     /// - Throws: `.invalidKey`, `.timeout`, `.unavailable`, `.closed`, `.streamDeleted`.
     @discardableResult
     public func delete(_ key: String) async throws -> DeleteResult {
-        let started = try begin()
+        let started = try beginWrite()
+        defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.record(forKey: key) != nil
@@ -622,6 +667,34 @@ public final class Eventbase: Sendable {
         await shutDown()
     }
 
+    /// Closes the instance gracefully: new writes are refused with `.closed`, writes already in
+    /// flight are allowed to finish (each is bounded by ``EventbaseOptions/writeTimeout``), then
+    /// ``close()`` runs (a durable state store writes its final snapshot, the connection closes).
+    ///
+    /// Reads keep working until the close itself. This is what `EventbaseService` runs on a
+    /// graceful shutdown.
+    public func closeGracefully() async {
+        let closed = lifecycle.withLock { state in
+            state.draining = true
+            return state.closed
+        }
+        if !closed {
+            let inFlight = lifecycle.withLock { $0.inFlightWrites }
+            if inFlight > 0 {
+                logger.debug("Waiting for in-flight writes before closing", metadata: ["writes": "\(inFlight)"])
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = lifecycle.withLock { state in
+                    if state.inFlightWrites == 0 { return true }
+                    state.drainWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        }
+        await shutDown()
+    }
+
     private func shutDown() async {
         let (first, task) = lifecycle.withLock { state -> (Bool, Task<Void, Never>?) in
             if state.closed { return (false, nil) }
@@ -639,6 +712,7 @@ public final class Eventbase: Sendable {
             }
             return
         }
+        logger.debug("Closing")
         replica.fail(EventbaseError.closed())
         replica.deadlineAdded.finish()
         stats.finish()
