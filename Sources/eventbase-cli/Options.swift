@@ -139,6 +139,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         switch error.code {
         case .invalidJSON, .invalidQuery, .invalidKey, .invalidArgument, .invalidStreamName, .limitExceeded:
             exitCode = ExitCode(65)
+        case .streamNotFound:
+            exitCode = ExitCode(2)
         case .conflict:
             exitCode = ExitCode(3)
         case .unavailable, .timeout, .authenticationFailed, .permissionDenied, .noResponders:
