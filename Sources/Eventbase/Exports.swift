@@ -67,7 +67,7 @@ extension EventbaseBuilder {
     /// when it opens, closed when it closes), a ``JetStreamEventLog`` on the stream, and, when
     /// ``statsStreamName(_:)`` is set, a ``JetStreamStatsSink`` on the same connection.
     ///
-    /// Without ``fileStore(path:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
+    /// Without ``fileStore(path:options:logger:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
     /// from the stream on every start). The connection belongs to the one instance built from the
     /// result: build each instance from its own `.nats(…)` call.
     ///
