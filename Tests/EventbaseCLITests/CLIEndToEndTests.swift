@@ -11,7 +11,7 @@ import Testing
 #endif
 
 /// The built `eventbase` binary, run as a child process against a real nats-server from the fixture.
-@Suite(.enabled(if: NATSServerFixture.isAvailable), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: ChildProcess.isSupported && NATSServerFixture.isAvailable), .timeLimit(.minutes(3)))
 struct CLIEndToEndTests {
     /// Runs `eventbase` with `arguments` followed by `--server <url> --stream <stream>`.
     static func eventbase(

@@ -4,13 +4,19 @@ import Synchronization
 
 #if canImport(Glibc)
     import Glibc
-#elseif canImport(Darwin)
-    import Darwin
 #endif
 
-/// The built `eventbase` tool, run as a child process with pipes for its standard streams.
+/// The built `eventbase` tool, run as a child process with pipes for its output.
 ///
-/// Every wait has a deadline: when it passes, the process is killed and the wait throws `.timeout`.
+/// Tests run in parallel in one process, and each nats-server fixture is spawned by Foundation's
+/// `Process`, which only closes the descriptors open when it starts preparing the spawn. A pipe made
+/// by a concurrent test in that window would leak into the server, and the child's end of file would
+/// never come while the server lives. So the child is spawned here with `posix_spawn`: its pipes are
+/// close-on-exec from birth (`pipe2`), it inherits nothing but standard input, output and error
+/// (`posix_spawn_file_actions_addclosefrom_np`), its exit is awaited with `waitpid` and its output
+/// read with `read` on threads of their own. Standard input is a file, so writing it never raises
+/// SIGPIPE. Every wait has a deadline: when it passes, the process is killed and the wait throws
+/// `.timeout`.
 final class ChildProcess: Sendable {
     /// What a finished process left behind.
     struct Output: Sendable {
@@ -41,86 +47,90 @@ final class ChildProcess: Sendable {
         var exit: (status: Int32, signalled: Bool)?
         var lineWaiter: CheckedContinuation<String?, Never>?
         var stderrWaiter: (count: Int, continuation: CheckedContinuation<Bool, Never>)?
-        var finishWaiters: [CheckedContinuation<Void, Never>] = []
+        var finishWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
 
         var finished: Bool { stdoutClosed && stderrClosed && exit != nil }
     }
 
-    /// The `eventbase` binary: `EVENTBASE_CLI` if set, else the one next to the test bundle in the
-    /// build products folder (`swift build --build-tests` builds both).
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["EVENTBASE_CLI"] { return URL(fileURLWithPath: path) }
-        #if os(Linux)
-            let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        #else
-            let bundle = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") } ?? Bundle.main
-            let products = bundle.bundleURL.deletingLastPathComponent()
-        #endif
-        return products.appendingPathComponent("eventbase")
-    }
-
-    /// The state, shared with the pipes' and the process's handlers.
+    /// The state, shared with the reading and waiting threads.
     private final class Shared: Sendable {
         let state = Mutex(State())
     }
 
-    /// What the reading handlers must do once the lock is released.
+    /// What the reading threads must do once the lock is released.
     private struct Wakeups {
         var line: (CheckedContinuation<String?, Never>, String?)?
         var stderr: (CheckedContinuation<Bool, Never>, Bool)?
         var finished: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let process: Process
-    private let input: Pipe
+    /// Whether child processes can be run here (Linux, where the tests run in CI).
+    static var isSupported: Bool {
+        #if canImport(Glibc)
+            return true
+        #else
+            return false
+        #endif
+    }
+
+    /// The `eventbase` binary: `EVENTBASE_CLI` if set, else the one next to the test bundle in the
+    /// build products folder (`swift build --build-tests` builds both).
+    static var binary: URL {
+        if let path = ProcessInfo.processInfo.environment["EVENTBASE_CLI"] { return URL(fileURLWithPath: path) }
+        let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        return products.appendingPathComponent("eventbase")
+    }
+
+    private let pid: Int32
     private let shared: Shared
 
-    /// Starts `eventbase` with `arguments`, its environment cleared of `NATS_URL` and `EVENTBASE_STREAM`
-    /// so only the arguments say where to connect.
-    init(_ arguments: [String], environment extra: [String: String] = [:]) throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw EventbaseError(
-                .unavailable,
-                "The eventbase binary is not at \(Self.binary.path); run `swift build --build-tests` first or set "
-                    + "EVENTBASE_CLI.")
-        }
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["NATS_URL"] = nil
-        environment["EVENTBASE_STREAM"] = nil
-        environment.merge(extra) { $1 }
-        process.environment = environment
-        let input = Pipe()
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        let shared = Shared()
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            Self.received(data, isOutput: true, shared: shared)
-        }
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil }
-            Self.received(data, isOutput: false, shared: shared)
-        }
-        process.terminationHandler = { process in
-            let signalled = process.terminationReason == .uncaughtSignal
-            let waiters = shared.state.withLock { state in
-                state.exit = (process.terminationStatus, signalled)
-                return Self.takeFinishWaiters(&state)
+    /// Starts `eventbase` with `arguments` and `input` as its standard input, its environment cleared of
+    /// `NATS_URL` and `EVENTBASE_STREAM` so only the arguments say where to connect.
+    init(_ arguments: [String], input: String = "", environment extra: [String: String] = [:]) throws {
+        #if canImport(Glibc)
+            let path = Self.binary.path
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw EventbaseError(
+                    .unavailable,
+                    "The eventbase binary is not at \(path); run `swift build --build-tests` first or set EVENTBASE_CLI."
+                )
             }
-            for waiter in waiters { waiter.resume() }
-        }
-        self.process = process
-        self.input = input
-        self.shared = shared
-        try process.run()
+            var environment = ProcessInfo.processInfo.environment
+            environment["NATS_URL"] = nil
+            environment["EVENTBASE_STREAM"] = nil
+            environment.merge(extra) { $1 }
+
+            let stdinFD = try Self.inputFile(input)
+            defer { close(stdinFD) }
+            let output = try Self.closeOnExecPipe()
+            let errors: (read: Int32, write: Int32)
+            do {
+                errors = try Self.closeOnExecPipe()
+            } catch {
+                close(output.read)
+                close(output.write)
+                throw error
+            }
+            let spawned = Self.spawn(
+                path, arguments: [path] + arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+                stdin: stdinFD, stdout: output.write, stderr: errors.write)
+            close(output.write)
+            close(errors.write)
+            guard case .success(let pid) = spawned else {
+                close(output.read)
+                close(errors.read)
+                throw EventbaseError(.unavailable, "Could not start \(path): \(spawned).")
+            }
+            self.pid = pid
+            let shared = Shared()
+            self.shared = shared
+            Thread { Self.readToEnd(output.read, isOutput: true, shared: shared) }.start()
+            Thread { Self.readToEnd(errors.read, isOutput: false, shared: shared) }.start()
+            Thread { Self.waitForExit(of: pid, shared: shared) }.start()
+        #else
+            throw EventbaseError(.unavailable, "ChildProcess runs on Linux only.")
+        #endif
     }
 
     /// Runs `eventbase` to completion with `input` on its standard input, within `timeout`.
@@ -128,26 +138,14 @@ final class ChildProcess: Sendable {
         _ arguments: [String], input: String = "", environment: [String: String] = [:],
         timeout: Duration = .seconds(60)
     ) async throws -> Output {
-        let child = try ChildProcess(arguments, environment: environment)
-        child.write(input)
-        child.closeInput()
-        return try await child.waitForExit(timeout: timeout)
+        try await ChildProcess(arguments, input: input, environment: environment).waitForExit(timeout: timeout)
     }
 
-    /// Writes to the process's standard input.
-    func write(_ text: String) {
-        guard !text.isEmpty else { return }
-        input.fileHandleForWriting.write(Data(text.utf8))
-    }
-
-    /// Closes the process's standard input (it reads end of file).
-    func closeInput() {
-        try? input.fileHandleForWriting.close()
-    }
-
-    /// Sends a signal to the process.
+    /// Sends a signal to the process, unless it has already exited (and its id may be reused).
     func send(_ signal: Int32) {
-        kill(process.processIdentifier, signal)
+        shared.state.withLock { state in
+            if state.exit == nil { kill(pid, signal) }
+        }
     }
 
     /// The next line of standard output, or `nil` at its end; throws `.timeout` after `timeout`.
@@ -157,7 +155,7 @@ final class ChildProcess: Sendable {
                 await self.awaitLine()
             }
         } catch {
-            kill(process.processIdentifier, SIGKILL)
+            send(SIGKILL)
             throw error
         }
     }
@@ -180,7 +178,7 @@ final class ChildProcess: Sendable {
                 throw EventbaseError(.unavailable, "eventbase ended before writing to stderr: \(self.stderrText)")
             }
         } catch {
-            kill(process.processIdentifier, SIGKILL)
+            send(SIGKILL)
             throw error
         }
     }
@@ -195,8 +193,8 @@ final class ChildProcess: Sendable {
                 await self.awaitFinish()
             }
         } catch {
-            kill(process.processIdentifier, SIGKILL)
-            throw error
+            send(SIGKILL)
+            throw EventbaseError(.timeout, "eventbase did not finish within \(timeout); stderr: \(stderrText)")
         }
         return shared.state.withLock { state in
             Output(
@@ -241,22 +239,120 @@ final class ChildProcess: Sendable {
     }
 
     private func awaitFinish() async {
+        let id = shared.state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return state.nextWaiter
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = shared.state.withLock { state in
-                    if state.finished { return true }
-                    state.finishWaiters.append(continuation)
+                    if state.finished || Task.isCancelled { return true }
+                    state.finishWaiters[id] = continuation
                     return false
                 }
                 if done { continuation.resume() }
             }
         } onCancel: {
-            // Killing the process makes it exit and close its pipes, which resumes the waiter.
-            kill(process.processIdentifier, SIGKILL)
+            shared.state.withLock { $0.finishWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 
-    // MARK: Reading
+    // MARK: Spawning, reading, reaping
+
+    #if canImport(Glibc)
+        /// A file holding `input`, open for reading (and already unlinked).
+        private static func inputFile(_ input: String) throws -> Int32 {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "eventbase-cli-\(UUID().uuidString)")
+            try Data(input.utf8).write(to: url)
+            defer { try? FileManager.default.removeItem(at: url) }
+            let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw EventbaseError(.unavailable, "Could not open \(url.path): errno \(errno).") }
+            return fd
+        }
+
+        /// A pipe whose both ends are close-on-exec from the start.
+        private static func closeOnExecPipe() throws -> (read: Int32, write: Int32) {
+            typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>?, Int32) -> Int32
+            var fds: [Int32] = [-1, -1]
+            guard let symbol = dlsym(nil, "pipe2") else {
+                throw EventbaseError(.unavailable, "This C library has no pipe2.")
+            }
+            let result = fds.withUnsafeMutableBufferPointer {
+                unsafeBitCast(symbol, to: Pipe2.self)($0.baseAddress, O_CLOEXEC)
+            }
+            guard result == 0 else { throw EventbaseError(.unavailable, "pipe2 failed: errno \(errno).") }
+            return (fds[0], fds[1])
+        }
+
+        /// Spawns `path` with the given standard streams and nothing else inherited.
+        private static func spawn(
+            _ path: String, arguments: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32
+        ) -> Result<Int32, EventbaseError> {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, stdin, 0)
+            posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+            posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+            typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+            if let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") {
+                _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+            }
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            // The child starts with no blocked signals and default handling of the ones the tests send.
+            var empty = sigset_t()
+            sigemptyset(&empty)
+            posix_spawnattr_setsigmask(&attributes, &empty)
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for number in [SIGINT, SIGTERM, SIGPIPE] { sigaddset(&defaults, number) }
+            posix_spawnattr_setsigdefault(&attributes, &defaults)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+            let argv = arguments.map { strdup($0) } + [nil]
+            let envp = environment.map { strdup($0) } + [nil]
+            defer {
+                for pointer in argv + envp { free(pointer) }
+            }
+            var pid: pid_t = 0
+            let status = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+            guard status == 0 else { return .failure(EventbaseError(.unavailable, "posix_spawn failed: \(status)")) }
+            return .success(pid)
+        }
+    #endif
+
+    /// Reads `fd` until its end, handing each chunk to the state, then closes it.
+    private static func readToEnd(_ fd: Int32, isOutput: Bool, shared: Shared) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                received(Data(buffer[0..<count]), isOutput: isOutput, shared: shared)
+            } else if count < 0, errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        close(fd)
+        received(Data(), isOutput: isOutput, shared: shared)
+    }
+
+    /// Waits for the process to end and records how.
+    private static func waitForExit(of pid: Int32, shared: Shared) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+        let signal = status & 0x7f
+        let signalled = signal != 0 && signal != 0x7f
+        let waiters = shared.state.withLock { state in
+            state.exit = (signalled ? signal : (status >> 8) & 0xff, signalled)
+            return takeFinishWaiters(&state)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 
     private static func received(_ data: Data, isOutput: Bool, shared: Shared) {
         let wakeups = shared.state.withLock { state in
@@ -311,7 +407,7 @@ final class ChildProcess: Sendable {
 
     private static func takeFinishWaiters(_ state: inout State) -> [CheckedContinuation<Void, Never>] {
         guard state.finished else { return [] }
-        defer { state.finishWaiters = [] }
-        return state.finishWaiters
+        defer { state.finishWaiters = [:] }
+        return Array(state.finishWaiters.values)
     }
 }
