@@ -139,7 +139,8 @@ let package = Package(
         .testTarget(
             name: "EventbaseCLITests",
             dependencies: [
-                "eventbase", "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "eventbase", "Eventbase", "EventbaseCore", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/EventbaseCLITests",
             swiftSettings: strictSettings

@@ -139,7 +139,7 @@ public final class JetStreamEventLog: EventLog {
             .invalidArgument, "JetStreamEventLog checks conditions on puts only; append the delete without one.")
     }
 
-    /// Reads entries in order from `sequence`, then follows new ones. See ``JetStreamLogReader``.
+    /// Reads entries in order from `sequence`, then follows new ones, through an ordered consumer.
     public func entries(from sequence: UInt64) -> LogEntries {
         let reader = JetStreamLogReader(
             context: context, streamName: streamName, start: sequence, options: options,

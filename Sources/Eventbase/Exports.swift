@@ -69,9 +69,10 @@ extension EventbaseBuilder {
     /// when it opens, closed when it closes), a ``JetStreamEventLog`` on the stream, and, when
     /// ``statsStreamName(_:)`` is set, a ``JetStreamStatsSink`` on the same connection.
     ///
-    /// Without ``fileStore(path:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
-    /// from the stream on every start). The connection, log and sink are made by ``build()``, so each
-    /// built instance has its own connection, and they log through the builder's logger.
+    /// Without ``fileStore(path:options:logger:)`` or ``stateStore(_:)`` the local replica is kept in
+    /// memory (rebuilt from the stream on every start). The connection, log and sink are made by
+    /// ``build()``, so each built instance has its own connection, and they log through the builder's
+    /// logger.
     ///
     /// ```swift
     /// let eventbase = try await Eventbase.builder(streamName: "myapp")

@@ -40,13 +40,17 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         name: .customLong("log-level"),
-        help: "Log to standard error from this level: trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "warning"
+        help: """
+            Log to standard error from this level: trace, debug, info, notice, warning, error or critical \
+            (default critical: a failure is reported once, as the command's one-line error; warning shows \
+            connection faults and reconnects as they happen).
+            """)
+    var logLevel: String = "critical"
 
-    /// Logs to standard error from ``logLevel`` (faults only, by default).
+    /// Logs to standard error from ``logLevel`` (by default only what the one-line error does not say).
     var logger: Logger {
         var logger = Logger(label: "eventbase-cli", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .critical
         return logger
     }
 
@@ -155,6 +159,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         switch error.code {
         case .invalidJSON, .invalidQuery, .invalidKey, .invalidArgument, .invalidStreamName, .limitExceeded:
             exitCode = ExitCode(65)
+        case .streamNotFound:
+            exitCode = ExitCode(2)
         case .conflict:
             exitCode = ExitCode(3)
         case .unavailable, .timeout, .authenticationFailed, .permissionDenied, .noResponders:

@@ -23,31 +23,57 @@ public struct EventbaseBehaviourSuite: Sendable {
 
     /// The checks.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// `get` of a key that was never written is `nil`.
         case getOfAMissingKeyIsNil
+        /// A put then a get returns the data with `id` added, `changes` 1 and `dateCreated == dateModified`.
         case putThenGetReturnsDataWithIDAndFirstMeta
+        /// A second put makes `changes` 2 and a later `dateModified`, keeping `dateCreated`.
         case secondPutCountsTwoChangesAndMovesDateModified
+        /// A put replaces the whole document; fields it omits are gone.
         case putReplacesTheDocument
+        /// After a delete, `get` is `nil`.
         case deleteMakesGetNil
+        /// `insert` stores the document under a new UUID key.
         case insertGeneratesAUUIDKey
+        /// Two instances on one stream see each other's writes.
         case twoInstancesSeeEachOthersWrites
+        /// Reopening on the same replica replays only the events it has not applied (`onMessage` sees only those).
         case reopeningReplaysOnlyNewEvents
+        /// Keys with special characters (`!@#$%^&*()_+`, `.`, `*`, `>`, spaces, unicode) round-trip.
         case specialCharacterKeysRoundTrip
+        /// Canonically equivalent keys (NFC and NFD spellings) are distinct keys, byte for byte.
         case equivalentUnicodeKeysStayDistinct
+        /// `keys(_:)` filters keys by a regular expression.
         case keysFilterByRegex
+        /// Subscriptions with `$regex`, `$eq` and plain values are called for matching writes only.
         case subscribeWithRegexEqualityAndPlainValues
+        /// A subscription is told when a record stops matching (changed or deleted).
         case subscriptionsLearnWhenRecordsLeave
+        /// A cancelled subscription is not called again.
         case cancelledSubscriptionsStopBeingCalled
+        /// A subscription handler that throws does not stop replication or other subscriptions.
         case throwingHandlersNeverStopReplication
+        /// `changes(matching:)` yields the changes made after it was created.
         case changeSequencesYieldLiveChanges
+        /// `liveQuery(_:)` yields the matching records, then `caughtUp`, then changes.
         case liveQueriesStartWithExistingRecords
+        /// Query operators, `sort`, `limit`, `offset` and `project` give the expected documents in order.
         case queryOperatorsSortLimitOffsetProject
+        /// `count(_:)` counts exactly the matching documents.
         case countIsExact
+        /// Unknown operators and invalid regular expressions throw `.invalidQuery`, never match silently.
         case invalidQueriesAreTypedErrors
+        /// A replica replaying from scratch after purges computes the same meta as the live one.
         case metaIsIdenticalOnAReplicaReplayingAfterPurges
+        /// Concurrent writes on one instance each return their own record.
         case concurrentWritersEachGetTheirOwnRecord
+        /// `put(_:_:expectedRevision:)` with a stale revision throws `.conflict`.
         case optimisticConcurrencyRejectsStaleWrites
+        /// A `Codable` value round-trips through `put` and `get(_:as:)`.
         case typedCodableRoundTrip
+        /// Every operation after `close()` throws `.closed`.
         case everyOperationAfterCloseThrowsClosed
+        /// `deleteStream()` removes the stream and the local replica's data.
         case deleteStreamRemovesTheStreamAndLocalData
 
         public var description: String { rawValue }

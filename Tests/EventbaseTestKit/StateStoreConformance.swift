@@ -14,15 +14,25 @@ import Foundation
 public struct StateStoreConformance: Sendable {
     /// The checks.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// A new store has no records and last applied sequence 0.
         case startsEmpty
+        /// Applied puts can be read back by key, with the batch's sequence as the last applied one.
         case appliesAndReads
+        /// When a batch changes a key several times, the last change is what the store holds.
         case lastChangeOfABatchWins
+        /// A delete in a batch removes the record.
         case deletesRemoveRecords
+        /// `forEachRecord` visits every record exactly once.
         case enumeratesEveryRecordOnce
+        /// `reset(identity:)` removes every record and the last applied sequence.
         case resetClearsEverything
+        /// The last applied sequence follows each batch, even an empty one.
         case sequenceNeverGoesBack
+        /// Applying a batch while an enumeration runs neither deadlocks nor disturbs it.
         case enumerationIsAConsistentView
+        /// A durable store reopened after `checkpoint()` and `close()` holds the same records and sequence.
         case durableStoresResumeFromTheirCheckpoint
+        /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte.
         case keysAreComparedByteExactly
 
         public var description: String { rawValue }

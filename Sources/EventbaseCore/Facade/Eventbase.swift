@@ -349,7 +349,7 @@ public final class Eventbase: Sendable {
 
     /// Stores `data` under a new UUID key.
     /// - Returns: The generated key and the stored record.
-    /// - Throws: see ``put(_:_:)``.
+    /// - Throws: see ``put(_:_:)-(String,JSONValue)``.
     @discardableResult
     public func insert(_ data: JSONValue) async throws -> InsertResult {
         let key = UUID().uuidString.lowercased()
@@ -376,14 +376,14 @@ public final class Eventbase: Sendable {
 
     /// Stores `data` under `key` only if the key's current revision is `expectedRevision`
     /// (its ``Meta/revision``), or, with `nil`, only if the key does not exist.
-    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)``.
+    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)-(String,JSONValue)``.
     @discardableResult
     public func put(_ key: String, _ data: JSONValue, expectedRevision: UInt64?) async throws -> Record<JSONValue> {
         try await write(key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent)
     }
 
     /// Stores any `Encodable` value (it must encode as a JSON object) under `key`.
-    /// - Throws: `.encodingFailed`, and what ``put(_:_:)`` throws.
+    /// - Throws: `.encodingFailed`, and what ``put(_:_:)-(String,JSONValue)`` throws.
     @discardableResult
     public func put<Value: Encodable>(_ key: String, _ value: Value) async throws -> Record<JSONValue> {
         try await put(key, try JSONValueEncoder().encode(value))

@@ -1,7 +1,7 @@
 /// A snapshot of an ``Eventbase`` instance's health: how far its replica is behind the stream, what
 /// it skipped or dropped, and the state of its connection.
 ///
-/// Take one with ``Eventbase/health()``; a metrics poller or a readiness endpoint reads it
+/// Take one with ``Eventbase/health(timeout:)``; a metrics poller or a readiness endpoint reads it
 /// periodically.
 ///
 /// ```swift
@@ -34,7 +34,7 @@ public struct EventbaseHealth: Sendable, Hashable {
     /// Whether the instance was closed.
     public var isClosed: Bool
 
-    /// Creates a snapshot (``Eventbase/health()`` makes them; tests and custom reporters may too).
+    /// Creates a snapshot (``Eventbase/health(timeout:)`` makes them; tests and custom reporters may too).
     public init(
         streamName: String,
         instanceID: String,

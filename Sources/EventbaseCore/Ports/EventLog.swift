@@ -64,7 +64,7 @@ public protocol EventLog: Sendable {
     /// Stops every reader and releases resources. Idempotent.
     func close() async
 
-    /// The state of the log's connection to its server, for ``Eventbase/health()``; `nil` when the
+    /// The state of the log's connection to its server, for ``Eventbase/health(timeout:)``; `nil` when the
     /// log has no connection (the default) or cannot tell. Must not block or do I/O.
     var connectionStatus: ConnectionStatus? { get }
 }
