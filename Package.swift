@@ -87,32 +87,30 @@ let package = Package(
         ),
         .executableTarget(
             name: "eventbase",
-            dependencies: ["Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Eventbase", "EventbaseBenchmarkSuite", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "CoreBenchmarks",
+        .target(
+            name: "EventbaseBenchmarkSuite",
             dependencies: ["Eventbase"],
-            path: "Benchmarks/CoreBenchmarks",
+            path: "Benchmarks/Suite",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "NATSBench",
-            dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
+            dependencies: ["EventbaseBenchmarkSuite", "EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
-            swiftSettings: strictSettings
-        ),
-        .executableTarget(
-            name: "JetStreamBench",
-            dependencies: ["Eventbase", "EventbaseTestKit"],
-            path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EventbaseCLITests",
             dependencies: [
-                "eventbase", "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "eventbase", "Eventbase", "EventbaseBenchmarkSuite", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/EventbaseCLITests",
             swiftSettings: strictSettings
