@@ -52,7 +52,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent writers in put_conc and stats_overhead (default 64).")
     var writers: Int?
 
-    @Option(name: .customLong("pipelined-writers"), help: "Concurrent writers in put_pipelined (default 1,024).")
+    @Option(name: .customLong("pipelined-writers"), help: "Concurrent writers in put_pipelined (default 256).")
     var pipelinedWriters: Int?
 
     @Option(help: "Live queries in subscribe_fanout (default 1,000).")
