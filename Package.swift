@@ -106,16 +106,17 @@ let package = Package(
         .executableTarget(
             name: "eventbase",
             dependencies: [
-                "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Eventbase", "EventbaseBenchmarkSuite", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "CoreBenchmarks",
+        .target(
+            name: "EventbaseBenchmarkSuite",
             dependencies: ["Eventbase"],
-            path: "Benchmarks/CoreBenchmarks",
+            path: "Benchmarks/Suite",
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -126,20 +127,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "NATSBench",
-            dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
+            dependencies: ["EventbaseBenchmarkSuite", "EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
-            swiftSettings: strictSettings
-        ),
-        .executableTarget(
-            name: "JetStreamBench",
-            dependencies: ["Eventbase", "EventbaseTestKit"],
-            path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EventbaseCLITests",
             dependencies: [
-                "eventbase", "Eventbase", "EventbaseCore", "EventbaseTestKit",
+                "eventbase", "Eventbase", "EventbaseCore", "EventbaseBenchmarkSuite", "EventbaseTestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/EventbaseCLITests",

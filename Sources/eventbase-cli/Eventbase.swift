@@ -15,7 +15,7 @@ struct EventbaseCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Put.self, Insert.self, Get.self, Delete.self, Keys.self, Query.self, Count.self, Watch.self, Stats.self,
-            Streams.self, Shell.self,
+            Streams.self, Shell.self, Bench.self,
         ]
     )
 }
