@@ -3,7 +3,7 @@ public struct BenchmarkConfiguration: Sendable {
     /// Every benchmark, in the order they run.
     public static let allNames = [
         "put_seq", "put_conc", "put_pipelined", "stats_overhead", "replay", "open_snapshot", "memory", "get",
-        "query_eq", "query_range", "query_regex", "query_sorted_limit", "subscribe_fanout",
+        "query_eq", "query_range", "query_regex", "query_sorted_limit", "subscribe_fanout", "put_conc_memory",
     ]
     /// The benchmarks that need a server.
     public static let serverNames: Set<String> = [
@@ -18,9 +18,10 @@ public struct BenchmarkConfiguration: Sendable {
     public var localRecords = 100_000
     /// Puts timed one at a time (`put_seq`).
     public var sequentialPuts = 5_000
-    /// Puts timed in `put_conc`, `put_pipelined` and `stats_overhead` (and for each of their baselines).
+    /// Puts timed in `put_conc`, `put_pipelined`, `stats_overhead` and `put_conc_memory` (and for each of
+    /// their baselines).
     public var puts = 50_000
-    /// Concurrent writers of `put_conc` and `stats_overhead`.
+    /// Concurrent writers of `put_conc`, `stats_overhead` and `put_conc_memory`.
     public var writers = 64
     /// Concurrent writers of `put_pipelined`: enough to saturate (on 2 cores, puts stop getting faster
     /// at 128 to 256 writers; 1,024 and 4,096 are no faster).

@@ -104,6 +104,10 @@ public struct BenchmarkSuite: Sendable {
             progress("running subscribe_fanout")
             record(try await local.subscribeFanout())
         }
+        if names.contains("put_conc_memory") {
+            progress("running put_conc_memory")
+            record(try await local.putConcurrentlyInMemory())
+        }
         let order = Dictionary(uniqueKeysWithValues: BenchmarkConfiguration.allNames.enumerated().map { ($1, $0) })
         return results.sorted { order[$0.name, default: 0] < order[$1.name, default: 0] }
     }

@@ -147,4 +147,43 @@ struct LocalBenchmarks {
             unit: "events/s", baseline: "no live queries", baselineOpsPerSecond: Double(events) / baselineSeconds,
             environment: environment)
     }
+
+    /// put_conc_memory: `put` from `writers` concurrent writers on the in-memory backend vs the same
+    /// events appended to an `InMemoryEventLog` (encoding, storing, de-duplication; no replica) with as
+    /// many writers. Timed in two alternating halves, baseline first, so both see the same load.
+    func putConcurrentlyInMemory() async throws -> BenchmarkResult {
+        let half = max(1, configuration.puts / 2)
+        let writers = configuration.writers
+        let eventbase = try await Eventbase.builder(streamName: "bench_memory_put").inMemory().build()
+        let log = InMemoryEventLog(streamName: "bench_memory_raw")
+        _ = try await log.open()
+        var eventbaseSeconds = 0.0
+        var rawSeconds = 0.0
+        for round in 0..<2 {
+            let offset = round * half
+            rawSeconds += try await Measure.time {
+                try await Measure.concurrently(half, width: writers) { index in
+                    let event = Event(
+                        kind: .put, key: BenchmarkData.key(offset + index),
+                        data: BenchmarkData.document(offset + index), timestamp: 1_700_000_000_000,
+                        eventID: UUID().uuidString, changes: 1)
+                    _ = try await log.append(event, condition: nil)
+                }
+            }
+            eventbaseSeconds += try await Measure.time {
+                try await Measure.concurrently(half, width: writers) { index in
+                    _ = try await eventbase.put(
+                        BenchmarkData.key(offset + index), BenchmarkData.document(offset + index))
+                }
+            }
+        }
+        await eventbase.close()
+        await log.close()
+        let operations = 2 * half
+        return BenchmarkResult(
+            name: "put_conc_memory", operations: operations, seconds: eventbaseSeconds,
+            opsPerSecond: Double(operations) / eventbaseSeconds, unit: "puts/s",
+            baseline: "in-memory log append, \(writers) writers", baselineOpsPerSecond: Double(operations) / rawSeconds,
+            environment: environment)
+    }
 }
