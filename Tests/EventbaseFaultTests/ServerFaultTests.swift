@@ -1,0 +1,93 @@
+import Eventbase
+import EventbaseCore
+import EventbaseTestKit
+import Foundation
+import Testing
+
+/// Scenarios on a single nats-server under write load: crashes, clean stops, hangs. Each checks
+/// issue #8's criteria with ``FaultReport`` and prints its figures (`FAULT-FIGURES ...`).
+@Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(2)))
+struct ServerFaultTests {
+    /// Runs `body` with a server, an instance on it (through `url(server)`), a history and a running
+    /// write load; stops the load and closes the instance afterwards.
+    func withLoadedInstance(
+        stream: String, seed: UInt64, via url: (NATSServerFixture) throws -> String = { $0.url },
+        nats: ((String) -> NATSOptions)? = nil,
+        _ body: (NATSServerFixture, Instance, WriteLoad) async throws -> Void
+    ) async throws {
+        try await withNATSServer { server in
+            let target = try url(server)
+            let instance = try await Instance.open(url: target, stream: stream, nats: nats?(target))
+            let load = WriteLoad(history: FaultHistory())
+            load.start(on: instance.eventbase, seed: seed)
+            do {
+                try await body(server, instance, load)
+            } catch {
+                await load.stop()
+                await instance.close()
+                throw error
+            }
+            await load.stop()
+            await instance.close()
+        }
+    }
+
+    @Test(arguments: ["sigkill", "sigterm"])
+    func aServerStoppedMidWriteLoadAndRestartedLosesNoAcknowledgedWrite(signal: String) async throws {
+        let seed = scenarioSeed(11)
+        let batch = scenarioLoad(150)
+        let stream = "faults_\(signal)"
+        try await withLoadedInstance(stream: stream, seed: seed) { server, instance, load in
+            let history = load.history
+            try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the stop")
+            let fault = history.fault(signal)
+            if signal == "sigkill" {
+                await server.crash()
+            } else {
+                #expect(await server.terminate())
+            }
+            try await server.startAgain()
+            history.lift(fault)
+            try await history.waitUntilAcknowledged(
+                history.acknowledged + batch, timeout: .seconds(30), "writes after the restart")
+            let report = try await finish(
+                "server-\(signal)", seed: seed, load: load, url: server.url, stream: stream, instances: [instance])
+            #expect(report.unavailability < .seconds(10))
+        }
+    }
+
+    @Test func aHungServerIsDetectedAndWritesResumeAfterItContinues() async throws {
+        let seed = scenarioSeed(21)
+        let batch = scenarioLoad(150)
+        let stream = "faults_sigstop"
+        try await withLoadedInstance(stream: stream, seed: seed) { server, instance, load in
+            let history = load.history
+            let events = instance.transport.connectionEvents()
+            try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the pause")
+            let fault = history.fault("sigstop")
+            server.pause()
+            // 1-second pings, two outstanding: the client gives the connection up within a few seconds.
+            try await withDeadline(.seconds(15), clock: ContinuousClock(), "detecting the hung server") {
+                for await event in events {
+                    if case .disconnected = event { return }
+                }
+            }
+            let detected = history.now - history.faults[fault].at
+            server.resume()
+            history.lift(fault)
+            try await history.waitUntilAcknowledged(
+                history.acknowledged + batch, timeout: .seconds(30), "writes after the resume")
+            let report = try await finish(
+                "server-sigstop", seed: seed, load: load, url: server.url, stream: stream, instances: [instance])
+            print("FAULT-FIGURES scenario=server-sigstop detectedSeconds=\(seconds(detected))")
+            #expect(detected < .seconds(10))
+            #expect(report.unavailability < .seconds(20))
+        }
+    }
+}
+
+/// A duration in seconds with two decimals, for figures.
+func seconds(_ duration: Duration) -> String {
+    let (whole, fraction) = duration.components
+    return String(format: "%.2f", Double(whole) + Double(fraction) / 1e18)
+}
