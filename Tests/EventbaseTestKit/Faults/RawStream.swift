@@ -11,6 +11,14 @@ public struct RawStreamMessage: Sendable, Hashable {
     public var messageID: String?
     /// The payload.
     public var payload: [UInt8]
+
+    /// Creates a message (tests of the checkers build their own streams).
+    public init(sequence: UInt64, subject: String, messageID: String?, payload: [UInt8]) {
+        self.sequence = sequence
+        self.subject = subject
+        self.messageID = messageID
+        self.payload = payload
+    }
 }
 
 /// Reads a whole JetStream stream straight from the server's API (`$JS.API.STREAM.INFO` and
