@@ -25,7 +25,12 @@ struct ScenarioFailure: Error, CustomStringConvertible {
 /// NATS options for fault scenarios: 1-second pings (a hung server is noticed in a few seconds),
 /// fast unlimited reconnects.
 func faultNATSOptions(_ url: String) -> NATSOptions {
-    var options = NATSOptions(servers: [url])
+    faultNATSOptions(servers: [url])
+}
+
+/// ``faultNATSOptions(_:)`` with several servers (a cluster).
+func faultNATSOptions(servers: [String]) -> NATSOptions {
+    var options = NATSOptions(servers: servers)
     options.pingInterval = .seconds(1)
     options.maxOutstandingPings = 2
     options.reconnectBackoffBase = .milliseconds(20)
@@ -37,8 +42,8 @@ func faultNATSOptions(_ url: String) -> NATSOptions {
 }
 
 /// Stream options for fault scenarios: 2-second requests and half-second heartbeats.
-func faultStreamOptions() -> JetStreamStreamOptions {
-    JetStreamStreamOptions(requestTimeout: .seconds(2), idleHeartbeat: .milliseconds(500))
+func faultStreamOptions(replicas: Int = 1) -> JetStreamStreamOptions {
+    JetStreamStreamOptions(replicas: replicas, requestTimeout: .seconds(2), idleHeartbeat: .milliseconds(500))
 }
 
 /// The deadline every write must end within: the write timeout plus one request timeout (the
@@ -52,12 +57,16 @@ struct Instance {
     let transport: NATSTransport
 
     static func open(
-        url: String, stream: String, nats: NATSOptions? = nil, store: InMemoryStateStore = InMemoryStateStore()
+        url: String, stream: String, nats: NATSOptions? = nil, store: InMemoryStateStore = InMemoryStateStore(),
+        replicas: Int = 1
     ) async throws -> Instance {
         let transport = NATSTransport(nats ?? faultNATSOptions(url))
         let eventbase = try await Eventbase.builder(streamName: stream)
             .transport(transport)
-            .eventLog(JetStreamEventLog(streamName: stream, transport: transport, options: faultStreamOptions()))
+            .eventLog(
+                JetStreamEventLog(
+                    streamName: stream, transport: transport, options: faultStreamOptions(replicas: replicas))
+            )
             .stateStore(store)
             .configure {
                 $0.writeTimeout = writeTimeout
@@ -133,6 +142,10 @@ final class WriteLoad: Sendable {
                                 history.complete(index, outcome: .ok, sequence: record.meta.revision)
                             } catch {
                                 history.complete(index, error: error)
+                                // Back off as an application would: some failures (no stream leader
+                                // yet) come at once, and retrying in a tight loop only burns the CPU
+                                // the cluster needs to recover. This paces the load; no test waits on it.
+                                try? await Task.sleep(for: .milliseconds(20))
                             }
                         }
                     }

@@ -422,7 +422,7 @@ public final class NATSServerFixture: Sendable {
 
     // MARK: Sockets
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw EventbaseError(.unavailable, "Cannot create a socket to find a free port.") }
         defer { close(fd) }

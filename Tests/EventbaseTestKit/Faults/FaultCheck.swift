@@ -30,6 +30,8 @@ public struct FaultReport: Sendable, CustomStringConvertible {
     public var rejected: Int
     /// Writes with an unknown outcome.
     public var unknown: Int
+    /// Failed writes by error code.
+    public var errors: [String: Int]
     /// Unknown writes found in the stream (they happened).
     public var unknownApplied: Int
     /// Acknowledged writes missing from the stream or overwritten by an older value.
@@ -55,9 +57,10 @@ public struct FaultReport: Sendable, CustomStringConvertible {
     /// One line of figures, `key=value` pairs, for logs and the soak script.
     public var description: String {
         let faultText = faults.keys.sorted().map { "\($0):\(faults[$0]!)" }.joined(separator: ",")
+        let errorText = errors.keys.sorted().map { "\($0):\(errors[$0]!)" }.joined(separator: ",")
         let window = Double(unavailability.components.attoseconds) / 1e18 + Double(unavailability.components.seconds)
         return
-            "FAULT-FIGURES scenario=\(scenario) seed=\(seed) faults=\(faultText.isEmpty ? "none" : faultText) ops=\(operations) acked=\(acknowledged) rejected=\(rejected) unknown=\(unknown) unknownApplied=\(unknownApplied) lost=\(lost.count) duplicated=\(duplicated.count) phantom=\(phantom.count) unfinished=\(unfinished.count) divergent=\(divergent.count) streamMessages=\(streamMessages) unavailableSeconds=\(String(format: "%.2f", window))"
+            "FAULT-FIGURES scenario=\(scenario) seed=\(seed) faults=\(faultText.isEmpty ? "none" : faultText) ops=\(operations) acked=\(acknowledged) rejected=\(rejected) unknown=\(unknown) errors=\(errorText.isEmpty ? "none" : errorText) unknownApplied=\(unknownApplied) lost=\(lost.count) duplicated=\(duplicated.count) phantom=\(phantom.count) unfinished=\(unfinished.count) divergent=\(divergent.count) streamMessages=\(streamMessages) unavailableSeconds=\(String(format: "%.2f", window))"
     }
 
     /// Writes ``description`` to standard output and, when `FAULT_FIGURES_FILE` is set, appends it to
@@ -96,6 +99,7 @@ public struct FaultReport: Sendable, CustomStringConvertible {
         acknowledged = operations.count { $0.outcome == .ok }
         rejected = operations.count { $0.outcome == .rejected }
         unknown = operations.count { $0.outcome == .unknown }
+        errors = Dictionary(operations.compactMap(\.errorCode).map { ($0, 1) }, uniquingKeysWith: +)
         streamMessages = messages.count
         unavailability = history.longestUnavailability
 
