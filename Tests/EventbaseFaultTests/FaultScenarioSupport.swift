@@ -54,7 +54,8 @@ let operationDeadline: Duration = .seconds(10)
 /// One Eventbase instance with its own NATS connection and in-memory replica.
 struct Instance {
     let eventbase: Eventbase
-    let transport: NATSTransport
+    /// The instance's own NATS connection (`nil` over a simulated server).
+    let transport: NATSTransport?
 
     static func open(
         url: String, stream: String, nats: NATSOptions? = nil, store: InMemoryStateStore = InMemoryStateStore(),
@@ -101,7 +102,7 @@ struct Instance {
 
     func close() async {
         await eventbase.close()
-        await transport.close()
+        await transport?.close()
     }
 }
 
@@ -116,43 +117,52 @@ final class WriteLoad: Sendable {
         self.history = history
     }
 
-    /// Starts `writers` writers on `eventbase`, choosing keys from `seed`.
+    /// Starts `writers` writers on `eventbase`, choosing keys from `seed`; they run until ``stop()``.
     func start(on eventbase: Eventbase, writers: Int = 4, keysPerWriter: Int = 8, seed: UInt64) {
+        let task = Task { [self] in
+            await run(
+                on: eventbase, writers: writers, keysPerWriter: keysPerWriter, seed: seed, backoff: .milliseconds(20))
+        }
+        self.task.withLock { $0 = task }
+    }
+
+    /// Runs `writers` writers on `eventbase` until ``stop()`` or until each has made `operations`
+    /// writes. After a failed write a writer waits `backoff`, as an application would: some failures
+    /// (no stream leader yet) come at once, and retrying in a tight loop only burns the CPU the
+    /// server needs to recover. That paces the load; no test waits on it.
+    func run(
+        on eventbase: Eventbase, writers: Int, keysPerWriter: Int, seed: UInt64, operations: Int = .max,
+        backoff: Duration?
+    ) async {
         let history = self.history
-        let task = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for writer in 0..<writers {
-                    group.addTask { [self] in
-                        var random = SeededGenerator(seed: seed &+ UInt64(writer))
-                        var counters = [Int](repeating: 0, count: keysPerWriter)
-                        var op = 0
-                        while !stopped.load(ordering: .relaxed) {
-                            let slot = Int.random(in: 0..<keysPerWriter, using: &random)
-                            counters[slot] += 1
-                            op += 1
-                            let key = "w\(writer)-k\(slot)"
-                            let opID = "w\(writer)-\(op)"
-                            let value: JSONValue = [
-                                "op": .string(opID), "n": .number(Double(counters[slot])),
-                                "writer": .number(Double(writer)),
-                            ]
-                            let index = history.invoke(key: key, value: value, opID: opID)
-                            do {
-                                let record = try await eventbase.put(key, value)
-                                history.complete(index, outcome: .ok, sequence: record.meta.revision)
-                            } catch {
-                                history.complete(index, error: error)
-                                // Back off as an application would: some failures (no stream leader
-                                // yet) come at once, and retrying in a tight loop only burns the CPU
-                                // the cluster needs to recover. This paces the load; no test waits on it.
-                                try? await Task.sleep(for: .milliseconds(20))
-                            }
+        await withTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask { [self] in
+                    var random = SeededGenerator(seed: seed &+ UInt64(writer))
+                    var counters = [Int](repeating: 0, count: keysPerWriter)
+                    var op = 0
+                    while !stopped.load(ordering: .relaxed), op < operations {
+                        let slot = Int.random(in: 0..<keysPerWriter, using: &random)
+                        counters[slot] += 1
+                        op += 1
+                        let key = "w\(writer)-k\(slot)"
+                        let opID = "w\(writer)-\(op)"
+                        let value: JSONValue = [
+                            "op": .string(opID), "n": .number(Double(counters[slot])),
+                            "writer": .number(Double(writer)),
+                        ]
+                        let index = history.invoke(key: key, value: value, opID: opID)
+                        do {
+                            let record = try await eventbase.put(key, value)
+                            history.complete(index, outcome: .ok, sequence: record.meta.revision)
+                        } catch {
+                            history.complete(index, error: error)
+                            if let backoff { try? await Task.sleep(for: backoff) }
                         }
                     }
                 }
             }
         }
-        self.task.withLock { $0 = task }
     }
 
     /// Stops the writers and waits for their last operations to end.

@@ -50,7 +50,7 @@ struct NetworkFaultTests {
             var random = SeededGenerator(seed: seed)
             try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the first cut")
             for round in 0..<3 {
-                let events = instance.transport.connectionEvents()
+                let events = instance.transport!.connectionEvents()
                 let bytes = Int.random(in: 1...400, using: &random)
                 let fault = history.fault("reset-mid-frame")
                 proxy.mode = .dropAfter(bytes: bytes)
@@ -75,7 +75,7 @@ struct NetworkFaultTests {
         try await withProxiedInstance(stream: stream, seed: seed) { server, proxy, instance, load in
             let history = load.history
             try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the blackhole")
-            let events = instance.transport.connectionEvents()
+            let events = instance.transport!.connectionEvents()
             let fault = history.fault("blackhole")
             proxy.mode = .blackhole
             try await disconnected(events, within: .seconds(15), "detecting the half-open connection")

@@ -62,7 +62,7 @@ struct ServerFaultTests {
         let stream = "faults_sigstop"
         try await withLoadedInstance(stream: stream, seed: seed) { server, instance, load in
             let history = load.history
-            let events = instance.transport.connectionEvents()
+            let events = instance.transport!.connectionEvents()
             try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the pause")
             let fault = history.fault("sigstop")
             server.pause()
