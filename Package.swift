@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "EventbaseTestKit", targets: ["EventbaseTestKit"]),
         .library(name: "EventbaseNATS", targets: ["EventbaseNATS"]),
         .library(name: "EventbaseJetStream", targets: ["EventbaseJetStream"]),
+        .library(name: "EventbaseMetrics", targets: ["EventbaseMetrics"]),
+        .library(name: "EventbaseServiceLifecycle", targets: ["EventbaseServiceLifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -27,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", exact: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -60,14 +65,27 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Adapters/NATS",
             swiftSettings: strictSettings
         ),
         .target(
             name: "EventbaseJetStream",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Adapters/JetStream",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseMetrics",
+            dependencies: ["EventbaseCore", .product(name: "CoreMetrics", package: "swift-metrics")],
+            path: "Adapters/Metrics",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "EventbaseServiceLifecycle",
+            dependencies: ["EventbaseCore", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            path: "Adapters/ServiceLifecycle",
             swiftSettings: strictSettings
         ),
         .target(
@@ -81,45 +99,52 @@ let package = Package(
         ),
         .target(
             name: "EventbaseTestKit",
-            dependencies: ["EventbaseCore"],
+            dependencies: ["EventbaseCore", .product(name: "Logging", package: "swift-log")],
             path: "Tests/EventbaseTestKit",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "eventbase",
-            dependencies: ["Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Eventbase", "EventbaseBenchmarkSuite", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/eventbase-cli",
             swiftSettings: strictSettings
         ),
-        .executableTarget(
-            name: "CoreBenchmarks",
+        .target(
+            name: "EventbaseBenchmarkSuite",
             dependencies: ["Eventbase"],
-            path: "Benchmarks/CoreBenchmarks",
+            path: "Benchmarks/Suite",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "HostileBench",
+            dependencies: ["EventbaseCore", "EventbaseMemory"],
+            path: "Benchmarks/HostileBench",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "NATSBench",
-            dependencies: ["EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
+            dependencies: ["EventbaseBenchmarkSuite", "EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
-            swiftSettings: strictSettings
-        ),
-        .executableTarget(
-            name: "JetStreamBench",
-            dependencies: ["Eventbase", "EventbaseTestKit"],
-            path: "Benchmarks/JetStreamBench",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EventbaseCLITests",
             dependencies: [
-                "eventbase", "Eventbase", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "eventbase", "Eventbase", "EventbaseCore", "EventbaseBenchmarkSuite", "EventbaseTestKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/EventbaseCLITests",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EventbaseCoreTests",
-            dependencies: ["EventbaseCore", "EventbaseTestKit"],
+            dependencies: [
+                "EventbaseCore", "EventbaseTestKit", .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseCoreTests",
             swiftSettings: strictSettings
         ),
@@ -137,7 +162,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EventbaseTests",
-            dependencies: ["Eventbase", "EventbaseMemory", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseMemory", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/EventbaseTests",
             swiftSettings: strictSettings
         ),
@@ -161,6 +189,25 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "EventbaseMetricsTests",
+            dependencies: [
+                "EventbaseMetrics", "Eventbase", "EventbaseTestKit",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
+            path: "Tests/EventbaseMetricsTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EventbaseServiceLifecycleTests",
+            dependencies: [
+                "EventbaseServiceLifecycle", "Eventbase", "EventbaseTestKit",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/EventbaseServiceLifecycleTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "EventbaseFaultTests",
             dependencies: [
                 "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseMemory",
@@ -171,7 +218,10 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit"],
+            dependencies: [
+                "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/IntegrationTests",
             swiftSettings: strictSettings
         ),

@@ -12,7 +12,8 @@ struct ShardedRecords: Sendable {
     /// KiB of dictionary headers once every shard holds records.
     static let defaultShardCount = 4096
 
-    private var shards: [[String: Record<JSONValue>]]
+    /// Keyed byte-exactly: canonically equivalent keys (NFC and NFD) are distinct keys.
+    private var shards: [[ExactKey: Record<JSONValue>]]
     /// The number of records.
     private(set) var count = 0
 
@@ -22,17 +23,19 @@ struct ShardedRecords: Sendable {
         shards = Array(repeating: [:], count: shardCount)
     }
 
-    private func shard(of key: String) -> Int {
+    private func shard(of key: ExactKey) -> Int {
         Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))
     }
 
     /// The record for `key`, if any.
     subscript(key: String) -> Record<JSONValue>? {
-        shards[shard(of: key)][key]
+        let key = ExactKey(key)
+        return shards[shard(of: key)][key]
     }
 
     /// Stores `record` under `key`, or removes the key when `record` is nil.
     mutating func set(_ key: String, _ record: Record<JSONValue>?) {
+        let key = ExactKey(key)
         let index = shard(of: key)
         if let record {
             if shards[index].updateValue(record, forKey: key) == nil { count += 1 }
@@ -44,6 +47,7 @@ struct ShardedRecords: Sendable {
     /// Inserts a record for a key that must not be present yet.
     /// - Returns: `false` if the key was already present (the old record is kept).
     mutating func insertNew(_ key: String, _ record: Record<JSONValue>) -> Bool {
+        let key = ExactKey(key)
         let index = shard(of: key)
         guard shards[index][key] == nil else { return false }
         shards[index][key] = record
@@ -55,7 +59,7 @@ struct ShardedRecords: Sendable {
     func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
         for shard in shards {
             for (key, record) in shard {
-                try body(key, record)
+                try body(key.string, record)
             }
         }
     }

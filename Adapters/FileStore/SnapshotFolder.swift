@@ -105,7 +105,7 @@ struct SnapshotFolder: Sendable {
         do {
             let listing = try list()
             for temporary in listing.temporary {
-                logger.info(
+                logger.warning(
                     "Removing an unfinished snapshot left by an interrupted write",
                     metadata: ["path": "\(temporary.path)"])
                 try PosixFile.remove(temporary.path)

@@ -220,11 +220,14 @@ public struct JetStreamContext: Sendable {
         if let error = json["error"], !error.isNull {
             throw JetStreamAPIError(json: error).eventbaseError("Publishing to \(subject)")
         }
-        guard let stream = json["stream"]?.stringValue, let sequence = json["seq"]?.doubleValue else {
-            throw EventbaseError(.protocolError, "Publishing to \(subject) got a PubAck without a stream and sequence.")
+        guard let stream = json["stream"]?.stringValue, let number = json["seq"]?.doubleValue,
+            number >= 1, number < 1.8e19, let sequence = UInt64(exactly: number.rounded(.towardZero))
+        else {
+            throw EventbaseError(
+                .protocolError, "Publishing to \(subject) got a PubAck without a stream and a valid sequence.")
         }
         return JetStreamPubAck(
-            stream: stream, sequence: UInt64(sequence), duplicate: json["duplicate"]?.boolValue ?? false,
+            stream: stream, sequence: sequence, duplicate: json["duplicate"]?.boolValue ?? false,
             domain: json["domain"]?.stringValue)
     }
 
@@ -259,7 +262,8 @@ public struct JetStreamContext: Sendable {
                 index += 1
             }
             let digits = index - digitsStart
-            guard digits > 0, digits == 1 || bytes[digitsStart] != UInt8(ascii: "0") else { return nil }
+            // Sequence 0 is never a stored message: the JSON path rejects it.
+            guard digits > 0, bytes[digitsStart] != UInt8(ascii: "0") else { return nil }
             var duplicate = false
             if UnsafeBufferPointer(rebasing: bytes[index...]).starts(with: duplicateKey) {
                 duplicate = true

@@ -1,5 +1,6 @@
 public import EventbaseCore
 import Foundation
+public import Logging
 import Synchronization
 
 /// An ``EventLog`` on a NATS JetStream stream, compatible with eventbase v3: the stream
@@ -28,6 +29,7 @@ public final class JetStreamEventLog: EventLog {
     /// The JetStream API client it uses.
     public let context: JetStreamContext
     private let clock: any Clock<Duration>
+    private let logger: Logger
 
     private struct State {
         var closed = false
@@ -44,10 +46,14 @@ public final class JetStreamEventLog: EventLog {
     ///   - transport: The connection to NATS; the log does not own it.
     ///   - options: The stream's configuration and the client's deadlines.
     ///   - clock: The clock for heartbeat checks and retry delays.
+    ///   - logger: Where readers report failed consumers and retries (`warning`) and consumer
+    ///     recreation (`debug`, `trace`) (default: nowhere).
     public init(
         streamName: String, transport: any Transport, options: JetStreamStreamOptions = JetStreamStreamOptions(),
-        clock: any Clock<Duration> = ContinuousClock()
+        clock: any Clock<Duration> = ContinuousClock(),
+        logger: Logger = Logger(label: "eventbase.jetstream", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
+        self.logger = logger
         self.streamName = streamName
         self.options = options
         self.context = JetStreamContext(
@@ -58,6 +64,9 @@ public final class JetStreamEventLog: EventLog {
     private func checkOpen() throws {
         if state.withLock({ $0.closed }) { throw EventbaseError(.closed, "This event log is closed.") }
     }
+
+    /// The connection's state, as the transport reports it.
+    public var connectionStatus: ConnectionStatus? { context.transport.connectionStatus }
 
     /// Whether the stream was opened, so that "not found" means it was deleted.
     private var wasOpened: Bool { state.withLock { $0.opened != nil } }
@@ -152,11 +161,11 @@ public final class JetStreamEventLog: EventLog {
             .invalidArgument, "JetStreamEventLog checks conditions on puts only; append the delete without one.")
     }
 
-    /// Reads entries in order from `sequence`, then follows new ones. See ``JetStreamLogReader``.
+    /// Reads entries in order from `sequence`, then follows new ones, through an ordered consumer.
     public func entries(from sequence: UInt64) -> LogEntries {
         let reader = JetStreamLogReader(
             context: context, streamName: streamName, start: sequence, options: options,
-            expectedIdentity: state.withLock { $0.opened }, clock: clock)
+            expectedIdentity: state.withLock { $0.opened }, clock: clock, logger: logger)
         let id = state.withLock { state -> Int? in
             guard !state.closed else { return nil }
             let id = state.nextReader

@@ -1,5 +1,6 @@
 import EventbaseCore
 import Foundation
+import Logging
 import Synchronization
 
 /// One reader of a stream: an ordered consumer that replays from a start sequence and then
@@ -51,6 +52,7 @@ final class JetStreamLogReader: Sendable {
     private let startSequence: UInt64
     private let options: JetStreamStreamOptions
     private let clock: any Clock<Duration>
+    private let logger: Logger
     private let control: Mutex<Control>
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// How many silent heartbeat intervals are tolerated before the consumer is recreated.
@@ -62,8 +64,9 @@ final class JetStreamLogReader: Sendable {
     ///     current one.
     init(
         context: JetStreamContext, streamName: String, start: UInt64, options: JetStreamStreamOptions,
-        expectedIdentity: StreamIdentity?, clock: any Clock<Duration>
+        expectedIdentity: StreamIdentity?, clock: any Clock<Duration>, logger: Logger
     ) {
+        self.logger = logger
         self.context = context
         self.streamName = streamName
         self.startSequence = start
@@ -226,6 +229,9 @@ final class JetStreamLogReader: Sendable {
                 subscription = try await establish(&machine)
             } catch {
                 if Self.isFatal(error) { throw error }
+                logger.warning(
+                    "Creating a consumer to read the stream failed; retrying",
+                    metadata: ["error": "\(error)", "delay": "\(retryDelay)"])
                 try await clock.sleep(for: retryDelay)
                 retryDelay = min(retryDelay * 2, .seconds(2))
                 continue
@@ -239,9 +245,13 @@ final class JetStreamLogReader: Sendable {
                 throw error
             } catch {
                 // The subscription failed (a slow consumer, for example): recreate the consumer.
+                logger.debug("The consumer's subscription failed; recreating it", metadata: ["error": "\(error)"])
             }
             let interrupt = control.withLock { $0.interrupt }
             if case .fail(let failure)? = interrupt { throw failure }
+            logger.trace(
+                "Recreating the consumer",
+                metadata: ["from": "\(machine.nextStart)", "reason": "\(interrupt.map { "\($0)" } ?? "ended")"])
             if interrupt == nil, machine.consumerSequence == before {
                 // The server ended a consumer that delivered nothing: do not hammer it.
                 try await clock.sleep(for: retryDelay)
@@ -366,14 +376,8 @@ final class JetStreamLogReader: Sendable {
 
     /// Decodes a delivered message; a message that is not a valid event becomes an `.invalid` entry.
     func entry(_ message: TransportMessage, sequence: UInt64, time: Date) -> LogEntry {
-        do {
-            let event = try EventCodec.decode(
-                subject: message.subject, stream: streamName, payload: message.payload,
-                header: { message.headers?[$0] })
-            return LogEntry(sequence: sequence, time: time, event: event)
-        } catch {
-            let reason = (error as? EventbaseError)?.message ?? "\(error)"
-            return LogEntry(sequence: sequence, time: time, payload: .invalid(subject: message.subject, reason: reason))
-        }
+        EventCodec.entry(
+            sequence: sequence, time: time, subject: message.subject, stream: streamName, payload: message.payload,
+            header: { message.headers?[$0] })
     }
 }

@@ -85,13 +85,16 @@ public struct JetStreamStreamConfig: Sendable, Hashable {
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
+    /// A positive duration in nanoseconds; `nil` for anything else (a server's reply is not trusted
+    /// to fit: a number past Int64 would trap in the conversion).
     private static func duration(_ value: JSONValue?) -> Duration? {
-        guard let nanoseconds = value?.doubleValue, nanoseconds > 0 else { return nil }
+        guard let nanoseconds = value?.doubleValue, nanoseconds > 0, nanoseconds < 9.2e18 else { return nil }
         return .nanoseconds(Int64(nanoseconds))
     }
 
+    /// A non-negative limit; `nil` (no limit) for anything else, including numbers past Int64.
     private static func limit(_ value: JSONValue?) -> Int64? {
-        guard let number = value?.doubleValue, number >= 0 else { return nil }
+        guard let number = value?.doubleValue, number >= 0, number < 9.2e18 else { return nil }
         return Int64(number)
     }
 }

@@ -105,19 +105,8 @@ public final class InMemoryLogServer: Sendable {
     }
 
     static func entry(from message: Message, stream: String) -> LogEntry {
-        do {
-            let event = try EventCodec.decode(
-                subject: message.subject,
-                stream: stream,
-                payload: message.payload,
-                header: { name in message.headers.first { $0.name == name }?.value }
-            )
-            return LogEntry(sequence: message.sequence, time: message.time, event: event)
-        } catch {
-            let reason = (error as? EventbaseError)?.message ?? "\(error)"
-            return LogEntry(
-                sequence: message.sequence, time: message.time,
-                payload: .invalid(subject: message.subject, reason: reason))
-        }
+        EventCodec.entry(
+            sequence: message.sequence, time: message.time, subject: message.subject, stream: stream,
+            payload: message.payload, header: { name in message.headers.first { $0.name == name }?.value })
     }
 }

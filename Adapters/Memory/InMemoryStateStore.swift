@@ -4,7 +4,8 @@ import Synchronization
 /// A ``StateStore`` that keeps records in memory only: every open replays the log from the start.
 public final class InMemoryStateStore: StateStore {
     private struct State {
-        var records: [String: Record<JSONValue>] = [:]
+        /// Keyed byte-exactly: canonically equivalent keys (NFC and NFD) are distinct keys.
+        var records: [ExactKey: Record<JSONValue>] = [:]
         var lastApplied: UInt64 = 0
         var identity: StreamIdentity?
         var closed = false
@@ -23,7 +24,7 @@ public final class InMemoryStateStore: StateStore {
     }
 
     public func record(forKey key: String) -> Record<JSONValue>? {
-        state.withLock { $0.records[key] }
+        state.withLock { $0.records[ExactKey(key)] }
     }
 
     public var count: Int { state.withLock { $0.records.count } }
@@ -34,7 +35,7 @@ public final class InMemoryStateStore: StateStore {
         // Copy-on-write makes this an O(1) consistent view; the lock is not held while visiting.
         let records = state.withLock { $0.records }
         for (key, record) in records {
-            try body(key, record)
+            try body(key.string, record)
         }
     }
 
@@ -42,7 +43,7 @@ public final class InMemoryStateStore: StateStore {
         try state.withLock { state in
             guard !state.closed else { throw EventbaseError(.closed, "This state store is closed.") }
             for change in batch.changes {
-                state.records[change.key] = change.record
+                state.records[ExactKey(change.key)] = change.record
             }
             state.lastApplied = max(state.lastApplied, batch.lastAppliedSequence)
         }

@@ -77,7 +77,7 @@ package final class NATSChannelHandler: ChannelInboundHandler {
         let mapped: EventbaseError
         if let error = error as? EventbaseError {
             mapped = error
-        } else if error is NIOSSLError || error is BoringSSLError {
+        } else if error is NIOSSLError || error is NIOSSLExtraError || error is BoringSSLError {
             mapped = EventbaseError(
                 .unavailable, "The TLS handshake with \(server) failed. Check the CA and certificates.", cause: error)
         } else {

@@ -88,6 +88,8 @@ package struct NATSClientStateMachine {
     let limits: Limits
 
     var subscriptions: [UInt64: Subscription] = [:]
+    /// Subscriptions whose `subscribe()` waits for the server to accept them, with the denial once one arrives.
+    private var confirmingSubscriptions: [UInt64: EventbaseError?] = [:]
     private var nextSID: UInt64 = 1
     private(set) package var inbox: (prefix: String, sid: UInt64)?
     private var requests: [String: Request] = [:]
@@ -454,6 +456,17 @@ package struct NATSClientStateMachine {
         return (sid, enqueueControl(.subscribe(subject: subject, queue: queue, sid: sid)))
     }
 
+    /// Marks `sid` as awaiting the server's verdict: a permission denial for it is kept for
+    /// ``finishConfirming(sid:)``.
+    package mutating func startConfirming(sid: UInt64) {
+        confirmingSubscriptions[sid] = .some(nil)
+    }
+
+    /// Ends the wait for `sid`; returns the server's denial, if one arrived.
+    package mutating func finishConfirming(sid: UInt64) -> EventbaseError? {
+        confirmingSubscriptions.removeValue(forKey: sid) ?? nil
+    }
+
     /// Removes a subscription and queues its UNSUB; returns its continuation to finish, if it was active.
     package mutating func unsubscribe(sid: UInt64) -> (MessageContinuation?, EnqueueAction) {
         guard let sub = subscriptions.removeValue(forKey: sid) else { return (nil, .queued) }
@@ -770,6 +783,16 @@ package struct NATSClientStateMachine {
                 for (sid, sub) in subscriptions where sub.subject == subject {
                     subscriptions[sid] = nil
                     action.endedSubscriptions.append(sub.continuation)
+                    if confirmingSubscriptions[sid] != nil { confirmingSubscriptions[sid] = .some(error) }
+                }
+                if let inbox, subject == inbox.prefix + ".*" {
+                    // No reply can arrive: fail the requests waiting on the inbox, and subscribe afresh
+                    // with the next request (permissions may have changed by then).
+                    self.inbox = nil
+                    for (token, request) in requests {
+                        requests[token] = nil
+                        action.failedRequests.append((request.continuation, request.timeout))
+                    }
                 }
             } else if lower.contains("for publish") {
                 for (token, request) in requests where request.subject == subject {

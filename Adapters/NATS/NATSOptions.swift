@@ -7,7 +7,7 @@ import EventbaseCore
 /// options.requestTimeout = .seconds(2)
 /// let transport = NATSTransport(options)
 /// ```
-public struct NATSOptions: Sendable {
+public struct NATSOptions: Sendable, CustomStringConvertible, CustomReflectable {
     /// Server URLs: `nats://host:port`, `tls://host:port` (TLS required), or `host:port`; credentials may
     /// be given in the URL (`nats://user:password@host`, `nats://token@host`). Port 4222 by default.
     public var servers: [String]
@@ -53,6 +53,25 @@ public struct NATSOptions: Sendable {
     public var randomizeServers: Bool = true
     /// Whether to add the servers that the server announces (`connect_urls`). Default `true`.
     public var discoverServers: Bool = true
+
+    /// The options with every secret (password, token, nkey seed, credentials in URLs) replaced by `***`,
+    /// so printing or logging options never reveals a credential.
+    public var description: String {
+        var fields = ["servers: \(servers.map(NATSServerAddress.redacted))"]
+        if let user { fields.append("user: \(user)") }
+        if password != nil { fields.append("password: ***") }
+        if token != nil { fields.append("token: ***") }
+        if nkeySeed != nil { fields.append("nkeySeed: ***") }
+        if let credentialsFile { fields.append("credentialsFile: \(credentialsFile)") }
+        if tls != nil { fields.append("tls: on") }
+        if let name { fields.append("name: \(name)") }
+        return "NATSOptions(\(fields.joined(separator: ", ")))"
+    }
+
+    /// A mirror without secrets, so `dump(options)` and debuggers do not reveal credentials.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["description": description], displayStyle: .struct)
+    }
 
     /// Creates options.
     /// - Parameters:
@@ -152,7 +171,8 @@ package struct NATSServerAddress: Sendable, Hashable, CustomStringConvertible {
             case "tls": tlsRequired = true
             default:
                 throw EventbaseError(
-                    .invalidArgument, "The server URL '\(url)' has scheme '\(scheme)'; use nats:// or tls://.")
+                    .invalidArgument,
+                    "The server URL '\(Self.redacted(url))' has scheme '\(scheme)'; use nats:// or tls://.")
             }
             rest = rest[rest.index(colon, offsetBy: 3)...]
         }
@@ -181,12 +201,23 @@ package struct NATSServerAddress: Sendable, Hashable, CustomStringConvertible {
         if host.isEmpty { host = "127.0.0.1" }
         if let portText {
             guard let port = Int(portText), (1...65535).contains(port) else {
-                throw EventbaseError(.invalidArgument, "The server URL '\(url)' has an invalid port.")
+                throw EventbaseError(.invalidArgument, "The server URL '\(Self.redacted(url))' has an invalid port.")
             }
             self.port = port
         } else {
             port = 4222
         }
+    }
+
+    /// The URL with any user, password or token replaced by `***`, for messages.
+    package static func redacted(_ url: String) -> String {
+        guard let at = url.lastIndex(of: "@") else { return url }
+        var start = url.startIndex
+        if let colon = url.firstIndex(of: ":"), url[colon...].hasPrefix("://") {
+            start = url.index(colon, offsetBy: 3)
+        }
+        guard start <= at else { return url }
+        return String(url[..<start]) + "***" + String(url[at...])
     }
 
     private static func percentDecoded(_ text: Substring) -> String {

@@ -1,4 +1,5 @@
 public import EventbaseCore
+public import Logging
 package import NIOCore
 import NIOPosix
 import NIOSSL
@@ -32,16 +33,31 @@ public final class NATSTransport: Transport, Sendable {
     private let parsedServers: Result<[NATSServerAddress], EventbaseError>
     /// Numbers the requests: each one's token in the shared inbox.
     private let requestIDs = Atomic<UInt64>(1)
+    private let logger: Logger
+    private let reconnects = Atomic<Int>(0)
+    /// The server of the newest handshake, for ``connectionStatus``.
+    private let currentServer = Mutex<String?>(nil)
 
     /// Creates a transport on the shared NIO event loops; it connects on ``connect()``.
-    /// - Parameter options: Servers, credentials, TLS, timeouts.
-    public convenience init(_ options: NATSOptions) {
-        self.init(options, eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    /// - Parameters:
+    ///   - options: Servers, credentials, TLS, timeouts.
+    ///   - logger: Where connection faults are reported: a lost connection and failed reconnects at
+    ///     `warning`, giving up at `error`, a reconnect at `notice`, the rest at `debug` (default:
+    ///     nowhere). Credentials are never logged.
+    public convenience init(
+        _ options: NATSOptions,
+        logger: Logger = Logger(label: "eventbase.nats", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
+        self.init(options, eventLoopGroup: MultiThreadedEventLoopGroup.singleton, logger: logger)
     }
 
     /// Creates a transport on the given event loops.
-    package init(_ options: NATSOptions, eventLoopGroup: any EventLoopGroup) {
+    package init(
+        _ options: NATSOptions, eventLoopGroup: any EventLoopGroup,
+        logger: Logger = Logger(label: "eventbase.nats", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.options = options
+        self.logger = logger
         self.eventLoop = eventLoopGroup.next()
         self.state = Mutex(
             NATSClientStateMachine(
@@ -126,16 +142,31 @@ public final class NATSTransport: Transport, Sendable {
     /// Subscribes; see ``Transport/subscribe(_:queue:)``.
     ///
     /// The subscription holds at most ``NATSOptions/pendingMessageLimit`` undelivered messages; past that
-    /// it ends with `.slowConsumer` (counted in ``slowConsumerCount``). A server permission violation
-    /// ends it with `.permissionDenied`. Ending the iteration unsubscribes.
-    /// - Throws: `.closed`, `.invalidArgument`.
+    /// it ends with `.slowConsumer` (counted in ``slowConsumerCount``). Ending the iteration unsubscribes.
+    ///
+    /// While connected, it returns once the server has accepted the subscription (a PING after the SUB:
+    /// one round trip), so a subject this user may not subscribe to throws `.permissionDenied` here and
+    /// the connection stays usable. While disconnected it returns at once; a denial after a reconnect
+    /// (or one that takes longer than ``NATSOptions/requestTimeout``) ends the subscription's sequence
+    /// with `.permissionDenied` instead.
+    /// - Throws: `.closed`, `.invalidArgument`, `.permissionDenied`.
     public func subscribe(_ subject: String, queue: String?) async throws -> TransportSubscription {
         try NATSValidation.subject(subject)
         if let queue { try NATSValidation.subject(queue, what: "queue group") }
         let buffer = TransportMessageBuffer(limit: max(1, options.pendingMessageLimit))
-        let (sid, action) = state.withLock { $0.subscribe(subject: subject, queue: queue, continuation: buffer) }
+        let (sid, action, confirm) = state.withLock { state in
+            let (sid, action) = state.subscribe(subject: subject, queue: queue, continuation: buffer)
+            let confirm = state.status == .connected
+            if confirm { state.startConfirming(sid: sid) }
+            return (sid, action, confirm)
+        }
         try perform(action)
         buffer.onTermination = { [weak self] in self?.unsubscribe(sid: sid) }
+        if confirm {
+            // The server answers a SUB it refuses with -ERR before the PONG of a later PING.
+            _ = try? await flush(timeout: options.requestTimeout)
+            if let denied = state.withLock({ $0.finishConfirming(sid: sid) }) { throw denied }
+        }
         return TransportSubscription(subject: subject, buffer: buffer) { [weak self] in
             self?.unsubscribe(sid: sid)
         }
@@ -241,6 +272,7 @@ public final class NATSTransport: Transport, Sendable {
     /// Closes: finishes every subscription, fails pending requests and flushes with `.closed`, closes the
     /// connection and stops reconnecting. Idempotent.
     public func close() async {
+        logger.debug("Closing the NATS connection")
         await shutdown(error: nil, awaitRun: true)
     }
 
@@ -289,6 +321,23 @@ public final class NATSTransport: Transport, Sendable {
     /// Whether the transport is connected right now.
     public var isConnected: Bool { state.withLock { $0.status == .connected } }
 
+    /// The connection's state, how many times it reconnected, and the server it is connected to.
+    public var connectionStatus: ConnectionStatus? {
+        let status = state.withLock { $0.status }
+        let server = currentServer.withLock { $0 }
+        let mapped: ConnectionStatus.State =
+            switch status {
+            case .idle: .idle
+            case .connecting: .connecting
+            case .connected: .connected
+            case .reconnecting: .reconnecting
+            case .closed: .closed
+            }
+        return ConnectionStatus(
+            state: mapped, reconnectCount: reconnects.load(ordering: .relaxed),
+            server: status == .connected ? server : nil)
+    }
+
     /// How many subscriptions were ended because their buffer overflowed.
     public var slowConsumerCount: Int { state.withLock { $0.slowConsumers } }
 
@@ -321,6 +370,8 @@ public final class NATSTransport: Transport, Sendable {
         else {
             return
         }
+        currentServer.withLock { $0 = server.description }
+        logger.debug("Connected to NATS", metadata: ["server": "\(server)"])
         write(action.ops, on: channel)
         if action.drainBuffered { writeOutbound(on: channel) }
         for waiter in action.writeWaiters { waiter.resume() }
@@ -343,6 +394,9 @@ public final class NATSTransport: Transport, Sendable {
         }
         for (sid, subject, buffer, batch) in delivery.yields where !buffer.append(contentsOf: batch) {
             let (ended, action) = state.withLock { $0.slowConsumer(sid: sid) }
+            logger.warning(
+                "A subscription fell behind and was ended (slow consumer)",
+                metadata: ["subject": "\(subject)", "limit": "\(options.pendingMessageLimit)"])
             try? perform(action)
             ended?.finish(
                 throwing: EventbaseError(
@@ -367,11 +421,13 @@ public final class NATSTransport: Transport, Sendable {
         case .send(let action):
             try? perform(action)
         case .staleConnection(let channel, _):
+            logger.warning("The NATS server stopped answering PINGs; closing the connection to reconnect")
             channel.close(promise: nil)
         }
     }
 
     func serverError(_ text: String, channel: any Channel) {
+        logger.warning("The NATS server reported an error", metadata: ["error": "\(text)"])
         let action = state.withLock { $0.serverError(text) }
         for continuation in action.endedSubscriptions { continuation.finish(throwing: action.error) }
         for (continuation, timeout) in action.failedRequests {
@@ -478,6 +534,8 @@ public final class NATSTransport: Transport, Sendable {
                 break
             } catch {
                 lastError = Self.map(error, server: server)
+                logger.debug(
+                    "Connecting to a NATS server failed", metadata: ["server": "\(server)", "error": "\(lastError)"])
                 if lastError.code == .authenticationFailed || lastError.code == .invalidArgument
                     || lastError.code == .closed
                 {
@@ -486,6 +544,7 @@ public final class NATSTransport: Transport, Sendable {
             }
         }
         guard var current = channel else {
+            logger.warning("Could not connect to NATS", metadata: ["error": "\(lastError)"])
             let waiters = state.withLock { $0.initialConnectFailed(lastError) }
             for waiter in waiters { waiter.resume(throwing: lastError) }
             return
@@ -500,7 +559,12 @@ public final class NATSTransport: Transport, Sendable {
             }
             for waiter in lost.writeWaiters { waiter.resume() }
             for listener in lost.events { listener.yield(.disconnected(error: lost.reason)) }
+            logger.warning(
+                "The connection to NATS was lost; reconnecting",
+                metadata: ["error": "\(lost.reason.map { "\($0)" } ?? "closed by the server")"])
             guard let next = await reconnect() else { return }
+            reconnects.add(1, ordering: .relaxed)
+            logger.notice("Reconnected to NATS")
             current = next
         }
     }
@@ -516,6 +580,8 @@ public final class NATSTransport: Transport, Sendable {
                     "Could not reconnect to NATS after \(attempt) attempts; the transport is closed.",
                     cause: lastError
                 )
+                logger.error(
+                    "Gave up reconnecting to NATS; the transport is closed", metadata: ["attempts": "\(attempt)"])
                 await shutdown(error: error, awaitRun: false)
                 return nil
             }
@@ -529,7 +595,13 @@ public final class NATSTransport: Transport, Sendable {
             do {
                 return try await connectOnce(to: server)
             } catch {
-                lastError = Self.map(error, server: server)
+                let failure = Self.map(error, server: server)
+                lastError = failure
+                // The first failure and every tenth are warnings; the rest would only repeat them.
+                let level: Logger.Level = attempt == 1 || attempt % 10 == 0 ? .warning : .debug
+                logger.log(
+                    level: level, "Reconnecting to NATS failed; retrying",
+                    metadata: ["server": "\(server)", "attempt": "\(attempt)", "error": "\(failure)"])
             }
         }
         return nil

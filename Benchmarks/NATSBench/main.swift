@@ -13,58 +13,17 @@
 //   connection; p50/p99, against the PING/PONG p50 of the same run (target: ratio <= 1.2). The responder
 //   runs on its transport's `taskExecutor` (request_reply_rtt), then on the global pool
 //   (request_reply_rtt_pool) for comparison.
+import EventbaseBenchmarkSuite
 import EventbaseCore
 import EventbaseNATS
 import EventbaseTestKit
 import Foundation
 
-struct Result: Codable {
-    var name: String
-    var operations: Int
-    var seconds: Double
-    var opsPerSecond: Double
-    var p50Microseconds: Double?
-    var p99Microseconds: Double?
-    var baseline: String
-    var baselineOpsPerSecond: Double
-    var ratio: Double
-    var serverVersion: String
-    var cores: Int
-    var buildConfiguration: String
-    var messageSize: Int
-
-    enum CodingKeys: String, CodingKey {
-        case name, operations, seconds, ratio, baseline, cores
-        case opsPerSecond = "ops_per_s"
-        case p50Microseconds = "p50_us"
-        case p99Microseconds = "p99_us"
-        case baselineOpsPerSecond = "baseline_ops_per_s"
-        case serverVersion = "server_version"
-        case buildConfiguration = "build_configuration"
-        case messageSize = "message_size"
-    }
-}
-
 enum BenchError: Error { case usage(String) }
 
-func seconds(_ duration: Duration) -> Double {
-    let (s, atto) = duration.components
-    return Double(s) + Double(atto) / 1e18
-}
+func seconds(_ duration: Duration) -> Double { Measure.seconds(duration) }
 
-func pad(_ text: String, _ width: Int) -> NSString {
-    text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) as NSString
-}
-
-func percentile(_ sorted: [Double], _ p: Int) -> Double {
-    sorted[min(sorted.count - 1, sorted.count * p / 100)]
-}
-
-#if DEBUG
-    let buildConfiguration = "debug"
-#else
-    let buildConfiguration = "release"
-#endif
+func percentile(_ sorted: [Double], _ p: Int) -> Double { Measure.percentile(sorted, Double(p) / 100) }
 
 func main() async throws {
     var arguments = CommandLine.arguments.dropFirst()
@@ -103,7 +62,7 @@ func main() async throws {
 
     let client = NATSTransport(NATSOptions(servers: [url]))
     let responder = NATSTransport(NATSOptions(servers: [url]))
-    var results: [Result] = []
+    var results: [BenchmarkResult] = []
     do {
         try await client.connect()
         try await responder.connect()
@@ -113,26 +72,24 @@ func main() async throws {
         } else {
             serverVersion = "external"
         }
-        print("nats-server \(serverVersion) at \(url), \(cores) cores, \(buildConfiguration) build")
+        print(
+            "nats-server \(serverVersion) at \(url), \(cores) cores, \(BenchmarkEnvironment.currentBuildConfiguration) build"
+        )
 
+        let environment = BenchmarkEnvironment(
+            serverVersion: serverVersion, cores: cores,
+            buildConfiguration: BenchmarkEnvironment.currentBuildConfiguration, messageSize: messageSize)
         func record(
             _ name: String, operations: Int, seconds: Double, latencies: [Double]?, baseline: String,
             baselineOps: Double, ratio: Double? = nil
         ) {
-            var p50: Double?
-            var p99: Double?
-            if var latencies, !latencies.isEmpty {
-                latencies.sort()
-                p50 = percentile(latencies, 50) * 1e6
-                p99 = percentile(latencies, 99) * 1e6
-            }
-            let ops = Double(operations) / seconds
-            results.append(
-                Result(
-                    name: name, operations: operations, seconds: seconds, opsPerSecond: ops, p50Microseconds: p50,
-                    p99Microseconds: p99, baseline: baseline, baselineOpsPerSecond: baselineOps,
-                    ratio: ratio ?? ops / baselineOps, serverVersion: serverVersion, cores: cores,
-                    buildConfiguration: buildConfiguration, messageSize: messageSize))
+            let (p50, p99) = Measure.percentilesMicroseconds(latencies ?? [])
+            var result = BenchmarkResult(
+                name: name, operations: operations, seconds: seconds, opsPerSecond: Double(operations) / seconds,
+                p50Microseconds: p50, p99Microseconds: p99, unit: "ops/s", baseline: baseline,
+                baselineOpsPerSecond: baselineOps, environment: environment)
+            if let ratio { result.ratio = ratio }
+            results.append(result)
         }
 
         // (a) Fire-and-forget publish, then one flush.
@@ -239,18 +196,7 @@ func main() async throws {
     await fixture?.stopAndRemove()
 
     print("")
-    print(
-        "benchmark                      ops        seconds       ops/s    p50 us    p99 us   baseline                    baseline ops/s   ratio"
-    )
-    for r in results {
-        let p50 = r.p50Microseconds.map { String(format: "%9.1f", $0) } ?? "        -"
-        let p99 = r.p99Microseconds.map { String(format: "%9.1f", $0) } ?? "        -"
-        print(
-            String(
-                format: "%@ %9d %10.3f %12.0f %@ %@   %@ %14.0f   %.3f", pad(r.name, 24), r.operations,
-                r.seconds, r.opsPerSecond, p50 as NSString, p99 as NSString, pad(r.baseline, 27),
-                r.baselineOpsPerSecond, r.ratio))
-    }
+    print(BenchmarkReport.table(results))
     let publish = results[0]
     let request = results[3]
     print("")
@@ -264,10 +210,7 @@ func main() async throws {
             request.ratio <= 1.2 ? "met" : "NOT met"))
 
     if let jsonPath {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let lines = try results.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: jsonPath, atomically: true, encoding: .utf8)
+        try BenchmarkReport.jsonLines(results).write(toFile: jsonPath, atomically: true, encoding: .utf8)
         print("wrote \(jsonPath)")
     }
 }

@@ -46,19 +46,21 @@ extension EventbaseBuilder {
     /// - Parameters:
     ///   - path: The directory for snapshots, or `nil` for a new temporary directory.
     ///   - options: When to write snapshots and the limits to read them with.
-    ///   - logger: Where skipped snapshots and failed background writes are reported (default: the
-    ///     `swift-log` handler the application bootstrapped, label `eventbase.filestore`).
+    ///   - logger: Where skipped snapshots and failed background writes are reported (default:
+    ///     the builder's ``EventbaseBuilder/logger(_:)``, with its stream and instance metadata).
     /// - Returns: The builder with the file store as its state store.
     public func fileStore(
         path: String?,
         options: FileStateStore.Options = .init(),
-        logger: Logger = Logger(label: "eventbase.filestore")
+        logger: Logger? = nil
     ) -> Self {
         let directory =
             path
             ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("eventbase-\(UUID().uuidString)", isDirectory: true).path
-        return stateStore(FileStateStore(directory: directory, options: options, logger: logger))
+        return stateStore { builderLogger in
+            FileStateStore(directory: directory, options: options, logger: logger ?? builderLogger)
+        }
     }
 }
 
@@ -67,9 +69,10 @@ extension EventbaseBuilder {
     /// when it opens, closed when it closes), a ``JetStreamEventLog`` on the stream, and, when
     /// ``statsStreamName(_:)`` is set, a ``JetStreamStatsSink`` on the same connection.
     ///
-    /// Without ``fileStore(path:)`` or ``stateStore(_:)`` the local replica is kept in memory (rebuilt
-    /// from the stream on every start). The connection belongs to the one instance built from the
-    /// result: build each instance from its own `.nats(…)` call.
+    /// Without ``fileStore(path:options:logger:)`` or ``stateStore(_:)`` the local replica is kept in
+    /// memory (rebuilt from the stream on every start). The connection, log and sink are made by
+    /// ``build()``, so each built instance has its own connection, and they log through the builder's
+    /// logger.
     ///
     /// ```swift
     /// let eventbase = try await Eventbase.builder(streamName: "myapp")
@@ -81,13 +84,16 @@ extension EventbaseBuilder {
     ///   - options: How to connect to NATS.
     ///   - stream: How the stream is created and read (replicas, limits, deadlines).
     public func nats(_ options: NATSOptions, stream: JetStreamStreamOptions = JetStreamStreamOptions()) -> Self {
-        let transport = NATSTransport(options)
-        let builder =
-            self
-            .transport(transport)
-            .eventLog(JetStreamEventLog(streamName: streamName, transport: transport, options: stream))
-            .statsSinkFactory { name in JetStreamStatsSink(statsStreamName: name, transport: transport, options: stream)
-            }
+        let streamName = streamName
+        let builder = backend { logger in
+            let transport = NATSTransport(options, logger: logger)
+            return BackendPorts(
+                eventLog: JetStreamEventLog(
+                    streamName: streamName, transport: transport, options: stream, logger: logger),
+                transport: transport,
+                statsSink: { name in JetStreamStatsSink(statsStreamName: name, transport: transport, options: stream) }
+            )
+        }
         return builder.hasStateStore ? builder : builder.stateStore(InMemoryStateStore())
     }
 }
@@ -113,6 +119,8 @@ extension EventbaseManager {
     ///   - statsStreamName: The stats stream for a stream name, or `nil` for no stats.
     ///   - stream: How streams are created and read.
     ///   - onMessage: Called for every event any managed stream applies.
+    ///   - logger: Where the manager and every instance log (default: nowhere).
+    ///   - configure: Changes each stream's builder last (options, `.metrics()`, a companion, …).
     public convenience init(
         nats: NATSOptions,
         dbPath: String? = nil,
@@ -120,15 +128,17 @@ extension EventbaseManager {
         cleanupInterval: Duration = .seconds(60),
         statsStreamName: (@Sendable (String) -> String?)? = nil,
         stream: JetStreamStreamOptions = JetStreamStreamOptions(),
-        onMessage: (@Sendable (LogEntry) throws -> Void)? = nil
+        onMessage: (@Sendable (LogEntry) throws -> Void)? = nil,
+        logger: Logger = Logger(label: "eventbase.manager", factory: { _ in SwiftLogNoOpLogHandler() }),
+        configure: (@Sendable (EventbaseBuilder) -> EventbaseBuilder)? = nil
     ) {
-        self.init(keepAlive: keepAlive, cleanupInterval: cleanupInterval) { name in
+        self.init(keepAlive: keepAlive, cleanupInterval: cleanupInterval, logger: logger) { name in
             var builder = Eventbase.builder(streamName: name)
             builder = dbPath.map { builder.fileStore(path: $0) } ?? builder.stateStore(InMemoryStateStore())
             builder = builder.nats(nats, stream: stream)
             if let statsName = statsStreamName?(name) { builder = builder.statsStreamName(statsName) }
             if let onMessage { builder = builder.onMessage(onMessage) }
-            return builder
+            return configure?(builder) ?? builder
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Eventbase
 import Foundation
+import Logging
 
 /// Options every subcommand shares: where the stream lives and how to print.
 struct ConnectionOptions: ParsableArguments {
@@ -37,6 +38,22 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Pretty-print JSON output.")
     var pretty = false
 
+    @Option(
+        name: .customLong("log-level"),
+        help: """
+            Log to standard error from this level: trace, debug, info, notice, warning, error or critical \
+            (default critical: a failure is reported once, as the command's one-line error; warning shows \
+            connection faults and reconnects as they happen).
+            """)
+    var logLevel: String = "critical"
+
+    /// Logs to standard error from ``logLevel`` (by default only what the one-line error does not say).
+    var logger: Logger {
+        var logger = Logger(label: "eventbase-cli", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .critical
+        return logger
+    }
+
     var streamName: String {
         stream ?? ProcessInfo.processInfo.environment["EVENTBASE_STREAM"] ?? "eventbase"
     }
@@ -47,6 +64,9 @@ struct ConnectionOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be positive.") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical.")
+        }
     }
 
     /// Opens the stream the options describe.
@@ -57,7 +77,7 @@ struct ConnectionOptions: ParsableArguments {
         } else {
             builder = try serverBuilder()
         }
-        return try await builder.configure {
+        return try await builder.logger(logger).configure {
             $0.writeTimeout = .milliseconds(Int(timeout * 1000))
             $0.openTimeout = .milliseconds(Int(timeout * 1000) * 2)
         }.build()
@@ -139,6 +159,8 @@ struct CLIFailure: Error, CustomStringConvertible {
         switch error.code {
         case .invalidJSON, .invalidQuery, .invalidKey, .invalidArgument, .invalidStreamName, .limitExceeded:
             exitCode = ExitCode(65)
+        case .streamNotFound:
+            exitCode = ExitCode(2)
         case .conflict:
             exitCode = ExitCode(3)
         case .unavailable, .timeout, .authenticationFailed, .permissionDenied, .noResponders:

@@ -36,7 +36,7 @@ extension ConnectionOptions {
             throw CLIFailure(
                 message: "This command needs a server; it has no --memory mode.", exitCode: .validationFailure)
         }
-        let transport = NATSTransport(natsOptions())
+        let transport = NATSTransport(natsOptions(), logger: logger)
         do {
             try await transport.connect()
             let result = try await body(

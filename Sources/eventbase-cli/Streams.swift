@@ -95,6 +95,9 @@ struct Stats: AsyncParsableCommand {
             let name = statsStream ?? "\(options.streamName)_stats"
             try await options.withConnection { transport, _ in
                 let subscription = try await transport.subscribe("\(name).stats")
+                // Once the server has the subscription, say so: stats published from now on are printed.
+                try await transport.flush(timeout: .milliseconds(Int(options.timeout * 1000)))
+                FileHandle.standardError.write(Data("eventbase: following \(name).stats (Ctrl-C to stop)\n".utf8))
                 try await EventbaseCLI.untilInterrupted {
                     for try await message in subscription {
                         guard let stat = try? JSONValue(jsonBytes: message.payload) else { continue }

@@ -39,6 +39,7 @@ import Testing
     @Test func errorsMapToDistinctExitCodes() {
         #expect(CLIFailure(EventbaseError(.invalidQuery, "x")).exitCode == ExitCode(65))
         #expect(CLIFailure(EventbaseError(.invalidJSON, "x")).exitCode == ExitCode(65))
+        #expect(CLIFailure(EventbaseError(.streamNotFound, "x")).exitCode == ExitCode(2))
         #expect(CLIFailure(EventbaseError(.conflict, "x")).exitCode == ExitCode(3))
         #expect(CLIFailure(EventbaseError(.unavailable, "x")).exitCode == ExitCode(4))
         #expect(CLIFailure(EventbaseError(.timeout, "x")).exitCode == ExitCode(4))

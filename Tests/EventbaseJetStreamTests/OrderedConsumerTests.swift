@@ -323,7 +323,7 @@ func collect(
             to: consumer.deliverSubject)
         harness.deliver(harness.event(2, consumer: 2, pending: 0), to: consumer.deliverSubject)
         let read = try await collect(entries, "two entries") { collected, _ in collected.count == 2 }
-        guard case .invalid(let subject, _) = read.entries[0].payload else {
+        guard case .invalid(let subject, _, _) = read.entries[0].payload else {
             Issue.record("the malformed message was not an invalid entry")
             return
         }
@@ -342,6 +342,10 @@ func collect(
         let new = try #require(AckMetadata("$JS.ACK.hub.ACCHASH.orders.c1.2.42.7.1714564800123456789.0.xyz"))
         #expect(new.stream == "orders" && new.deliveredCount == 2 && new.streamSequence == 42 && new.pending == 0)
         #expect(AckMetadata("$JS.ACK.orders.c1.1.x.7.1.3") == nil)
+        // A number one past UInt64.max overflows in the last addition: rejected, not a trap.
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551616.7.1.3") == nil)
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551619.7.1.3") == nil)
+        #expect(AckMetadata("$JS.ACK.orders.c1.1.18446744073709551615.7.1.3")?.streamSequence == .max)
         #expect(AckMetadata("_INBOX.abc") == nil)
     }
 

@@ -69,11 +69,15 @@ struct NATSAuthIntegrationTests {
         ]
         try await withNATSServer(.init(users: users)) { server in
             try await withTransport(NATSOptions(servers: [server.url], user: "limited", password: "p")) { transport in
-                let denied = try await transport.subscribe("secret.stuff")
+                // subscribe() itself throws: it waits for the server to accept the SUB.
                 let error = await #expect(throws: EventbaseError.self) {
-                    for try await _ in denied {}
+                    _ = try await transport.subscribe("secret.stuff")
                 }
                 #expect(error?.code == .permissionDenied)
+                // The connection stays usable: an allowed subscription works right after.
+                let allowed = try await transport.subscribe("open.stuff")
+                try await transport.publish("open.stuff", payload: [7])
+                #expect(try await first(allowed).payload == [7])
 
                 let requestError = await #expect(throws: EventbaseError.self) {
                     _ = try await transport.request("secret.service", payload: [], timeout: .seconds(10))

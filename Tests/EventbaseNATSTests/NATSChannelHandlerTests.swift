@@ -58,8 +58,15 @@ import Testing
         #expect(harness.transport.isConnected)
         #expect(harness.transport.maxPayload == 2048)
 
-        let subscription = try await harness.transport.subscribe("orders.*")
-        #expect(try await harness.clientWrote() == "SUB orders.* 1\r\n")
+        // subscribe() returns once the server has answered the PING sent after the SUB (a refused
+        // SUB would have been answered with -ERR first).
+        let transport = harness.transport
+        let subscribing = Task { try await transport.subscribe("orders.*") }
+        var written = ""
+        while !written.hasSuffix("PING\r\n") { written += try await harness.clientWrote() }
+        #expect(written == "SUB orders.* 1\r\nPING\r\n")
+        try await harness.serverSends("PONG\r\n")
+        let subscription = try await subscribing.value
         try await harness.transport.publish("orders.1", payload: Array("hi".utf8))
         #expect(try await harness.clientWrote() == "PUB orders.1 2\r\nhi\r\n")
 

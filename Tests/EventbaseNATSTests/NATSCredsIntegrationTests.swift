@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Builds NATS v2 JWTs (operator, account, user) signed with nkeys, as `nsc` would, for tests.
-private struct JWTFactory {
+struct JWTFactory {
     static func randomKey(prefix: UInt8) throws -> NATSNKey {
         try NATSNKey(rawSeed: (0..<32).map { _ in UInt8.random(in: 0...255) }, prefix: prefix)
     }

@@ -13,18 +13,31 @@ import Foundation
 public struct EventLogConformance: Sendable {
     /// The checks.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// Opening a new stream gives last sequence 0, no messages and an identity with the stream's name.
         case openCreatesAnEmptyStream
+        /// Opening again keeps the stream's identity and its events.
         case openIsIdempotent
+        /// Appends get strictly increasing sequences, and `state()` reports the last one.
         case appendAssignsIncreasingSequences
+        /// `entries(from:)` replays the stored entries in order, then delivers new appends.
         case entriesReplayThenFollow
+        /// `entries(from:)` starts at the sequence asked for.
         case entriesStartAtTheRequestedSequence
+        /// Puts and deletes read back unchanged: odd keys, nested data, timestamp, event id and carried meta.
         case eventsRoundTrip
+        /// A second append with the same event id returns the first's sequence, marked duplicate, and stores nothing.
         case duplicateEventIDsAreStoredOnce
+        /// `.keyAbsent` and `.keyRevision(_:)` conditions append when they hold and throw `.conflict` when not.
         case keyRevisionConditions
+        /// `purgePuts(of:before:)` removes only the key's puts below the sequence, never newer ones or other keys.
         case purgeKeepsNewerPuts
+        /// A batch's position reaches the last sequence even when the newest entries were purged.
         case positionCoversPurgedEntries
+        /// Destroying the stream ends its readers with `.streamDeleted` (or `.streamNotFound`).
         case destroyStopsReaders
+        /// After `close()`, readers finish (or throw `.closed`) and appends throw `.closed`.
         case closeEndsReadersAndRejectsWrites
+        /// Two logs on one stream name see each other's appends.
         case twoLogsShareOneStream
 
         public var description: String { rawValue }

@@ -23,30 +23,57 @@ public struct EventbaseBehaviourSuite: Sendable {
 
     /// The checks.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// `get` of a key that was never written is `nil`.
         case getOfAMissingKeyIsNil
+        /// A put then a get returns the data with `id` added, `changes` 1 and `dateCreated == dateModified`.
         case putThenGetReturnsDataWithIDAndFirstMeta
+        /// A second put makes `changes` 2 and a later `dateModified`, keeping `dateCreated`.
         case secondPutCountsTwoChangesAndMovesDateModified
+        /// A put replaces the whole document; fields it omits are gone.
         case putReplacesTheDocument
+        /// After a delete, `get` is `nil`.
         case deleteMakesGetNil
+        /// `insert` stores the document under a new UUID key.
         case insertGeneratesAUUIDKey
+        /// Two instances on one stream see each other's writes.
         case twoInstancesSeeEachOthersWrites
+        /// Reopening on the same replica replays only the events it has not applied (`onMessage` sees only those).
         case reopeningReplaysOnlyNewEvents
+        /// Keys with special characters (`!@#$%^&*()_+`, `.`, `*`, `>`, spaces, unicode) round-trip.
         case specialCharacterKeysRoundTrip
+        /// Canonically equivalent keys (NFC and NFD spellings) are distinct keys, byte for byte.
+        case equivalentUnicodeKeysStayDistinct
+        /// `keys(_:)` filters keys by a regular expression.
         case keysFilterByRegex
+        /// Subscriptions with `$regex`, `$eq` and plain values are called for matching writes only.
         case subscribeWithRegexEqualityAndPlainValues
+        /// A subscription is told when a record stops matching (changed or deleted).
         case subscriptionsLearnWhenRecordsLeave
+        /// A cancelled subscription is not called again.
         case cancelledSubscriptionsStopBeingCalled
+        /// A subscription handler that throws does not stop replication or other subscriptions.
         case throwingHandlersNeverStopReplication
+        /// `changes(matching:)` yields the changes made after it was created.
         case changeSequencesYieldLiveChanges
+        /// `liveQuery(_:)` yields the matching records, then `caughtUp`, then changes.
         case liveQueriesStartWithExistingRecords
+        /// Query operators, `sort`, `limit`, `offset` and `project` give the expected documents in order.
         case queryOperatorsSortLimitOffsetProject
+        /// `count(_:)` counts exactly the matching documents.
         case countIsExact
+        /// Unknown operators and invalid regular expressions throw `.invalidQuery`, never match silently.
         case invalidQueriesAreTypedErrors
+        /// A replica replaying from scratch after purges computes the same meta as the live one.
         case metaIsIdenticalOnAReplicaReplayingAfterPurges
+        /// Concurrent writes on one instance each return their own record.
         case concurrentWritersEachGetTheirOwnRecord
+        /// `put(_:_:expectedRevision:)` with a stale revision throws `.conflict`.
         case optimisticConcurrencyRejectsStaleWrites
+        /// A `Codable` value round-trips through `put` and `get(_:as:)`.
         case typedCodableRoundTrip
+        /// Every operation after `close()` throws `.closed`.
         case everyOperationAfterCloseThrowsClosed
+        /// `deleteStream()` removes the stream and the local replica's data.
         case deleteStreamRemovesTheStreamAndLocalData
 
         public var description: String { rawValue }
@@ -195,6 +222,49 @@ public struct EventbaseBehaviourSuite: Sendable {
             }
             let all = try await eventbase.keys()
             try expect(Set(all) == Set(keys), label, "keys() returned \(all)")
+
+        case .equivalentUnicodeKeysStayDistinct:
+            // Canonically equivalent (NFC/NFD) keys, NUL and the longest key are distinct keys that
+            // round-trip byte-exactly, here and on a replica that replays the log.
+            let longest = String(repeating: "k", count: NameRules.maxKeyBytes(stream: stream))
+            let keys = ["\u{E9}", "e\u{301}", "\u{C5}", "A\u{30A}", "\u{212B}", "\u{0}", "a\u{0}b", longest]
+            for (index, key) in keys.enumerated() {
+                _ = try await eventbase.put(key, ["index": .number(Double(index))])
+            }
+            _ = try await eventbase.delete("e\u{301}")
+            let tooLong = longest + "k"
+            do {
+                _ = try await eventbase.put(tooLong, ["index": 0])
+                throw ConformanceFailure(check: label, message: "a key over the limit was accepted")
+            } catch let error as EventbaseError {
+                try expect(error.code == .invalidKey, label, "a key over the limit threw \(error.code)")
+            }
+            let replay = try await open(stream, "replay")
+            do {
+                for instance in [eventbase, replay] {
+                    for (index, key) in keys.enumerated() {
+                        let found = try await instance.get(key)
+                        if Array(key.utf8) == Array("e\u{301}".utf8) {
+                            try expect(found == nil, label, "the deleted NFD key still reads back")
+                            continue
+                        }
+                        try expect(
+                            found?.data["index"] == .number(Double(index)), label,
+                            "key \(Array(key.unicodeScalars)) read back another key's record")
+                        try expect(
+                            found.map { Array($0.key.utf8) == Array(key.utf8) } == true
+                                && found?.data["id"]?.stringValue.map { Array($0.utf8) == Array(key.utf8) } == true,
+                            label, "key \(Array(key.unicodeScalars)) did not round-trip byte-exactly")
+                    }
+                    let all = try await instance.keys().map { Array($0.utf8) }
+                    let expected = keys.filter { Array($0.utf8) != Array("e\u{301}".utf8) }.map { Array($0.utf8) }
+                    try expect(Set(all) == Set(expected) && all.count == expected.count, label, "keys() aliased keys")
+                }
+            } catch {
+                await replay.close()
+                throw error
+            }
+            await replay.close()
 
         case .keysFilterByRegex:
             for key in ["user.1", "user.2", "admin.1", "usera"] {

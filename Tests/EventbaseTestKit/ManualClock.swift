@@ -20,7 +20,9 @@ public final class ManualClock: Clock, Sendable {
         /// Creates an instant.
         public init(offset: Duration) { self.offset = offset }
 
+        /// The instant `duration` after this one.
         public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        /// The time from this instant to `other`.
         public func duration(to other: Instant) -> Duration { other.offset - offset }
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
@@ -46,8 +48,10 @@ public final class ManualClock: Clock, Sendable {
         self.startDate = startDate
     }
 
+    /// The current instant: zero plus every ``advance(by:)`` so far.
     public var now: Instant { state.withLock { $0.now } }
 
+    /// Zero: the clock moves only when advanced.
     public var minimumResolution: Duration { .zero }
 
     /// The wall-clock date now: `startDate` plus the time advanced.
@@ -64,6 +68,9 @@ public final class ManualClock: Clock, Sendable {
     /// How many tasks are sleeping on the clock.
     public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
+    /// Suspends until the clock is advanced to `deadline` (at once if it is already there).
+    ///
+    /// - Throws: `CancellationError` if the task is cancelled first.
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }

@@ -14,15 +14,26 @@ import Foundation
 public struct StateStoreConformance: Sendable {
     /// The checks.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// A new store has no records and last applied sequence 0.
         case startsEmpty
+        /// Applied puts can be read back by key, with the batch's sequence as the last applied one.
         case appliesAndReads
+        /// When a batch changes a key several times, the last change is what the store holds.
         case lastChangeOfABatchWins
+        /// A delete in a batch removes the record.
         case deletesRemoveRecords
+        /// `forEachRecord` visits every record exactly once.
         case enumeratesEveryRecordOnce
+        /// `reset(identity:)` removes every record and the last applied sequence.
         case resetClearsEverything
+        /// The last applied sequence follows each batch, even an empty one.
         case sequenceNeverGoesBack
+        /// Applying a batch while an enumeration runs neither deadlocks nor disturbs it.
         case enumerationIsAConsistentView
+        /// A durable store reopened after `checkpoint()` and `close()` holds the same records and sequence.
         case durableStoresResumeFromTheirCheckpoint
+        /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte.
+        case keysAreComparedByteExactly
 
         public var description: String { rawValue }
     }
@@ -120,6 +131,31 @@ public struct StateStoreConformance: Sendable {
             }
             try expect(
                 seen.sorted() == keys.sorted(), label, "enumeration visited \(seen.count) keys, expected 500 distinct")
+
+        case .keysAreComparedByteExactly:
+            // Canonically equivalent keys are still two keys: NFC and NFD, and a key with a NUL.
+            try store.reset(identity: identity)
+            let keys = ["\u{E9}", "e\u{301}", "a\u{0}b", "a", "\u{212B}", "\u{C5}", "A\u{30A}"]
+            try store.apply(
+                StateBatch(
+                    changes: keys.enumerated().map {
+                        .init(key: $1, record: Self.record($1, $0 + 1, sequence: UInt64($0 + 1)))
+                    },
+                    lastAppliedSequence: UInt64(keys.count)))
+            try expect(store.count == keys.count, label, "\(store.count) records for \(keys.count) distinct keys")
+            for (index, key) in keys.enumerated() {
+                let found = store.record(forKey: key)
+                try expect(
+                    found?.meta.changes == index + 1 && found.map { Array($0.key.utf8) == Array(key.utf8) } == true,
+                    label, "key \(Array(key.unicodeScalars)) read back another key's record")
+            }
+            var seen: [[UInt8]] = []
+            store.forEachRecord { key, _ in seen.append(Array(key.utf8)) }
+            try expect(
+                Set(seen) == Set(keys.map { Array($0.utf8) }), label,
+                "enumeration did not give back every key byte-exactly")
+            try store.apply(StateBatch(changes: [.init(key: "e\u{301}", record: nil)], lastAppliedSequence: 100))
+            try expect(store.record(forKey: "\u{E9}") != nil, label, "deleting the NFD key deleted the NFC key")
 
         case .resetClearsEverything:
             try store.apply(

@@ -13,6 +13,12 @@ public struct TestCertificates: Sendable {
     public let clientCertificateFile: String
     /// The client key PEM file.
     public let clientKeyFile: String
+    /// A server certificate (for ``serverKeyFile``, signed by the CA) that has already expired.
+    public let expiredServerCertificateFile: String
+    /// A server certificate (for ``serverKeyFile``, signed by the CA) for `other.example` only.
+    public let otherHostServerCertificateFile: String
+    /// The certificate of a second CA that signed none of these.
+    public let otherCAFile: String
 
     /// Generates the certificates into `directory`.
     /// - Throws: `.unavailable` when `openssl` is missing or fails.
@@ -25,6 +31,9 @@ public struct TestCertificates: Sendable {
             atomically: true,
             encoding: .utf8
         )
+        let otherHostExtensions = path("other.ext")
+        try "subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\n".write(
+            toFile: otherHostExtensions, atomically: true, encoding: .utf8)
         let clientExtensions = path("client.ext")
         try "extendedKeyUsage=clientAuth\n".write(toFile: clientExtensions, atomically: true, encoding: .utf8)
         let commands: [[String]] = [
@@ -47,6 +56,20 @@ public struct TestCertificates: Sendable {
             [
                 "x509", "-req", "-in", path("client.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
                 "-CAcreateserial", "-days", "2", "-extfile", clientExtensions, "-out", path("client.pem"),
+            ],
+            // `-days -1` makes notAfter a day before now: expired (OpenSSL 3.0 has no -not_after).
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                "-CAcreateserial", "-days", "-1", "-extfile", extensions, "-out", path("server-expired.pem"),
+            ],
+            [
+                "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"),
+                "-CAcreateserial", "-days", "2", "-extfile", otherHostExtensions, "-out",
+                path("server-other-host.pem"),
+            ],
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                "-subj", "/CN=Eventbase Other CA", "-keyout", path("other-ca-key.pem"), "-out", path("other-ca.pem"),
             ],
         ]
         for arguments in commands {
@@ -74,7 +97,10 @@ public struct TestCertificates: Sendable {
             serverCertificateFile: path("server.pem"),
             serverKeyFile: path("server-key.pem"),
             clientCertificateFile: path("client.pem"),
-            clientKeyFile: path("client-key.pem")
+            clientKeyFile: path("client-key.pem"),
+            expiredServerCertificateFile: path("server-expired.pem"),
+            otherHostServerCertificateFile: path("server-other-host.pem"),
+            otherCAFile: path("other-ca.pem")
         )
     }
 }

@@ -23,6 +23,8 @@ public final class Eventbase: Sendable {
         let now: @Sendable () -> Date
         let logger: Logger
         let options: EventbaseOptions
+        let instanceID: String
+        let companions: [@Sendable (Eventbase) async -> Void]
     }
 
     private struct Lifecycle {
@@ -31,6 +33,10 @@ public final class Eventbase: Sendable {
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
         var closeFinished = false
         var lastAccessed: Date
+        /// Set by ``closeGracefully()``: new writes are refused while in-flight ones finish.
+        var draining = false
+        var inFlightWrites = 0
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// A key whose older puts should be purged below a sequence.
@@ -41,6 +47,9 @@ public final class Eventbase: Sendable {
 
     /// The stream this instance follows.
     public let streamName: String
+    /// Identifies this instance in logs and metrics (`eventbase.instance` in log metadata): a new
+    /// random value per ``EventbaseBuilder/build()``.
+    public let instanceID: String
     let configuration: Configuration
     let replica: Replica
     private let stats: BoundedQueue<Stat>
@@ -53,6 +62,7 @@ public final class Eventbase: Sendable {
 
     private init(configuration: Configuration, replica: Replica) {
         self.streamName = configuration.streamName
+        self.instanceID = configuration.instanceID
         self.configuration = configuration
         self.replica = replica
         self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
@@ -129,11 +139,17 @@ public final class Eventbase: Sendable {
         lifecycle.withLock { $0.runTask = task }
     }
 
-    /// The instance's background work: following the log, draining stats and purges.
+    /// The instance's background work: following the log, draining stats and purges, and the
+    /// companions given to ``EventbaseBuilder/companion(_:)``.
     private func run() async {
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
             timers.addTask { await self.expireDeadlines() }
+            // Companions (such as a metrics poller) run until the instance closes; they are
+            // cancelled with the deadline loop.
+            for companion in self.configuration.companions {
+                timers.addTask { await companion(self) }
+            }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.follow() }
                 group.addTask { await self.drainStats() }
@@ -170,7 +186,8 @@ public final class Eventbase: Sendable {
         while !Task.isCancelled {
             do {
                 for try await batch in log.entries(from: replica.appliedSequence + 1) {
-                    try replica.apply(batch)
+                    let skipped = try replica.apply(batch)
+                    if !skipped.isEmpty { recordSkipped(skipped) }
                     delay = configuration.options.retryDelay
                 }
                 if Task.isCancelled || replica.failure != nil { return }
@@ -179,7 +196,9 @@ public final class Eventbase: Sendable {
                 if Task.isCancelled || replica.failure != nil { return }
                 let failure = error as? EventbaseError
                 switch failure?.code {
-                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?:
+                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?, .permissionDenied?,
+                    .authenticationFailed?:
+                    // Retrying cannot help: the replica stops, and opening or waiting writes get the error.
                     logger.error("Stopped following the log", metadata: ["error": "\(error)"])
                     replica.fail(failure ?? EventbaseError(.internalError, "\(error)"))
                     return
@@ -215,11 +234,13 @@ public final class Eventbase: Sendable {
     private func drainPurges() async {
         while let batch = await purges.next() {
             // Only the newest request per key matters: it purges everything older.
-            var newest: [String: UInt64] = [:]
-            for request in batch { newest[request.key] = max(newest[request.key] ?? 0, request.before) }
+            var newest: [ExactKey: UInt64] = [:]
+            for request in batch {
+                newest[ExactKey(request.key)] = max(newest[ExactKey(request.key)] ?? 0, request.before)
+            }
             for (key, before) in newest {
                 do {
-                    _ = try await log.purgePuts(of: key, before: before)
+                    _ = try await log.purgePuts(of: key.string, before: before)
                 } catch {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
@@ -238,8 +259,17 @@ public final class Eventbase: Sendable {
     /// The last log sequence the local replica has applied.
     public var appliedSequence: UInt64 { replica.appliedSequence }
 
-    /// How many log entries were skipped because they were not valid events.
+    /// How many log entries were skipped because they were not valid events (the sum of
+    /// ``invalidEntryCounts``).
     public var invalidEntryCount: Int { replica.invalidEntryCount }
+
+    /// How many log entries were skipped because they were not valid events, per kind of problem.
+    ///
+    /// Every replica of a stream skips the same entries for the same reasons, so these counts agree
+    /// between instances that have applied the same sequence. Kinds never seen are absent. Each
+    /// skipped entry is also logged as a warning (sequence, kind, subject; never the payload) and
+    /// recorded as a ``Stat/Operation/skipInvalid`` stat.
+    public var invalidEntryCounts: [InvalidEntryKind: Int] { replica.invalidEntryCounts }
 
     /// How many stats were dropped because the stats buffer was full.
     public var droppedStatsCount: Int { stats.droppedCount }
@@ -264,6 +294,33 @@ public final class Eventbase: Sendable {
         return now
     }
 
+    /// Starts a write: refused once closing or draining began; counted until ``endWrite()``.
+    private func beginWrite() throws -> Date {
+        let now = configuration.now()
+        let refused = lifecycle.withLock { state in
+            state.lastAccessed = now
+            if state.closed || state.draining { return true }
+            state.inFlightWrites += 1
+            return false
+        }
+        if refused { throw EventbaseError.closed() }
+        if let failure = replica.failure {
+            endWrite()
+            throw failure
+        }
+        return now
+    }
+
+    private func endWrite() {
+        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.inFlightWrites -= 1
+            guard state.inFlightWrites == 0 else { return [] }
+            defer { state.drainWaiters.removeAll() }
+            return state.drainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     private func record(
         _ operation: Stat.Operation, started: Date, id: String? = nil, pattern: String? = nil,
         query: JSONValue? = nil, resultCount: Int? = nil
@@ -276,11 +333,23 @@ public final class Eventbase: Sendable {
                 timestamp: started.millisecondsSince1970, duration: max(0, duration)))
     }
 
+    /// Records a stat for each entry the replica skipped.
+    private func recordSkipped(_ skipped: [Replica.SkippedEntry]) {
+        guard configuration.statsSink != nil else { return }
+        let now = configuration.now().millisecondsSince1970
+        for entry in skipped {
+            stats.offer(
+                Stat(
+                    operation: .skipInvalid, timestamp: now, duration: 0, reason: entry.kind.description,
+                    sequence: entry.sequence))
+        }
+    }
+
     // MARK: Writing
 
     /// Stores `data` under a new UUID key.
     /// - Returns: The generated key and the stored record.
-    /// - Throws: see ``put(_:_:)``.
+    /// - Throws: see ``put(_:_:)-(String,JSONValue)``.
     @discardableResult
     public func insert(_ data: JSONValue) async throws -> InsertResult {
         let key = UUID().uuidString.lowercased()
@@ -295,7 +364,9 @@ public final class Eventbase: Sendable {
     ///   - key: Any non-empty string within ``NameRules/maxKeyBytes(stream:)``.
     ///   - data: A JSON object; the stored document gets `"id": key` added.
     /// - Returns: The record as the replica holds it.
-    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.timeout` after
+    /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.limitExceeded` when it
+    ///   nests deeper than ``EventbaseOptions/jsonLimits`` (or the default limits replicas read with)
+    ///   allow, or its event is larger than the server's max_payload; `.timeout` after
     ///   ``EventbaseOptions/writeTimeout`` (the write may still happen: retrying is safe, writes are
     ///   de-duplicated); `.unavailable`; `.closed`; `.streamDeleted`.
     @discardableResult
@@ -305,14 +376,14 @@ public final class Eventbase: Sendable {
 
     /// Stores `data` under `key` only if the key's current revision is `expectedRevision`
     /// (its ``Meta/revision``), or, with `nil`, only if the key does not exist.
-    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)``.
+    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)-(String,JSONValue)``.
     @discardableResult
     public func put(_ key: String, _ data: JSONValue, expectedRevision: UInt64?) async throws -> Record<JSONValue> {
         try await write(key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent)
     }
 
     /// Stores any `Encodable` value (it must encode as a JSON object) under `key`.
-    /// - Throws: `.encodingFailed`, and what ``put(_:_:)`` throws.
+    /// - Throws: `.encodingFailed`, and what ``put(_:_:)-(String,JSONValue)`` throws.
     @discardableResult
     public func put<Value: Encodable>(_ key: String, _ value: Value) async throws -> Record<JSONValue> {
         try await put(key, try JSONValueEncoder().encode(value))
@@ -326,10 +397,19 @@ public final class Eventbase: Sendable {
 
     private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?) async throws -> Record<JSONValue>
     {
-        let started = try begin()
+        let started = try beginWrite()
+        defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         guard case .object = data else {
             throw EventbaseError(.invalidArgument, "put stores JSON objects; wrap the \(data.typeName) in an object.")
+        }
+        // Replicas read events with JSONLimits.default: a deeper document would be sent, then skipped
+        // by every replica (and this write would time out). The event object adds one level.
+        let maxDepth = min(configuration.options.jsonLimits.maxDepth, JSONLimits.default.maxDepth) - 1
+        if data.nestingDepth > maxDepth {
+            throw EventbaseError(
+                .limitExceeded,
+                "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existing = store.record(forKey: key)
@@ -375,7 +455,8 @@ public final class Eventbase: Sendable {
     /// - Throws: `.invalidKey`, `.timeout`, `.unavailable`, `.closed`, `.streamDeleted`.
     @discardableResult
     public func delete(_ key: String) async throws -> DeleteResult {
-        let started = try begin()
+        let started = try beginWrite()
+        defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.record(forKey: key) != nil
@@ -454,7 +535,7 @@ public final class Eventbase: Sendable {
         return documents
     }
 
-    private func candidates(for query: Query) -> [String: Record<JSONValue>]? {
+    private func candidates(for query: Query) -> [ExactKey: Record<JSONValue>]? {
         let limit = configuration.options.maxAutomaticIndexes
         return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
     }
@@ -586,6 +667,34 @@ public final class Eventbase: Sendable {
         await shutDown()
     }
 
+    /// Closes the instance gracefully: new writes are refused with `.closed`, writes already in
+    /// flight are allowed to finish (each is bounded by ``EventbaseOptions/writeTimeout``), then
+    /// ``close()`` runs (a durable state store writes its final snapshot, the connection closes).
+    ///
+    /// Reads keep working until the close itself. This is what `EventbaseService` runs on a
+    /// graceful shutdown.
+    public func closeGracefully() async {
+        let closed = lifecycle.withLock { state in
+            state.draining = true
+            return state.closed
+        }
+        if !closed {
+            let inFlight = lifecycle.withLock { $0.inFlightWrites }
+            if inFlight > 0 {
+                logger.debug("Waiting for in-flight writes before closing", metadata: ["writes": "\(inFlight)"])
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = lifecycle.withLock { state in
+                    if state.inFlightWrites == 0 { return true }
+                    state.drainWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        }
+        await shutDown()
+    }
+
     private func shutDown() async {
         let (first, task) = lifecycle.withLock { state -> (Bool, Task<Void, Never>?) in
             if state.closed { return (false, nil) }
@@ -603,6 +712,7 @@ public final class Eventbase: Sendable {
             }
             return
         }
+        logger.debug("Closing")
         replica.fail(EventbaseError.closed())
         replica.deadlineAdded.finish()
         stats.finish()

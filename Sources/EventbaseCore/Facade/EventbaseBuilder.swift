@@ -28,7 +28,32 @@ public struct EventbaseBuilder: Sendable {
     var clockSource: any Clock<Duration>
     var nowSource: @Sendable () -> Date
     var loggerValue: Logger
+    var loggerWasSet = false
     var optionsValue = EventbaseOptions()
+    var backendFactory: (@Sendable (Logger) -> BackendPorts)?
+    var stateStoreFactory: (@Sendable (Logger) -> any StateStore)?
+    var extraStatsSinks: [any StatsSink] = []
+    var companions: [@Sendable (Eventbase) async -> Void] = []
+
+    /// Ports a backend convenience makes at build time, so they log through the builder's logger.
+    package struct BackendPorts: Sendable {
+        /// The event log.
+        package var eventLog: any EventLog
+        /// The transport the instance owns (connects on open, closes on close), if any.
+        package var transport: (any Transport)?
+        /// Makes the stats sink for ``EventbaseBuilder/statsStreamName(_:)``, if the backend has one.
+        package var statsSink: (@Sendable (_ statsStreamName: String) -> any StatsSink)?
+
+        /// Creates the ports.
+        package init(
+            eventLog: any EventLog, transport: (any Transport)?,
+            statsSink: (@Sendable (_ statsStreamName: String) -> any StatsSink)?
+        ) {
+            self.eventLog = eventLog
+            self.transport = transport
+            self.statsSink = statsSink
+        }
+    }
 
     /// Creates a builder with explicit time sources.
     ///
@@ -46,13 +71,58 @@ public struct EventbaseBuilder: Sendable {
     }
 
     /// Uses `log` as the event log (required).
-    public func eventLog(_ log: any EventLog) -> Self { with { $0.eventLogPort = log } }
+    public func eventLog(_ log: any EventLog) -> Self {
+        with {
+            $0.eventLogPort = log
+            $0.backendFactory = nil
+        }
+    }
 
     /// Uses `store` as the local replica's storage (required).
-    public func stateStore(_ store: any StateStore) -> Self { with { $0.stateStorePort = store } }
+    public func stateStore(_ store: any StateStore) -> Self {
+        with {
+            $0.stateStorePort = store
+            $0.stateStoreFactory = nil
+        }
+    }
+
+    /// Makes the state store at build time with the instance's logger (for backend conveniences
+    /// such as `.fileStore(path:)`).
+    package func stateStore(_ make: @escaping @Sendable (_ logger: Logger) -> any StateStore) -> Self {
+        with {
+            $0.stateStorePort = nil
+            $0.stateStoreFactory = make
+        }
+    }
+
+    /// Makes the event log, transport and stats sink factory at build time with the instance's
+    /// logger (for backend conveniences such as `.nats(…)`). Each ``build()`` makes new ports.
+    package func backend(_ make: @escaping @Sendable (_ logger: Logger) -> BackendPorts) -> Self {
+        with {
+            $0.eventLogPort = nil
+            $0.transportPort = nil
+            $0.statsSinkFactory = nil
+            $0.backendFactory = make
+        }
+    }
 
     /// Sends operation stats to `sink` (optional; without one, no stats are kept).
     public func statsSink(_ sink: (any StatsSink)?) -> Self { with { $0.statsSinkPort = sink } }
+
+    /// Also sends operation stats to `sink`, besides the stats sink or stats stream (if any).
+    ///
+    /// Adapters use it to add themselves, for example `EventbaseMetrics`'s `.metrics()`. Each sink
+    /// gets every batch; one failing does not affect the others.
+    public func addingStatsSink(_ sink: any StatsSink) -> Self { with { $0.extraStatsSinks.append(sink) } }
+
+    /// Runs `work` alongside the instance, from when it has caught up until it closes (the task is
+    /// then cancelled, and ``Eventbase/close()`` waits for it to end).
+    ///
+    /// For periodic work tied to the instance's life, such as `EventbaseMetrics`'s health poller.
+    /// `work` must return promptly when its task is cancelled.
+    public func companion(_ work: @escaping @Sendable (Eventbase) async -> Void) -> Self {
+        with { $0.companions.append(work) }
+    }
 
     /// Publishes operation stats to the stats stream `name` (eventbase v3's `statsStreamName`), through
     /// the sink the backend makes for it (`.nats(…)` makes a JetStream stats sink). `nil` turns it off.
@@ -67,7 +137,10 @@ public struct EventbaseBuilder: Sendable {
     }
 
     /// Whether a state store was configured (for backend conveniences that supply a default).
-    package var hasStateStore: Bool { stateStorePort != nil }
+    package var hasStateStore: Bool { stateStorePort != nil || stateStoreFactory != nil }
+
+    /// Whether ``logger(_:)`` was called (the manager passes its logger on only when it was not).
+    package var hasLogger: Bool { loggerWasSet }
 
     /// Owns `transport`: the instance connects it when it opens and closes it when it closes.
     public func transport(_ transport: any Transport) -> Self { with { $0.transportPort = transport } }
@@ -79,8 +152,19 @@ public struct EventbaseBuilder: Sendable {
         with { $0.onMessageHandler = handler }
     }
 
-    /// Logs through `logger` (default: no logging). Metadata gets the stream name.
-    public func logger(_ logger: Logger) -> Self { with { $0.loggerValue = logger } }
+    /// Logs through `logger` (default: no logging; an ``EventbaseManager`` passes its own).
+    ///
+    /// Every component of the instance logs through it, adapters made by backend conveniences
+    /// (`.nats(…)`, `.fileStore(path:)`) included, with `eventbase.stream` (the stream name) and
+    /// `eventbase.instance` (``Eventbase/instanceID``) in the metadata. Normal operation logs at
+    /// `debug` and `trace` only; faults (lost connections, failed retries, skipped entries) at
+    /// `warning` and `error`. Nothing at `info` or above contains credentials or document contents.
+    public func logger(_ logger: Logger) -> Self {
+        with {
+            $0.loggerValue = logger
+            $0.loggerWasSet = true
+        }
+    }
 
     /// Replaces the options.
     public func options(_ options: EventbaseOptions) -> Self { with { $0.optionsValue = options } }
@@ -110,6 +194,20 @@ public struct EventbaseBuilder: Sendable {
     ///   option is out of range; `.timeout` after ``EventbaseOptions/openTimeout``; what the ports throw.
     public func build() async throws -> Eventbase {
         try NameRules.validateStreamName(streamName)
+        let instanceID = String(UUID().uuidString.lowercased().prefix(8))
+        var logger = loggerValue
+        logger[metadataKey: "eventbase.stream"] = "\(streamName)"
+        logger[metadataKey: "eventbase.instance"] = "\(instanceID)"
+        var eventLogPort = self.eventLogPort
+        var transportPort = self.transportPort
+        var statsSinkFactory = self.statsSinkFactory
+        if let backendFactory {
+            let ports = backendFactory(logger)
+            eventLogPort = ports.eventLog
+            transportPort = ports.transport
+            statsSinkFactory = ports.statsSink
+        }
+        let stateStorePort = self.stateStorePort ?? stateStoreFactory?(logger)
         guard let eventLogPort else {
             throw EventbaseError(
                 .invalidArgument, "No event log configured: call .inMemory(), .nats(…) or .eventLog(_:) before build()."
@@ -141,8 +239,9 @@ public struct EventbaseBuilder: Sendable {
             }
             statsSink = statsSinkFactory(statsStreamNameValue)
         }
-        var logger = loggerValue
-        logger[metadataKey: "eventbase.stream"] = "\(streamName)"
+        if !extraStatsSinks.isEmpty {
+            statsSink = FanOutStatsSink(sinks: (statsSink.map { [$0] } ?? []) + extraStatsSinks, logger: logger)
+        }
         let configuration = Eventbase.Configuration(
             streamName: streamName,
             eventLog: eventLogPort,
@@ -153,7 +252,9 @@ public struct EventbaseBuilder: Sendable {
             clock: clockSource,
             now: nowSource,
             logger: logger,
-            options: options
+            options: options,
+            instanceID: instanceID,
+            companions: companions
         )
         return try await Eventbase.open(configuration)
     }

@@ -54,7 +54,8 @@ public final class EventbaseManager: Sendable {
     ///   - cleanupInterval: How often to look for idle instances.
     ///   - clock: The clock for the sweep.
     ///   - now: The wall clock, compared with each instance's ``Eventbase/lastAccessed``.
-    ///   - logger: Where the manager logs.
+    ///   - logger: Where the manager logs; also given to every instance whose builder has no
+    ///     logger of its own (see ``EventbaseBuilder/logger(_:)``).
     ///   - factory: Returns a configured builder for a stream name (any adapters).
     public init(
         keepAlive: Duration,
@@ -178,7 +179,9 @@ public final class EventbaseManager: Sendable {
         }
         let result: Result<Eventbase, any Error>
         do {
-            result = .success(try await factory(name).build())
+            var builder = try factory(name)
+            if !builder.hasLogger { builder = builder.logger(logger) }
+            result = .success(try await builder.build())
         } catch {
             result = .failure(error)
         }
@@ -236,6 +239,17 @@ public final class EventbaseManager: Sendable {
 
     /// Closes every instance and stops the sweep. Later ``stream(_:)`` calls throw `.closed`.
     public func closeAll() async {
+        await closeAll(gracefully: false)
+    }
+
+    /// Closes every instance gracefully (see ``Eventbase/closeGracefully()``: writes in flight
+    /// finish first, then each instance closes) and stops the sweep. Later ``stream(_:)`` calls
+    /// throw `.closed`. This is what `EventbaseManagerService` runs on a graceful shutdown.
+    public func closeAllGracefully() async {
+        await closeAll(gracefully: true)
+    }
+
+    private func closeAll(gracefully: Bool) async {
         let (open, sweeper, listeners) = state.withLock {
             state -> ([(String, Eventbase)], Task<Void, Never>?, [AsyncStream<Event>.Continuation]) in
             state.closed = true
@@ -252,6 +266,12 @@ public final class EventbaseManager: Sendable {
         }
         sweeper?.cancel()
         await sweeper?.value
+        if gracefully {
+            // Stop accepting writes everywhere at once, then wait for each instance.
+            await withTaskGroup(of: Void.self) { group in
+                for (_, eventbase) in open { group.addTask { await eventbase.closeGracefully() } }
+            }
+        }
         for (name, eventbase) in open.sorted(by: { $0.0 < $1.0 }) {
             await eventbase.close()
             for listener in listeners { listener.yield(.closed(name)) }

@@ -21,7 +21,8 @@ public struct EventbaseOptions: Sendable {
     public var maxAutomaticIndexes: Int = 8
     /// Limits on queries.
     public var queryLimits: QueryLimits = .default
-    /// Limits on the JSON of documents.
+    /// Limits on the JSON of documents: `put` rejects a document nested deeper than
+    /// `maxDepth - 1` (the event around it adds a level), or than the defaults replicas read with.
     public var jsonLimits: JSONLimits = .default
     /// How long to wait before following the log again after it failed (doubling up to 30 seconds).
     public var retryDelay: Duration = .milliseconds(250)

@@ -71,8 +71,9 @@ public struct LogEntry: Sendable, Hashable {
         /// A well-formed event.
         case event(Event)
         /// A message that is not a valid event (malformed JSON, an unknown type, a subject that does not
-        /// match its payload). The replica skips it, logs it and counts it; it never stops replication.
-        case invalid(subject: String, reason: String)
+        /// match its payload). The replica skips it, logs it and counts it per `kind`; it never stops
+        /// replication. `reason` says what is wrong for people; it never quotes the payload.
+        case invalid(subject: String, reason: String, kind: InvalidEntryKind = .unclassified)
     }
 
     /// Creates an entry.

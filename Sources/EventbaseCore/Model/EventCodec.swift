@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The wire format of events, compatible with eventbase v3 streams.
 ///
@@ -140,29 +140,112 @@ public enum EventCodec {
         header: (String) -> String? = { _ in nil },
         limits: JSONLimits = .default
     ) throws -> Event {
-        let value = try JSONValue(jsonBytes: payload, limits: limits)
+        switch classify(subject: subject, stream: stream, payload: payload, header: header, limits: limits) {
+        case .success(let event):
+            return event
+        case .failure(let failure):
+            throw failure.error
+        }
+    }
+
+    /// Decodes a message read from the log into an entry: a well-formed event, or an `.invalid`
+    /// entry that says why not (the same on every replica; the reason never quotes the payload).
+    /// - Parameters:
+    ///   - sequence: The log's sequence for the message.
+    ///   - time: The log's time for the message.
+    ///   - subject: The subject it was published on.
+    ///   - stream: The stream name.
+    ///   - payload: The payload bytes.
+    ///   - header: Looks up a header value by name.
+    ///   - limits: Limits on the JSON's size and depth.
+    /// - Returns: The entry.
+    public static func entry(
+        sequence: UInt64,
+        time: Date,
+        subject: String,
+        stream: String,
+        payload: [UInt8],
+        header: (String) -> String? = { _ in nil },
+        limits: JSONLimits = .default
+    ) -> LogEntry {
+        switch classify(subject: subject, stream: stream, payload: payload, header: header, limits: limits) {
+        case .success(let event):
+            return LogEntry(sequence: sequence, time: time, event: event)
+        case .failure(let failure):
+            return LogEntry(
+                sequence: sequence, time: time,
+                payload: .invalid(subject: subject, reason: failure.error.message, kind: failure.kind))
+        }
+    }
+
+    /// Why a payload is not an event: the error to throw and its kind.
+    struct DecodeFailure: Error {
+        let kind: InvalidEntryKind
+        let error: EventbaseError
+
+        init(_ kind: InvalidEntryKind, _ message: String, code: EventbaseError.Code = .invalidJSON) {
+            self.kind = kind
+            self.error = EventbaseError(code, message)
+        }
+    }
+
+    private static func classify(
+        subject: String?,
+        stream: String,
+        payload: [UInt8],
+        header: (String) -> String?,
+        limits: JSONLimits
+    ) -> Result<Event, DecodeFailure> {
+        // A payload that fails is reported as a foreign subject first, when its subject is not an event
+        // subject of the stream; the subject of a well-formed event is compared byte for byte, without
+        // decoding it, and only parsed when that comparison fails.
+        func fail(_ failure: DecodeFailure) -> Result<Event, DecodeFailure> {
+            if let subject, parseSubject(subject, stream: stream) == nil {
+                return .failure(
+                    DecodeFailure(.unexpectedSubject, "The subject is not an event subject of stream \(stream)."))
+            }
+            return .failure(failure)
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue(jsonBytes: payload, limits: limits)
+        } catch let error as EventbaseError {
+            if error.code == .limitExceeded {
+                return fail(DecodeFailure(.tooLarge, error.message, code: .limitExceeded))
+            }
+            if payload.isEmpty {
+                return fail(DecodeFailure(.emptyPayload, "The event payload is empty."))
+            }
+            if String(validating: payload, as: UTF8.self) == nil {
+                return fail(DecodeFailure(.invalidUTF8, "The event payload is not valid UTF-8."))
+            }
+            return fail(DecodeFailure(.notJSON, error.message))
+        } catch {
+            return fail(DecodeFailure(.notJSON, "The event payload is not JSON: \(error)"))
+        }
         guard case .object(var object) = value else {
-            throw EventbaseError(.invalidJSON, "An event payload must be a JSON object, found \(value.typeName).")
+            return fail(
+                DecodeFailure(.wrongShape, "An event payload must be a JSON object, found \(value.typeName)."))
         }
         guard let typeName = object.removeValue(forKey: "type")?.stringValue, let kind = Event.Kind(rawValue: typeName)
         else {
-            throw EventbaseError(.invalidJSON, "An event payload needs \"type\": \"PUT\" or \"DELETE\".")
+            return fail(DecodeFailure(.unknownType, "An event payload needs \"type\": \"PUT\" or \"DELETE\"."))
         }
         guard let key = object.removeValue(forKey: "id")?.stringValue else {
-            throw EventbaseError(.invalidJSON, "An event payload needs a string \"id\" (the key).")
+            return fail(DecodeFailure(.missingKey, "An event payload needs a string \"id\" (the key)."))
         }
         if let subject, !Self.subject(subject, isExactly: stream, key: key, kind: kind) {
             guard let parsed = parseSubject(subject, stream: stream) else {
-                throw EventbaseError(
-                    .invalidJSON, "The subject \(subject) is not an event subject of stream \(stream).")
+                return fail(DecodeFailure(.unexpectedSubject, ""))
             }
             guard parsed.key == key, parsed.kind == kind else {
-                throw EventbaseError(.invalidJSON, "The subject \(subject) does not match the payload's type and id.")
+                return .failure(
+                    DecodeFailure(.subjectMismatch, "The subject does not match the payload's type and id."))
             }
         }
         let data = object.removeValue(forKey: "data")
         if kind == .put, data == nil {
-            throw EventbaseError(.invalidJSON, "A PUT event payload needs \"data\".")
+            return .failure(DecodeFailure(.wrongShape, "A PUT event payload needs \"data\"."))
         }
         let timestamp: Int64
         switch object.removeValue(forKey: "timestamp") {
@@ -171,7 +254,8 @@ public enum EventCodec {
         case nil, .null?:
             timestamp = 0
         default:
-            throw EventbaseError(.invalidJSON, "An event's \"timestamp\" must be milliseconds since 1970.")
+            return .failure(
+                DecodeFailure(.wrongShape, "An event's \"timestamp\" must be milliseconds since 1970."))
         }
         var event = Event(kind: kind, key: key, data: kind == .put ? data : nil, timestamp: timestamp)
         event.extraFields = object
@@ -182,6 +266,6 @@ public enum EventCodec {
         if let text = header(createdHeader), let created = Int64(text) {
             event.dateCreated = created
         }
-        return event
+        return .success(event)
     }
 }

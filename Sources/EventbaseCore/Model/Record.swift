@@ -23,7 +23,7 @@ extension Record: Hashable where Document: Hashable {}
 extension Record: Encodable where Document: Encodable {}
 extension Record: Decodable where Document: Decodable {}
 
-/// The result of ``Eventbase/insert(_:)``: the generated key and the stored record.
+/// The result of ``Eventbase/insert(_:)-(JSONValue)``: the generated key and the stored record.
 public struct InsertResult: Sendable, Hashable {
     /// The generated key (a UUID string).
     public var id: String

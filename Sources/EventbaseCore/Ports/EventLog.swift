@@ -63,6 +63,15 @@ public protocol EventLog: Sendable {
 
     /// Stops every reader and releases resources. Idempotent.
     func close() async
+
+    /// The state of the log's connection to its server, for ``Eventbase/health(timeout:)``; `nil` when the
+    /// log has no connection (the default) or cannot tell. Must not block or do I/O.
+    var connectionStatus: ConnectionStatus? { get }
+}
+
+extension EventLog {
+    /// No connection to report: `nil`.
+    public var connectionStatus: ConnectionStatus? { nil }
 }
 
 /// The state of a log.

@@ -14,6 +14,9 @@
 ///   ``apply(_:)`` while it holds its replica lock). Durable stores write in the background and in
 ///   ``checkpoint()``.
 /// - **Enumeration**: ``forEachRecord(_:)`` visits each record once, from a consistent view.
+/// - **Keys**: keys are compared by their exact UTF-8 bytes, not by Swift's `String` equality (which
+///   treats NFC `"é"` and NFD `"e\u{301}"` as equal): they are different keys on the wire. Key a
+///   dictionary by ``ExactKey``.
 /// - **Errors** (``EventbaseError`` codes): `.storageFailure` for I/O errors; `.corruptData` for a
 ///   damaged file that cannot be skipped; `.unsupportedVersion` for a file written by a newer version;
 ///   `.closed` after ``close()``.

@@ -43,6 +43,9 @@ public struct Stat: Sendable, Hashable {
         public static let subscribe = Operation(rawValue: "SUBSCRIBE")
         /// A subscription was notified of a change.
         public static let subscribeEmit = Operation(rawValue: "SUBSCRIBE_EMIT")
+        /// The replica skipped a message on the stream that is not a valid event (an Eventbase
+        /// extension; ``Stat/reason`` holds the ``InvalidEntryKind`` and ``Stat/sequence`` the message).
+        public static let skipInvalid = Operation(rawValue: "SKIP_INVALID")
     }
 
     /// The operation.
@@ -59,6 +62,10 @@ public struct Stat: Sendable, Hashable {
     public var timestamp: Int64
     /// How long it took, in milliseconds.
     public var duration: Double
+    /// Why, for ``Operation/skipInvalid``: the ``InvalidEntryKind``'s name (an Eventbase extension).
+    public var reason: String?
+    /// The log sequence, for ``Operation/skipInvalid`` (an Eventbase extension).
+    public var sequence: UInt64?
 
     /// Creates a stat.
     public init(
@@ -68,7 +75,9 @@ public struct Stat: Sendable, Hashable {
         query: JSONValue? = nil,
         queryResultCount: Int? = nil,
         timestamp: Int64,
-        duration: Double
+        duration: Double,
+        reason: String? = nil,
+        sequence: UInt64? = nil
     ) {
         self.operation = operation
         self.id = id
@@ -77,9 +86,12 @@ public struct Stat: Sendable, Hashable {
         self.queryResultCount = queryResultCount
         self.timestamp = timestamp
         self.duration = duration
+        self.reason = reason
+        self.sequence = sequence
     }
 
-    /// The stat as eventbase v3's JSON object: `{"operation", "id"?, "pattern"?, "query"?, "queryResultCount"?, "timestamp", "duration"}`.
+    /// The stat as eventbase v3's JSON object: `{"operation", "id"?, "pattern"?, "query"?, "queryResultCount"?, "timestamp", "duration"}`,
+    /// plus the extensions `"reason"?` and `"sequence"?`.
     public var jsonValue: JSONValue {
         var object = JSONObject()
         object["operation"] = .string(operation.rawValue)
@@ -89,6 +101,8 @@ public struct Stat: Sendable, Hashable {
         if let queryResultCount { object["queryResultCount"] = .number(Double(queryResultCount)) }
         object["timestamp"] = .number(Double(timestamp))
         object["duration"] = .number(duration)
+        if let reason { object["reason"] = .string(reason) }
+        if let sequence { object["sequence"] = .number(Double(sequence)) }
         return .object(object)
     }
 }

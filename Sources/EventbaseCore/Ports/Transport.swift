@@ -60,9 +60,16 @@ public protocol Transport: Sendable {
 
     /// Closes the connection. Idempotent.
     func close() async
+
+    /// The connection's state and reconnect count now, for health checks; `nil` when the transport
+    /// cannot tell (the default). Must not block or do I/O.
+    var connectionStatus: ConnectionStatus? { get }
 }
 
 extension Transport {
+    /// Nothing to report: `nil`.
+    public var connectionStatus: ConnectionStatus? { nil }
+
     /// Publishes a message with no headers and no reply subject.
     public func publish(_ subject: String, payload: [UInt8]) async throws {
         try await publish(subject, payload: payload, headers: nil, replyTo: nil)

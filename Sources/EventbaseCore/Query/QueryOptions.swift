@@ -95,7 +95,7 @@ struct QueryRunner {
     let options: QueryOptions
 
     /// Matching records, ordered and paged by the options (projection is applied by the caller).
-    func run(over store: any StateStore, candidates: [String: Record<JSONValue>]? = nil) throws
+    func run(over store: any StateStore, candidates: [ExactKey: Record<JSONValue>]? = nil) throws
         -> [(key: String, record: Record<JSONValue>)]
     {
         var matches: [(key: String, record: Record<JSONValue>)] = []
@@ -106,7 +106,7 @@ struct QueryRunner {
             if query.matches(record.data) { matches.append((key, record)) }
         }
         if let candidates {
-            for (key, record) in candidates { try visit(key, record) }
+            for (key, record) in candidates { try visit(key.string, record) }
         } else {
             try store.forEachRecord(visit)
         }

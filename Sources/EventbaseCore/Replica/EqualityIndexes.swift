@@ -7,7 +7,7 @@
 struct EqualityIndexes {
     struct FieldIndex {
         let path: FieldPath
-        var buckets: [JSONValue: [String: Record<JSONValue>]] = [:]
+        var buckets: [JSONValue: [ExactKey: Record<JSONValue>]] = [:]
 
         /// The values a record is found under: each value at the path, and each element of an array value.
         func values(of record: Record<JSONValue>) -> Set<JSONValue> {
@@ -16,14 +16,14 @@ struct EqualityIndexes {
 
         mutating func remove(_ key: String, _ record: Record<JSONValue>) {
             for value in values(of: record) {
-                buckets[value]?[key] = nil
+                buckets[value]?[ExactKey(key)] = nil
                 if buckets[value]?.isEmpty == true { buckets[value] = nil }
             }
         }
 
         mutating func insert(_ key: String, _ record: Record<JSONValue>) {
             for value in values(of: record) {
-                buckets[value, default: [:]][key] = record
+                buckets[value, default: [:]][ExactKey(key)] = record
             }
         }
     }
@@ -99,10 +99,10 @@ struct EqualityIndexes {
     }
 
     /// The records that may match `values` at `path`, if the path is indexed.
-    func candidates(path: FieldPath, values: [JSONValue]) -> [String: Record<JSONValue>]? {
+    func candidates(path: FieldPath, values: [JSONValue]) -> [ExactKey: Record<JSONValue>]? {
         guard let index = indexes[path.text] else { return nil }
         if values.count == 1 { return index.buckets[values[0]] ?? [:] }
-        var union: [String: Record<JSONValue>] = [:]
+        var union: [ExactKey: Record<JSONValue>] = [:]
         for value in values {
             union.merge(index.buckets[value] ?? [:]) { first, _ in first }
         }

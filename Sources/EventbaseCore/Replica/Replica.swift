@@ -34,7 +34,7 @@ final class Replica: Sendable {
         var subscribers = SubscriberTable()
         var nextID = 1
         var failure: EventbaseError?
-        var invalidEntries = 0
+        var invalidEntries: [InvalidEntryKind: Int] = [:]
         var indexes = EqualityIndexes()
         /// The deadlines of waiters, in registration order (all share one timeout, so this is sorted).
         var deadlines: [(deadline: Duration, id: Int)] = []
@@ -70,7 +70,10 @@ final class Replica: Sendable {
     var appliedSequence: UInt64 { state.withLock { $0.applied } }
 
     /// How many entries were skipped because they were not valid events.
-    var invalidEntryCount: Int { state.withLock { $0.invalidEntries } }
+    var invalidEntryCount: Int { state.withLock { $0.invalidEntries.values.reduce(0, +) } }
+
+    /// How many entries were skipped, per kind of problem (kinds never seen are absent).
+    var invalidEntryCounts: [InvalidEntryKind: Int] { state.withLock { $0.invalidEntries } }
 
     /// How many live subscriptions there are.
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
@@ -80,29 +83,44 @@ final class Replica: Sendable {
 
     // MARK: Applying
 
+    /// An entry the replica skipped because it is not a valid event.
+    struct SkippedEntry: Sendable {
+        let sequence: UInt64
+        let kind: InvalidEntryKind
+    }
+
     /// Applies a batch from the log. Entries at or below the applied sequence are skipped.
+    /// - Returns: The entries skipped as invalid (already counted and logged).
     /// - Throws: what the store throws; the replica then fails (waiters get the error).
-    func apply(_ batch: LogBatch) throws {
+    @discardableResult
+    func apply(_ batch: LogBatch) throws -> [SkippedEntry] {
+        var skipped: [SkippedEntry] = []
         var deliveries: [Delivery] = []
         var released: [CheckedContinuation<Void, any Error>] = []
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
-            guard state.failure == nil else { return .success(()) }
-            guard batch.position > state.applied else { return .success(()) }
-            var overlay: [String: Record<JSONValue>?] = [:]
+            guard state.failure == nil, batch.position > state.applied else { return .success(()) }
+            var overlay: [ExactKey: Record<JSONValue>?] = [:]
             var changes: [StateBatch.Change] = []
             changes.reserveCapacity(batch.entries.count)
             for entry in batch.entries where entry.sequence > state.applied {
                 switch entry.payload {
-                case .invalid(let subject, let reason):
-                    state.invalidEntries += 1
+                case .invalid(let subject, let reason, let kind):
+                    state.invalidEntries[kind, default: 0] += 1
+                    skipped.append(SkippedEntry(sequence: entry.sequence, kind: kind))
+                    // The subject is cut short: it is the publisher's text, and may be long.
                     logger.warning(
                         "Skipped an entry that is not a valid event",
-                        metadata: ["sequence": "\(entry.sequence)", "subject": "\(subject)", "reason": "\(reason)"])
+                        metadata: [
+                            "sequence": "\(entry.sequence)", "kind": "\(kind)",
+                            "subject": "\(subject.prefix(200))", "reason": "\(reason)",
+                        ])
                 case .event(let event):
                     let old: Record<JSONValue>? =
-                        if let pending = overlay[event.key] { pending } else { store.record(forKey: event.key) }
+                        if let pending = overlay[ExactKey(event.key)] { pending } else {
+                            store.record(forKey: event.key)
+                        }
                     let new = Self.fold(old: old, event: event, entry: entry)
-                    overlay[event.key] = .some(new)
+                    overlay[ExactKey(event.key)] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
                     for (id, subscriber) in state.subscribers.candidates(old: old, new: new) {
@@ -136,6 +154,7 @@ final class Replica: Sendable {
         case .success:
             for continuation in released { continuation.resume() }
             deliver(deliveries)
+            return skipped
         case .failure(let error):
             for continuation in released { continuation.resume(throwing: error) }
             throw error
@@ -223,7 +242,7 @@ final class Replica: Sendable {
 
     /// The records that can match `query`, from an equality index, or `nil` when no index applies
     /// (the caller then scans the store). Builds an index on first use while fewer than `maxIndexes` exist.
-    func candidates(for query: Query, maxIndexes: Int) -> [String: Record<JSONValue>]? {
+    func candidates(for query: Query, maxIndexes: Int) -> [ExactKey: Record<JSONValue>]? {
         guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {

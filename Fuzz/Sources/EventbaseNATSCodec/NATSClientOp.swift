@@ -1,0 +1,1 @@
+../../../Adapters/NATS/NATSClientOp.swift

@@ -1,0 +1,21 @@
+extension JSONValue {
+    /// How deeply arrays and objects nest, as ``JSONLimits/maxDepth`` counts it: a scalar is 0, `[]`
+    /// and `{}` are 1. Computed with an explicit stack, so any depth costs heap, not call stack.
+    package var nestingDepth: Int {
+        var deepest = 0
+        var pending: [(value: JSONValue, depth: Int)] = [(self, 0)]
+        while let (value, depth) = pending.popLast() {
+            switch value {
+            case .array(let elements):
+                deepest = max(deepest, depth + 1)
+                for element in elements { pending.append((element, depth + 1)) }
+            case .object(let object):
+                deepest = max(deepest, depth + 1)
+                for (_, member) in object { pending.append((member, depth + 1)) }
+            default:
+                break
+            }
+        }
+        return deepest
+    }
+}

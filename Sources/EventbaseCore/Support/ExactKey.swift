@@ -1,0 +1,43 @@
+/// A string compared and hashed by its exact UTF-8 bytes: the identity of a key on the wire.
+///
+/// Swift's `String` equality is Unicode canonical equivalence, so `"é"` (NFC, U+00E9) and `"e\u{301}"`
+/// (NFD) compare equal and hash alike, yet they are two different keys in the stream (their subjects are
+/// the base64 of different bytes) and to eventbase v3. A dictionary keyed by `String` would alias them:
+/// a put to one would overwrite the other. State stores key their records by `ExactKey` instead.
+///
+/// ```swift
+/// var records: [ExactKey: Record<JSONValue>] = [:]
+/// records[ExactKey("e\u{301}")] = record   // distinct from ExactKey("é")
+/// ```
+public struct ExactKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The key.
+    public let string: String
+
+    /// Wraps a key.
+    @inlinable
+    public init(_ string: String) {
+        self.string = string
+    }
+
+    /// Whether both keys have the same UTF-8 bytes.
+    @inlinable
+    public static func == (lhs: ExactKey, rhs: ExactKey) -> Bool {
+        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+    }
+
+    /// Hashes the UTF-8 bytes.
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        var string = string
+        string.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Orders keys by their UTF-8 bytes, as `keys()` sorts them.
+    @inlinable
+    public static func < (lhs: ExactKey, rhs: ExactKey) -> Bool {
+        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
+    }
+
+    /// The key itself.
+    public var description: String { string }
+}
