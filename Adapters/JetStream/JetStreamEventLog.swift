@@ -142,9 +142,14 @@ public final class JetStreamEventLog: EventLog {
     /// leader, so while a new leader is elected (after the old one crashed or hung) a publish gets
     /// no responders although the stream exists: that is `.unavailable` (retry with the same
     /// event), not `.streamDeleted`. Only when the stream's info says it is gone is it deleted.
+    ///
+    /// The check gets at most a second: without a leader the info request goes unanswered too, and
+    /// waiting a full request timeout would stretch every write's failure during an election.
     private func unanswered(_ error: EventbaseError) async -> EventbaseError {
+        var probe = context
+        probe.requestTimeout = min(context.requestTimeout, .seconds(1))
         do {
-            _ = try await context.streamInfo(streamName)
+            _ = try await probe.streamInfo(streamName)
         } catch let info as EventbaseError where info.code == .streamNotFound {
             return JetStreamLogReader.deleted(streamName, cause: error)
         } catch {
