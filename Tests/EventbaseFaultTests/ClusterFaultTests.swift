@@ -39,6 +39,7 @@ struct ClusterFaultTests {
                     cluster.nodes[leader].resume()
                 }
                 history.lift(fault)
+                try await cluster.waitForMetaLeader()
                 try await history.waitUntilAcknowledged(
                     history.acknowledged + batch, timeout: .seconds(60), "writes after the old leader returned")
                 let report = try await finish(

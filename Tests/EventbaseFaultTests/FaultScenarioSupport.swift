@@ -59,18 +59,19 @@ struct Instance {
 
     static func open(
         url: String, stream: String, nats: NATSOptions? = nil, store: InMemoryStateStore = InMemoryStateStore(),
-        replicas: Int = 1
+        replicas: Int = 1, shippedDefaults: Bool = false
     ) async throws -> Instance {
-        let transport = NATSTransport(nats ?? faultNATSOptions(url))
+        let transport = NATSTransport(nats ?? (shippedDefaults ? NATSOptions(servers: [url]) : faultNATSOptions(url)))
+        let streamOptions = shippedDefaults ? JetStreamStreamOptions() : faultStreamOptions(replicas: replicas)
         let eventbase = try await Eventbase.builder(streamName: stream)
             .transport(transport)
             .eventLog(
                 JetStreamEventLog(
-                    streamName: stream, transport: transport, options: faultStreamOptions(replicas: replicas))
+                    streamName: stream, transport: transport, options: streamOptions)
             )
             .stateStore(store)
             .configure {
-                $0.writeTimeout = writeTimeout
+                if !shippedDefaults { $0.writeTimeout = writeTimeout }
                 // Keep every event, so the checkers can find each acknowledged write in the stream.
                 $0.retention = .everything
             }
@@ -175,7 +176,8 @@ final class WriteLoad: Sendable {
 /// Stops the load, waits for quiescence, reads the stream raw, opens a fresh replica, and checks
 /// everything. Publishes the figures and records an issue for each failed criterion.
 func finish(
-    _ scenario: String, seed: UInt64, load: WriteLoad, url: String, stream: String, instances: [Instance]
+    _ scenario: String, seed: UInt64, load: WriteLoad, url: String, stream: String, instances: [Instance],
+    deadline: Duration = operationDeadline
 ) async throws -> FaultReport {
     await load.stop()
     let reader = NATSTransport(faultNATSOptions(url))
@@ -199,7 +201,7 @@ func finish(
     await fresh.close()
     let report = FaultReport(
         scenario: scenario, seed: seed, history: load.history, stream: stream, messages: messages,
-        replicas: replicas, deadline: operationDeadline)
+        replicas: replicas, deadline: deadline)
     report.publish()
     #expect(report.lost.isEmpty, "lost acknowledged writes: \(report.lost.prefix(10))")
     #expect(report.duplicated.isEmpty, "writes stored twice: \(report.duplicated.prefix(10))")

@@ -56,32 +56,49 @@ struct ServerFaultTests {
         }
     }
 
-    @Test func aHungServerIsDetectedAndWritesResumeAfterItContinues() async throws {
+    /// With the fault options (1-second pings) and with the options Eventbase ships (2-second pings,
+    /// 5-second request and write timeouts).
+    @Test(arguments: [false, true])
+    func aHungServerIsDetectedAndWritesResumeAfterItContinues(shippedDefaults: Bool) async throws {
         let seed = scenarioSeed(21)
         let batch = scenarioLoad(150)
-        let stream = "faults_sigstop"
-        try await withLoadedInstance(stream: stream, seed: seed) { server, instance, load in
-            let history = load.history
-            let events = instance.transport!.connectionEvents()
-            try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the pause")
-            let fault = history.fault("sigstop")
-            server.pause()
-            // 1-second pings, two outstanding: the client gives the connection up within a few seconds.
-            try await withDeadline(.seconds(15), clock: ContinuousClock(), "detecting the hung server") {
-                for await event in events {
-                    if case .disconnected = event { return }
+        let name = shippedDefaults ? "server-sigstop-defaults" : "server-sigstop"
+        let stream = shippedDefaults ? "faults_sigstop_defaults" : "faults_sigstop"
+        try await withNATSServer { server in
+            let instance = try await Instance.open(url: server.url, stream: stream, shippedDefaults: shippedDefaults)
+            let load = WriteLoad(history: FaultHistory())
+            load.start(on: instance.eventbase, seed: seed)
+            do {
+                let history = load.history
+                let events = instance.transport!.connectionEvents()
+                try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the pause")
+                let fault = history.fault("sigstop")
+                server.pause()
+                // Two outstanding pings: the client gives the connection up within a few intervals.
+                try await withDeadline(.seconds(15), clock: ContinuousClock(), "detecting the hung server") {
+                    for await event in events {
+                        if case .disconnected = event { return }
+                    }
                 }
+                let detected = history.now - history.faults[fault].at
+                server.resume()
+                history.lift(fault)
+                try await history.waitUntilAcknowledged(
+                    history.acknowledged + batch, timeout: .seconds(30), "writes after the resume")
+                // The shipped deadline is a 5-second append plus the rest of the 5-second write timeout.
+                let report = try await finish(
+                    name, seed: seed, load: load, url: server.url, stream: stream, instances: [instance],
+                    deadline: shippedDefaults ? .seconds(15) : operationDeadline)
+                print("FAULT-FIGURES scenario=\(name) detectedSeconds=\(seconds(detected))")
+                #expect(detected < .seconds(10))
+                #expect(report.unavailability < .seconds(20))
+            } catch {
+                await load.stop()
+                await instance.close()
+                throw error
             }
-            let detected = history.now - history.faults[fault].at
-            server.resume()
-            history.lift(fault)
-            try await history.waitUntilAcknowledged(
-                history.acknowledged + batch, timeout: .seconds(30), "writes after the resume")
-            let report = try await finish(
-                "server-sigstop", seed: seed, load: load, url: server.url, stream: stream, instances: [instance])
-            print("FAULT-FIGURES scenario=server-sigstop detectedSeconds=\(seconds(detected))")
-            #expect(detected < .seconds(10))
-            #expect(report.unavailability < .seconds(20))
+            await load.stop()
+            await instance.close()
         }
     }
 }

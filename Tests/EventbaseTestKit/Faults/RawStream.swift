@@ -71,7 +71,24 @@ public enum RawStreamReader {
         return nil
     }
 
+    /// One API request; a cluster that is still settling ("temporarily unavailable", 10008, or a
+    /// timeout) is asked again, for up to 20 tries a quarter of a second apart.
     private static func api(_ transport: any Transport, _ subject: String, _ body: JSONValue, timeout: Duration)
+        async throws -> JSONValue?
+    {
+        var attempt = 1
+        while true {
+            do {
+                return try await apiOnce(transport, subject, body, timeout: timeout)
+            } catch let error as EventbaseError where error.code == .unavailable || error.code == .timeout {
+                guard attempt < 20 else { throw error }
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    private static func apiOnce(_ transport: any Transport, _ subject: String, _ body: JSONValue, timeout: Duration)
         async throws -> JSONValue?
     {
         let reply = try await transport.request(subject, payload: body.jsonBytes(), timeout: timeout)
@@ -83,6 +100,9 @@ public enum RawStreamReader {
                 throw EventbaseError(.streamNotFound, "RawStreamReader: \(text)")
             }
             if code == 10037 || error["code"]?.intValue == 404 { return nil }
+            if code == 10008 || error["code"]?.intValue == 503 {
+                throw EventbaseError(.unavailable, "RawStreamReader: \(text)")
+            }
             throw EventbaseError(.protocolError, "RawStreamReader: \(subject) failed: \(text) (\(code))")
         }
         return json

@@ -111,13 +111,16 @@ public final class SimulatedJetStream: Transport {
 
     // MARK: Transport
 
+    /// Does nothing: the simulated server is always there.
     public func connect() async throws {}
 
+    /// Accepts and ignores a plain publish (flow-control answers and the like).
     public func publish(_ subject: String, payload: [UInt8], headers: MessageHeaders?, replyTo: String?) async throws {
         if state.withLock({ $0.closed }) { throw EventbaseError(.closed, "The simulated transport is closed.") }
         // Flow-control answers and the like: nothing to do.
     }
 
+    /// Subscribes to one exact subject (consumers deliver to theirs).
     public func subscribe(_ subject: String, queue: String?) async throws -> TransportSubscription {
         let (stream, continuation) = AsyncThrowingStream<TransportMessage, any Error>.makeStream()
         let closed = state.withLock { state in
@@ -135,6 +138,7 @@ public final class SimulatedJetStream: Transport {
         }
     }
 
+    /// Answers a JetStream API request or a publish to the stream, with the seeded faults.
     public func request(_ subject: String, payload: [UInt8], headers: MessageHeaders?, timeout: Duration)
         async throws -> TransportMessage
     {
@@ -152,16 +156,20 @@ public final class SimulatedJetStream: Transport {
         return TransportMessage(subject: "_INBOX.reply", payload: reply.jsonBytes())
     }
 
+    /// Does nothing: everything is processed at once.
     public func flush(timeout: Duration) async throws {}
 
+    /// Connection events: only the simulated reconnects.
     public func connectionEvents() -> AsyncStream<ConnectionEvent> {
         let (stream, continuation) = AsyncStream<ConnectionEvent>.makeStream()
         state.withLock { $0.events.append(continuation) }
         return stream
     }
 
+    /// 1 MiB, as nats-server's default.
     public var maxPayload: Int? { 1_048_576 }
 
+    /// Ends every subscription and event sequence.
     public func close() async {
         let (subscriptions, events) = state.withLock { state in
             state.closed = true

@@ -44,6 +44,7 @@ public final class TCPFaultProxy: Sendable {
         /// a connection cut in the middle of a frame.
         case dropAfter(bytes: Int)
 
+        /// The mode's name, as in the figures (`dropAfter(10)`).
         public var description: String {
             switch self {
             case .pass: "pass"
