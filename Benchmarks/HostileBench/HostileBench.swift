@@ -54,6 +54,8 @@ struct HostileBench {
             "^(([a-z])+.)+[A-Z]([a-z])+$", "(a|b|ab)*c", "([a-zA-Z]+)*$", "(?:a{1,1000}){1,2}b",
             // The worst the default limits allow: about 1,000 threads alive at every position.
             "a{0,999}b", "(?:a?){999}$", "(?:a|b|aa?){300}c",
+            // The largest programs of each shape that the default limit (500 instructions) admits.
+            "a{0,240}b", "(?:a?){240}$", "(?:a|b|aa?){40}c",
         ]
         // What $regex and keys(pattern) accept by default.
         let queryLimits = LinearRegex.Limits(

@@ -63,13 +63,14 @@ public struct QueryLimits: Sendable, Hashable {
     /// How many conditions a query may have in all.
     public var maxConditions: Int
     /// How large a compiled regex may be, in automaton instructions (after expanding `{m,n}`).
-    /// Matching costs at most about twice this many steps per input character.
+    /// Matching costs at most about twice this many steps per input character; the default, 500, keeps
+    /// the worst pattern it admits to tens of milliseconds on a 10,000-character value.
     public var maxRegexProgramSize: Int
 
     /// Creates limits.
     public init(
         maxDepth: Int = 32, maxListSize: Int = 10_000, maxPatternLength: Int = 4096, maxConditions: Int = 1000,
-        maxRegexProgramSize: Int = 2000
+        maxRegexProgramSize: Int = 500
     ) {
         self.maxDepth = maxDepth
         self.maxListSize = maxListSize
