@@ -58,4 +58,47 @@ struct ClusterFaultTests {
             await instance.close()
         }
     }
+    @Test func losingQuorumFailsWritesWithTypedErrorsAndTheyResumeWhenItReturns() async throws {
+        let seed = scenarioSeed(91)
+        let batch = scenarioLoad(100)
+        let stream = "faults_quorum"
+        try await withNATSCluster { cluster in
+            let nats = faultNATSOptions(servers: cluster.urls)
+            let instance = try await Instance.open(url: cluster.urls[0], stream: stream, nats: nats, replicas: 3)
+            let load = WriteLoad(history: FaultHistory())
+            load.start(on: instance.eventbase, seed: seed)
+            do {
+                let history = load.history
+                try await history.waitUntilAcknowledged(batch, timeout: .seconds(60), "writes before the quorum loss")
+                let fault = history.fault("quorum-lost")
+                await cluster.nodes[1].crash()
+                await cluster.nodes[2].crash()
+                let lostAt = history.now
+                // Every writer's next writes must end (typed), not hang: wait for a few rounds of them.
+                try await history.waitUntilCompleted(
+                    history.completed + 12, timeout: .seconds(60), "writes failing without a quorum")
+                let restartedAt = history.now
+                try await cluster.nodes[1].startAgain()
+                try await cluster.nodes[2].startAgain()
+                history.lift(fault)
+                try await cluster.waitForMetaLeader()
+                try await history.waitUntilAcknowledged(
+                    history.acknowledged + batch, timeout: .seconds(60), "writes after the quorum returned")
+                // No write started after the quorum was lost and finished before it returned was acknowledged.
+                let acknowledgedWithoutQuorum = history.operations.filter {
+                    $0.invoked > lostAt && ($0.completed ?? .zero) < restartedAt && $0.outcome == .ok
+                }
+                #expect(acknowledgedWithoutQuorum.isEmpty, "\(acknowledgedWithoutQuorum.prefix(5))")
+                let report = try await finish(
+                    "cluster-quorum-lost", seed: seed, load: load, url: cluster.urls[0], stream: stream,
+                    instances: [instance])
+                #expect(report.unknown > 0)
+            } catch {
+                await load.stop()
+                await instance.close()
+                throw error
+            }
+            await instance.close()
+        }
+    }
 }

@@ -56,12 +56,13 @@ public final class FaultHistory: Sendable {
         var operations: [Operation] = []
         var faults: [Fault] = []
         var acknowledged = 0
-        var waiters: [Int: (count: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+        var completed = 0
+        var waiters: [Int: (count: Int, acknowledgedOnly: Bool, continuation: CheckedContinuation<Void, Never>)] = [:]
         var nextWaiter = 0
 
         /// Removes and returns the waiters whose count is reached.
         mutating func ready() -> [CheckedContinuation<Void, Never>] {
-            let due = waiters.filter { $0.value.count <= acknowledged }
+            let due = waiters.filter { $0.value.count <= ($0.value.acknowledgedOnly ? acknowledged : completed) }
             for id in due.keys { waiters[id] = nil }
             return due.values.map(\.continuation)
         }
@@ -98,6 +99,7 @@ public final class FaultHistory: Sendable {
             state.operations[index].sequence = sequence
             state.operations[index].errorCode = errorCode
             if outcome == .ok { state.acknowledged += 1 }
+            state.completed += 1
             return state.ready()
         }
         for waiter in ready { waiter.resume() }
@@ -110,11 +112,22 @@ public final class FaultHistory: Sendable {
     /// - Throws: `.timeout` after `timeout`, with `what` in the message.
     public func waitUntilAcknowledged(_ count: Int, timeout: Duration, _ what: String) async throws {
         try await withDeadline(timeout, clock: ContinuousClock(), what) { [self] in
-            await acknowledgedReaching(count)
+            await reaching(count, acknowledgedOnly: true)
         }
     }
 
-    private func acknowledgedReaching(_ count: Int) async {
+    /// How many operations have completed so far, whatever their outcome.
+    public var completed: Int { state.withLock { $0.completed } }
+
+    /// Waits until `count` operations in all have completed, whatever their outcome.
+    /// - Throws: `.timeout` after `timeout`, with `what` in the message.
+    public func waitUntilCompleted(_ count: Int, timeout: Duration, _ what: String) async throws {
+        try await withDeadline(timeout, clock: ContinuousClock(), what) { [self] in
+            await reaching(count, acknowledgedOnly: false)
+        }
+    }
+
+    private func reaching(_ count: Int, acknowledgedOnly: Bool) async {
         let id = state.withLock { state in
             defer { state.nextWaiter += 1 }
             return state.nextWaiter
@@ -122,8 +135,9 @@ public final class FaultHistory: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = state.withLock { state -> Bool in
-                    if state.acknowledged >= count || Task.isCancelled { return true }
-                    state.waiters[id] = (count, continuation)
+                    let reached = (acknowledgedOnly ? state.acknowledged : state.completed) >= count
+                    if reached || Task.isCancelled { return true }
+                    state.waiters[id] = (count, acknowledgedOnly, continuation)
                     return false
                 }
                 if done { continuation.resume() }
