@@ -27,6 +27,8 @@ public final class FaultyEventLog: EventLog {
         var nextID = 0
         var appendCalls = 0
         var appendWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var purgeCalls: [(key: String, before: UInt64)] = []
+        var purgeWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let base: any EventLog
@@ -48,6 +50,21 @@ public final class FaultyEventLog: EventLog {
             let ready = state.withLock { state -> Bool in
                 if state.appendCalls >= count { return true }
                 state.appendWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Every `purgePuts(of:before:)` call so far, in order: the key and the sequence.
+    public var purgeCalls: [(key: String, before: UInt64)] { state.withLock { $0.purgeCalls } }
+
+    /// Returns once `purgePuts(of:before:)` has been called at least `count` times in all.
+    public func waitForPurgeCalls(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.purgeCalls.count >= count { return true }
+                state.purgeWaiters.append((count, continuation))
                 return false
             }
             if ready { continuation.resume() }
@@ -132,7 +149,15 @@ public final class FaultyEventLog: EventLog {
     }
 
     public func purgePuts(of key: String, before sequence: UInt64) async throws -> Int {
-        if case .failPurges(let code)? = state.withLock({ $0.fault }) {
+        let (fault, ready) = state.withLock { state in
+            state.purgeCalls.append((key, sequence))
+            let count = state.purgeCalls.count
+            let ready = state.purgeWaiters.filter { $0.count <= count }.map(\.continuation)
+            state.purgeWaiters.removeAll { $0.count <= count }
+            return (state.fault, ready)
+        }
+        for continuation in ready { continuation.resume() }
+        if case .failPurges(let code)? = fault {
             throw EventbaseError(code, "Injected purge failure.")
         }
         return try await base.purgePuts(of: key, before: sequence)

@@ -13,6 +13,20 @@ import Testing
             .build()
     }
 
+    @Test func onlyPutsThatCanLeaveAnOlderPutOfTheKeyRequestAPurge() async throws {
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "retention"))
+        let eventbase = try await open(log, clock: ManualClock())
+        // Creating keys right after the applied tail: no older put of them can be in the stream.
+        _ = try await eventbase.put("a", ["n": 1])
+        _ = try await eventbase.put("b", ["n": 1])
+        let update = try await eventbase.put("a", ["n": 2])
+        await log.waitForPurgeCalls(1)
+        // Purges run in the order they were requested: had a creating put requested one, it came first.
+        let first = try #require(log.purgeCalls.first)
+        #expect(first.key == "a" && first.before == update.meta.revision)
+        await eventbase.close()
+    }
+
     @Test func aWriteNotAppliedLocallyFailsWithATimeoutAfterTheConfiguredDeadline() async throws {
         let clock = ManualClock()
         let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))

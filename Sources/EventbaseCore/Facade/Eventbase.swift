@@ -412,6 +412,9 @@ public final class Eventbase: Sendable {
                 "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
+        // Read before `existing`: if the replica then had no record of the key and the put lands right
+        // after what it had applied, no earlier put of the key is left in the stream to purge.
+        let appliedBefore = replica.appliedSequence
         let existing = store.record(forKey: key)
         let event = Event(
             kind: .put,
@@ -423,7 +426,8 @@ public final class Eventbase: Sendable {
             dateCreated: existing?.meta.dateCreated.millisecondsSince1970
         )
         let ack = try await appendAndWait(event, condition: condition, deadline: deadline)
-        if configuration.options.retention == .latestPut, !ack.duplicate {
+        let nothingToPurge = existing == nil && ack.sequence == appliedBefore + 1
+        if configuration.options.retention == .latestPut, !ack.duplicate, !nothingToPurge {
             purges.offer(PurgeRequest(key: key, before: ack.sequence))
         }
         record(.put, started: started, id: key)

@@ -33,7 +33,9 @@ public struct EventbaseOptions: Sendable {
     /// What the log keeps of a key's history.
     public enum Retention: Sendable, Hashable {
         /// After each put, older puts of the key are purged in the background, and a delete purges
-        /// them all, as eventbase v3 does. The stream stays as small as the data.
+        /// them all, as eventbase v3 does. The stream stays as small as the data. A put that creates a
+        /// key skips the purge (one request to the server fewer) when its event lands right after what
+        /// the replica had applied, so no earlier put of the key can be left.
         case latestPut
         /// Nothing is purged: the stream keeps every event (a full audit history).
         case everything
