@@ -208,6 +208,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "EventbaseFaultTests",
+            dependencies: [
+                "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseMemory",
+                "EventbaseTestKit",
+            ],
+            path: "Tests/EventbaseFaultTests",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseTestKit",

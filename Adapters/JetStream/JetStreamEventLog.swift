@@ -101,7 +101,8 @@ public final class JetStreamEventLog: EventLog {
 
     /// Publishes the event and waits for the server's ack.
     /// - Throws: `.conflict` when `condition` fails; `.invalidArgument` for a condition on a delete;
-    ///   `.timeout` (retry with the same event: it is de-duplicated); `.unavailable`;
+    ///   `.timeout` (retry with the same event: it is de-duplicated); `.unavailable` (also while a
+    ///   replicated stream has no leader);
     ///   `.limitExceeded`; `.streamDeleted`; `.closed`.
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
         try checkOpen()
@@ -130,8 +131,34 @@ public final class JetStreamEventLog: EventLog {
                     "The key \(event.key) changed since the expected revision; read it again and retry. (\(error.message))",
                     cause: error.cause ?? error)
             }
+            if error.code == .streamNotFound, wasOpened {
+                throw await unanswered(error)
+            }
             throw gone(error)
         }
+    }
+
+    /// What a publish that no stream answered means. A replicated stream answers only through its
+    /// leader, so while a new leader is elected (after the old one crashed or hung) a publish gets
+    /// no responders although the stream exists: that is `.unavailable` (retry with the same
+    /// event), not `.streamDeleted`. Only when the stream's info says it is gone is it deleted.
+    ///
+    /// The check gets at most a second: without a leader the info request goes unanswered too, and
+    /// waiting a full request timeout would stretch every write's failure during an election.
+    private func unanswered(_ error: EventbaseError) async -> EventbaseError {
+        var probe = context
+        probe.requestTimeout = min(context.requestTimeout, .seconds(1))
+        do {
+            _ = try await probe.streamInfo(streamName)
+        } catch let info as EventbaseError where info.code == .streamNotFound {
+            return JetStreamLogReader.deleted(streamName, cause: error)
+        } catch {
+            // The stream's state is unknown too: report what is certain, that nothing answered.
+        }
+        return EventbaseError(
+            .unavailable,
+            "No JetStream server accepted the write to stream \(streamName) (no stream leader, for example during a leader election); retry: the write is de-duplicated.",
+            cause: error)
     }
 
     private static var conditionalDelete: EventbaseError {

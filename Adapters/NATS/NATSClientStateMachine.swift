@@ -234,6 +234,8 @@ package struct NATSClientStateMachine {
     package struct DisconnectedAction {
         package var reason: EventbaseError?
         package var failedFlushes: [FlushWaiter]
+        /// Requests sent on the lost connection: their replies cannot come any more.
+        package var failedRequests: [(CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)]
         package var writeWaiters: [CheckedContinuation<Void, Never>]
         package var events: [AsyncStream<ConnectionEvent>.Continuation]
         /// Whether the transport should reconnect (it was connected and is not closed).
@@ -254,6 +256,11 @@ package struct NATSClientStateMachine {
         flushScheduled = false
         let failed = Array(flushWaiters.values)
         flushWaiters = [:]
+        // A reply travels on the connection its request was sent on: with it gone, waiting for the
+        // request's deadline only stretches the outage. (Their deadline entries are skipped by the
+        // sweep once the requests are gone.)
+        let failedRequests = requests.values.map { ($0.continuation, $0.timeout) }
+        requests = [:]
         pongQueue = []
         outstandingPings = 0
         let reason = disconnectReason
@@ -262,6 +269,7 @@ package struct NATSClientStateMachine {
         return DisconnectedAction(
             reason: reason,
             failedFlushes: failed,
+            failedRequests: failedRequests,
             writeWaiters: writeWaiters,
             events: Array(eventContinuations.values),
             reconnect: true

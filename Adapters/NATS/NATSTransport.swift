@@ -174,7 +174,9 @@ public final class NATSTransport: Transport, Sendable {
 
     /// Sends a request over the shared inbox and waits for the first reply.
     /// - Throws: `.timeout`; `.noResponders` at once when nobody listens; `.permissionDenied` when the
-    ///   server refuses the publish; `.closed`; `.cancelled` when the task is cancelled.
+    ///   server refuses the publish; `.unavailable` at once when the connection the request was sent
+    ///   on is lost (the request may or may not have been processed); `.closed`; `.cancelled` when the
+    ///   task is cancelled.
     public func request(
         _ subject: String,
         payload: [UInt8],
@@ -556,6 +558,14 @@ public final class NATSTransport: Transport, Sendable {
                 flush.timeout?.cancel()
                 flush.continuation.resume(
                     throwing: EventbaseError(.unavailable, "The connection to NATS was lost during a flush."))
+            }
+            for (request, timeout) in lost.failedRequests {
+                timeout?.cancel()
+                request.resume(
+                    throwing: EventbaseError(
+                        .unavailable,
+                        "The connection to NATS was lost before the reply arrived; the request may or may not have been processed. Retry (JetStream writes are de-duplicated by their id).",
+                        cause: lost.reason))
             }
             for waiter in lost.writeWaiters { waiter.resume() }
             for listener in lost.events { listener.yield(.disconnected(error: lost.reason)) }

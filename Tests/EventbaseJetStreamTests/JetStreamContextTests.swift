@@ -1,5 +1,6 @@
 import EventbaseCore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import EventbaseJetStream
@@ -134,6 +135,42 @@ import Testing
         // Without an id or carried meta (as eventbase v3 writes) no headers are sent.
         _ = try await log.append(Event(kind: .delete, key: "a", timestamp: 1), condition: nil)
         #expect(transport.sent("s.YQ==-delete").first?.headers == nil)
+    }
+
+    @Test func anUnansweredPublishToAnExistingStreamIsUnavailableNotDeleted() async throws {
+        // A replicated stream without a leader (during an election) answers no publish, but its
+        // info still exists: the write must be retried, not reported as a deleted stream.
+        let transport = ScriptedTransport { subject, _ in
+            if subject.hasPrefix("$JS.API.STREAM.INFO") { return ScriptedJetStream.streamInfo("s", lastSequence: 3) }
+            if subject.hasPrefix("$JS.API.STREAM.CREATE") { return ScriptedJetStream.streamInfo("s", lastSequence: 3) }
+            throw EventbaseError(.noResponders, "no responders for \(subject)")
+        }
+        let log = JetStreamEventLog(streamName: "s", transport: transport)
+        _ = try await log.open()
+        let error = await #expect(throws: EventbaseError.self) {
+            _ = try await log.append(Event(kind: .put, key: "a", data: [:], timestamp: 1, eventID: "e"), condition: nil)
+        }
+        #expect(error?.code == .unavailable)
+    }
+
+    @Test func anUnansweredPublishToAStreamThatIsGoneIsStreamDeleted() async throws {
+        let opened = Mutex(false)
+        let transport = ScriptedTransport { subject, _ in
+            if subject.hasPrefix("$JS.API.STREAM.INFO") {
+                if opened.withLock({ $0 }) {
+                    return ScriptedJetStream.error(code: 404, errorCode: 10059, "stream not found")
+                }
+                return ScriptedJetStream.streamInfo("s", lastSequence: 3)
+            }
+            throw EventbaseError(.noResponders, "no responders for \(subject)")
+        }
+        let log = JetStreamEventLog(streamName: "s", transport: transport)
+        _ = try await log.open()
+        opened.withLock { $0 = true }
+        let error = await #expect(throws: EventbaseError.self) {
+            _ = try await log.append(Event(kind: .put, key: "a", data: [:], timestamp: 1, eventID: "e"), condition: nil)
+        }
+        #expect(error?.code == .streamDeleted)
     }
 
     @Test func purgesAreExclusiveAndNeverUnbounded() async throws {

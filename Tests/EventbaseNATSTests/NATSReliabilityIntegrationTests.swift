@@ -106,6 +106,23 @@ struct NATSReliabilityIntegrationTests {
         }
     }
 
+    @Test func aRequestWaitingWhenTheConnectionIsLostFailsAtOnceWithUnavailable() async throws {
+        try await withNATSServer(.init(jetStream: false)) { server in
+            try await withTransport(options(server)) { transport in
+                // A responder that never answers: only the lost connection can end the request early.
+                let silent = try await transport.subscribe("silent")
+                try await transport.flush(timeout: .seconds(5))
+                let request = Task {
+                    try await transport.request("silent", payload: [1], timeout: .seconds(600))
+                }
+                _ = try await first(silent)
+                await server.crash()
+                let error = await #expect(throws: EventbaseError.self) { _ = try await request.value }
+                #expect(error?.code == .unavailable)
+            }
+        }
+    }
+
     @Test func givesUpAfterMaxReconnectAttemptsAndCloses() async throws {
         try await withNATSServer { server in
             var options = options(server)

@@ -352,6 +352,27 @@ public final class NATSServerFixture: Sendable {
         try await launch()
     }
 
+    /// Kills the server with SIGKILL (no clean shutdown: what it had not written to disk is lost)
+    /// and waits for it to exit. The store stays; ``startAgain()`` reuses it and the port.
+    public func crash() async {
+        guard let process = state.withLock({ $0.exited ? nil : $0.process }) else { return }
+        kill(process.processIdentifier, SIGKILL)
+        _ = await waitForExit(timeout: .seconds(10))
+    }
+
+    /// Sends SIGTERM (a clean shutdown) and waits up to `timeout` for the server to exit; returns
+    /// whether it did. The store stays; ``startAgain()`` reuses it and the port.
+    @discardableResult
+    public func terminate(timeout: Duration = .seconds(10)) async -> Bool {
+        guard let process = state.withLock({ $0.exited ? nil : $0.process }) else { return true }
+        kill(process.processIdentifier, SIGCONT)
+        kill(process.processIdentifier, SIGTERM)
+        return await waitForExit(timeout: timeout)
+    }
+
+    /// Whether the server process is running (paused counts as running).
+    public var isRunning: Bool { state.withLock { !$0.exited } }
+
     /// Freezes the server (SIGSTOP): connections stay open but nothing is answered.
     public func pause() {
         guard let process = state.withLock({ $0.exited ? nil : $0.process }) else { return }
@@ -401,7 +422,7 @@ public final class NATSServerFixture: Sendable {
 
     // MARK: Sockets
 
-    private static func freePort() throws -> Int {
+    static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw EventbaseError(.unavailable, "Cannot create a socket to find a free port.") }
         defer { close(fd) }
