@@ -207,11 +207,17 @@ let package = Package(
             path: "Tests/EventbaseServiceLifecycleTests",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "eventbase-fault-child",
+            dependencies: ["Eventbase", "EventbaseCore", "EventbaseFileStore"],
+            path: "Tests/FaultChild",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EventbaseFaultTests",
             dependencies: [
                 "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseMemory",
-                "EventbaseTestKit",
+                "EventbaseFileStore", "EventbaseTestKit", "eventbase-fault-child",
             ],
             path: "Tests/EventbaseFaultTests",
             swiftSettings: strictSettings

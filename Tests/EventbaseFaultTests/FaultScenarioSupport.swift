@@ -58,7 +58,7 @@ struct Instance {
     let transport: NATSTransport?
 
     static func open(
-        url: String, stream: String, nats: NATSOptions? = nil, store: InMemoryStateStore = InMemoryStateStore(),
+        url: String, stream: String, nats: NATSOptions? = nil, store: any StateStore = InMemoryStateStore(),
         replicas: Int = 1, shippedDefaults: Bool = false
     ) async throws -> Instance {
         let transport = NATSTransport(nats ?? (shippedDefaults ? NATSOptions(servers: [url]) : faultNATSOptions(url)))
