@@ -21,6 +21,7 @@ struct ApplicationCrashTests {
             var ready: (sequence: UInt64, records: Int)?
             var snapshots = 0
             var firstAck: Duration?
+            var replica: (sequence: UInt64, documents: [String: JSONValue])?
         }
         private let state = Mutex(State())
 
@@ -28,15 +29,19 @@ struct ApplicationCrashTests {
         var ready: (sequence: UInt64, records: Int)? { state.withLock { $0.ready } }
         /// Snapshots the child reported durable.
         var snapshots: Int { state.withLock { $0.snapshots } }
+        /// The replica the child printed when told to stop (SIGUSR1): its applied sequence and documents.
+        var replica: (sequence: UInt64, documents: [String: JSONValue])? { state.withLock { $0.replica } }
         /// When (on the history's clock) the child's first acknowledged write was read.
         var firstAck: Duration? { state.withLock { $0.firstAck } }
 
         /// Reads `child`'s output to its end, recording each acknowledged write in `history`.
         func follow(_ child: ChildProcess, history: FaultHistory) async throws {
             while let line = try await child.nextLine(timeout: .seconds(60)) {
-                let fields = line.split(separator: " ").map(String.init)
+                let fields = line.split(separator: " ", maxSplits: 2).map(String.init)
                 switch fields.first {
-                case "ack" where fields.count == 5:
+                case "ack":
+                    let fields = line.split(separator: " ").map(String.init)
+                    guard fields.count == 5 else { throw ScenarioFailure("bad line from the child: \(line)") }
                     guard let n = Int(fields[3]), let revision = UInt64(fields[4]) else { continue }
                     let index = history.invoke(
                         key: fields[1], value: ["op": .string(fields[2]), "n": .number(Double(n))], opID: fields[2])
@@ -45,6 +50,13 @@ struct ApplicationCrashTests {
                     state.withLock { $0.firstAck = $0.firstAck ?? now }
                 case "ready" where fields.count == 3:
                     state.withLock { $0.ready = (UInt64(fields[1]) ?? 0, Int(fields[2]) ?? 0) }
+                case "state" where fields.count == 3:
+                    guard let sequence = UInt64(fields[1]),
+                        case .object(let object) = try JSONValue(jsonString: fields[2])
+                    else { throw ScenarioFailure("bad state from the child: \(line)") }
+                    var documents: [String: JSONValue] = [:]
+                    for (key, value) in object { documents[key] = value }
+                    state.withLock { $0.replica = (sequence, documents) }
                 case "snapshot":
                     state.withLock { $0.snapshots += 1 }
                 default:
@@ -161,6 +173,105 @@ struct ApplicationCrashTests {
             #expect(
                 capture.records.contains { $0.message.hasPrefix("Skipping a snapshot that cannot be used") },
                 "the torn snapshot was not skipped: \(capture.text)")
+        }
+    }
+
+    /// A server that pings each client every second and cuts off one that misses two pongs or whose
+    /// output backs up (`max_pending`, `write_deadline`): how a paused application is treated. Debug
+    /// logging, because the server logs a stale connection only at that level.
+    static let strictServer = NATSServerFixture.Configuration(
+        extra: """
+            ping_interval: "1s"
+            ping_max: 2
+            max_pending: 1048576
+            write_deadline: "1s"
+            debug: true
+            """)
+
+    @Test func aPausedApplicationCutOffByTheServerRecoversAndConverges() async throws {
+        let seed = scenarioSeed(71)
+        let batch = scenarioLoad(100)
+        let stream = "faults_app_pause"
+        let directory = try Self.temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withNATSServer(Self.strictServer) { server in
+            let history = FaultHistory()
+            let child = try ChildProcess([
+                "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "app", "--writers", "2",
+                "--snapshot-every", "50",
+            ])
+            let lines = ChildLines()
+            let follower = Task { try await lines.follow(child, history: history) }
+            let flood = try await Instance.open(url: server.url, stream: stream)
+            let load = WriteLoad(history: history)
+            do {
+                try await history.waitUntilAcknowledged(batch / 2, timeout: .seconds(30), "the child writing")
+                load.start(on: flood.eventbase, writers: 8, seed: seed)
+                try await history.waitUntilAcknowledged(
+                    history.acknowledged + batch, timeout: .seconds(30), "the flood writing")
+                let fault = history.fault("app-sigstop")
+                child.send(SIGSTOP)
+                // The flood goes on while the server notices the silent client and drops it.
+                var cutOff: String?
+                while cutOff == nil {
+                    try await history.waitUntilAcknowledged(
+                        history.acknowledged + 20, timeout: .seconds(10), "the flood during the pause")
+                    let log = (try? String(contentsOf: server.logFile, encoding: .utf8)) ?? ""
+                    cutOff = ["Slow Consumer", "Stale Client Connection"].first { log.contains($0) }
+                    if history.now - history.faults[fault].at > .seconds(30) {
+                        throw ScenarioFailure("the server did not cut the paused child off within 30 s")
+                    }
+                }
+                let pausedFor = history.now - history.faults[fault].at
+                child.send(SIGCONT)
+                history.lift(fault)
+                try await history.waitUntilAcknowledged(
+                    history.acknowledged + batch, timeout: .seconds(30), "writes after the resume")
+                await load.stop()
+                // Only the child writes now: it must make progress on its own again.
+                let resumedAt = history.now
+                try await history.waitUntilAcknowledged(
+                    history.acknowledged + 20, timeout: .seconds(30), "the resumed child writing")
+                let childResumed = history.now - resumedAt
+                child.send(SIGUSR1)
+                let output = try await child.waitForExit(timeout: .seconds(30))
+                #expect(output.status == 0 && !output.signalled, "the child ended \(output.status): \(output.stderr)")
+                try await follower.value
+                let childState = try #require(lines.replica, "the child printed no state")
+
+                let reader = NATSTransport(faultNATSOptions(server.url))
+                try await reader.connect()
+                let messages = try await RawStreamReader.read(stream, over: reader)
+                await reader.close()
+                let last = messages.last?.sequence ?? 0
+                #expect(childState.sequence == last, "the resumed child stopped at \(childState.sequence) of \(last)")
+                try await flood.waitUntilApplied(last)
+                let fresh = try await Instance.open(url: server.url, stream: stream)
+                let report = FaultReport(
+                    scenario: "app-sigstop-cut-off", seed: seed, history: history, stream: stream, messages: messages,
+                    replicas: [
+                        "resumed-child": childState.documents, "flood": try await flood.documents(),
+                        "fresh": try await fresh.documents(),
+                    ], deadline: operationDeadline)
+                await fresh.close()
+                report.publish()
+                print(
+                    "FAULT-FIGURES scenario=app-sigstop-cut-off serverSaid=\"\(cutOff ?? "")\" pausedSeconds=\(seconds(pausedFor)) childWritesAgainWithinSeconds=\(seconds(childResumed))"
+                )
+                #expect(report.lost.isEmpty, "lost acknowledged writes: \(report.lost.prefix(10))")
+                #expect(report.duplicated.isEmpty, "writes stored twice: \(report.duplicated.prefix(10))")
+                #expect(report.phantom.isEmpty, "rejected writes stored: \(report.phantom.prefix(10))")
+                #expect(report.unfinished.isEmpty, "operations past their deadline: \(report.unfinished.prefix(10))")
+                #expect(report.divergent.isEmpty, "replicas differing from the stream: \(report.divergent)")
+            } catch {
+                child.send(SIGCONT)
+                child.send(SIGKILL)
+                _ = try? await follower.value
+                await load.stop()
+                await flood.close()
+                throw ScenarioFailure("\(error); child stderr: \(child.stderrText)")
+            }
+            await flood.close()
         }
     }
 }

@@ -9,12 +9,17 @@
 // `snapshot <generation> <lastAppliedSequence>` after each durable snapshot. Every line is flushed
 // at once, so a line the parent read is a write the instance acknowledged before it died.
 //
+// On SIGUSR1 the writers stop; once their last writes have ended the child prints
+// `state <appliedSequence> <documents as one JSON object>` and exits 0, so the parent can compare
+// its replica with the stream.
+//
 // Usage: eventbase-fault-child --server URL --stream NAME --dir DIR --prefix P
 //            [--writers 4] [--keys 8] [--snapshot-every N] [--value-bytes 0]
 import Eventbase
 import EventbaseCore
 import EventbaseFileStore
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -88,12 +93,18 @@ do {
 }
 emit("ready \(eventbase.appliedSequence) \(store.count)")
 
+let stopping = Atomic<Bool>(false)
+signal(SIGUSR1, SIG_IGN)
+let stopSignal = DispatchSource.makeSignalSource(signal: SIGUSR1)
+stopSignal.setEventHandler { stopping.store(true, ordering: .relaxed) }
+stopSignal.resume()
+
 await withTaskGroup(of: Void.self) { group in
     for writer in 0..<writers {
         group.addTask {
             var counters = [Int](repeating: 0, count: keysPerWriter)
             var op = 0
-            while true {
+            while !stopping.load(ordering: .relaxed) {
                 let slot = op % keysPerWriter
                 counters[slot] += 1
                 op += 1
@@ -114,3 +125,25 @@ await withTaskGroup(of: Void.self) { group in
         }
     }
 }
+
+// A last write after everyone stopped: acknowledged only once this replica applied it, so the
+// state printed next is the whole stream's.
+do {
+    let record = try await eventbase.put("\(prefix)-final", ["op": .string("\(prefix)-final"), "n": 1])
+    emit("ack \(prefix)-final \(prefix)-final 1 \(record.meta.revision)")
+} catch {
+    fail("the final write failed: \(error)")
+}
+var documents: [String: JSONValue] = [:]
+do {
+    for key in try await eventbase.keys() {
+        documents[key] = try await eventbase.get(key)?.data
+    }
+} catch {
+    fail("could not read the replica: \(error)")
+}
+emit(
+    "state \(eventbase.appliedSequence) "
+        + String(decoding: JSONValue.object(JSONObject(documents)).jsonBytes(), as: UTF8.self))
+await eventbase.close()
+await transport.close()
