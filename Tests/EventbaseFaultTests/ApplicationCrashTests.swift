@@ -256,7 +256,7 @@ struct ApplicationCrashTests {
                 await fresh.close()
                 report.publish()
                 print(
-                    "FAULT-FIGURES scenario=app-sigstop-cut-off serverSaid=\"\(cutOff ?? "")\" pausedSeconds=\(seconds(pausedFor)) childWritesAgainWithinSeconds=\(seconds(childResumed))"
+                    "FAULT-FIGURES scenario=app-sigstop-cut-off serverSaid=\"\(cutOff ?? "")\" detectedSeconds=\(seconds(pausedFor)) childWritesAgainWithinSeconds=\(seconds(childResumed))"
                 )
                 #expect(report.lost.isEmpty, "lost acknowledged writes: \(report.lost.prefix(10))")
                 #expect(report.duplicated.isEmpty, "writes stored twice: \(report.duplicated.prefix(10))")
