@@ -92,6 +92,35 @@ struct NetworkFaultTests {
         }
     }
 
+    /// Heartbeats, acks and pongs silenced while the client's publishes still reach the server: the
+    /// server stores writes whose acks never arrive (unknown outcomes, not losses), the ordered
+    /// consumer hears no heartbeat, and the missed pongs end the connection.
+    @Test func silenceFromTheServerIsDetectedAndTheInstanceRecovers() async throws {
+        let seed = scenarioSeed(45)
+        let batch = scenarioLoad(100)
+        let stream = "faults_silence"
+        try await withProxiedInstance(stream: stream, seed: seed) { server, proxy, instance, load in
+            let history = load.history
+            try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the silence")
+            let events = instance.transport!.connectionEvents()
+            let fault = history.fault("silence-server-to-client")
+            proxy.mode = .blackholeToClient
+            try await disconnected(events, within: .seconds(15), "detecting the silence")
+            let detected = history.now - history.faults[fault].at
+            proxy.mode = .pass
+            history.lift(fault)
+            try await history.waitUntilAcknowledged(
+                history.acknowledged + batch, timeout: .seconds(30), "writes after the silence")
+            let report = try await finish(
+                "proxy-silence-to-client", seed: seed, load: load, url: server.url, stream: stream,
+                instances: [instance])
+            print("FAULT-FIGURES scenario=proxy-silence-to-client detectedSeconds=\(seconds(detected))")
+            #expect(proxy.statistics.discardedBytes > 0)
+            #expect(detected < .seconds(10))
+            #expect(report.unavailability < .seconds(20))
+        }
+    }
+
     @Test func aSlowLinkDelaysButLosesNothing() async throws {
         let seed = scenarioSeed(51)
         let batch = scenarioLoad(40)

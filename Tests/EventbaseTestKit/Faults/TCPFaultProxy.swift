@@ -36,6 +36,10 @@ public final class TCPFaultProxy: Sendable {
         /// direction (bytes read are discarded). Connections that lost bytes this way are reset when
         /// the mode changes again, as a real half-open connection eventually is.
         case blackhole
+        /// One-way silence: forwards what the client sends but discards everything the server sends
+        /// (acks, replies, heartbeats, pongs), so the client's writes still reach the server. Reset
+        /// like ``blackhole`` when the mode changes.
+        case blackholeToClient
         /// Resets every connection (open ones at once, new ones on accept).
         case reset
         /// Forwards everything, each chunk after `delay`.
@@ -49,6 +53,7 @@ public final class TCPFaultProxy: Sendable {
             switch self {
             case .pass: "pass"
             case .blackhole: "blackhole"
+            case .blackholeToClient: "blackholeToClient"
             case .reset: "reset"
             case .delay(let delay): "delay(\(delay))"
             case .dropAfter(let bytes): "dropAfter(\(bytes))"
@@ -147,7 +152,8 @@ public final class TCPFaultProxy: Sendable {
 
     private func setMode(_ mode: Mode) {
         let toReset = state.withLock { state -> [Int] in
-            let leavingBlackhole = state.mode == .blackhole && mode != .blackhole
+            let leavingBlackhole =
+                (state.mode == .blackhole || state.mode == .blackholeToClient) && mode != state.mode
             state.mode = mode
             state.statistics.modeChanges += 1
             var reset: [Int] = []
@@ -262,7 +268,11 @@ public final class TCPFaultProxy: Sendable {
                 guard var connection = state.connections[id], !connection.closed else { return .stop }
                 defer { state.connections[id] = connection }
                 switch state.mode {
-                case .pass, .delay, .dropAfter:
+                case .blackholeToClient where direction == 1:
+                    connection.lostBytes = true
+                    state.statistics.discardedBytes += count
+                    return .discard
+                case .pass, .delay, .dropAfter, .blackholeToClient:
                     var allowed = count
                     if let budget = connection.budget[direction] {
                         allowed = min(count, budget)
