@@ -58,6 +58,43 @@ struct ClusterFaultTests {
             await instance.close()
         }
     }
+
+    /// Each node in turn stopped cleanly (SIGTERM) and restarted on its store, the next one only once
+    /// the cluster has a meta leader again and writes went on: a rolling upgrade under load.
+    @Test func rollingRestartsUnderLoadLoseAndDuplicateNothing() async throws {
+        let seed = scenarioSeed(85)
+        let batch = scenarioLoad(100)
+        let stream = "faults_rolling"
+        try await withNATSCluster { cluster in
+            let nats = faultNATSOptions(servers: cluster.urls)
+            let instance = try await Instance.open(url: cluster.urls[0], stream: stream, nats: nats, replicas: 3)
+            let load = WriteLoad(history: FaultHistory())
+            load.start(on: instance.eventbase, seed: seed)
+            do {
+                let history = load.history
+                try await history.waitUntilAcknowledged(batch, timeout: .seconds(60), "writes before the restarts")
+                for node in cluster.nodes.indices {
+                    let fault = history.fault("rolling-restart")
+                    #expect(await cluster.nodes[node].terminate(), "node \(node) did not stop on SIGTERM")
+                    try await cluster.nodes[node].startAgain()
+                    try await cluster.waitForMetaLeader()
+                    history.lift(fault)
+                    try await history.waitUntilAcknowledged(
+                        history.acknowledged + batch, timeout: .seconds(60), "writes after restarting node \(node)")
+                }
+                let report = try await finish(
+                    "cluster-rolling-restart", seed: seed, load: load, url: cluster.urls[0], stream: stream,
+                    instances: [instance])
+                #expect(report.unavailability < .seconds(15))
+            } catch {
+                await load.stop()
+                await instance.close()
+                throw error
+            }
+            await instance.close()
+        }
+    }
+
     @Test func losingQuorumFailsWritesWithTypedErrorsAndTheyResumeWhenItReturns() async throws {
         let seed = scenarioSeed(91)
         let batch = scenarioLoad(100)
