@@ -91,6 +91,11 @@ public final class NATSServerFixture: Sendable {
         public var maxPayload: Int?
         /// Extra configuration text appended as is.
         public var extra: String = ""
+        /// Where JetStream keeps its files (default: ``NATSServerFixture/storeDirectory``), e.g. a
+        /// small tmpfs the test mounted to fill the disk.
+        public var jetStreamStoreDirectory: String?
+        /// JetStream's `max_file_store` in bytes (default: the server's, from the free disk space).
+        public var jetStreamMaxFileStore: Int?
 
         /// Creates a configuration.
         public init(
@@ -226,7 +231,9 @@ public final class NATSServerFixture: Sendable {
             "server_name: fixture_\(port)",
         ]
         if configuration.jetStream {
-            lines.append("jetstream { store_dir: \(quoted(storeDirectory.path)) }")
+            var block = "jetstream { store_dir: \(quoted(configuration.jetStreamStoreDirectory ?? storeDirectory.path))"
+            if let maxFileStore = configuration.jetStreamMaxFileStore { block += ", max_file_store: \(maxFileStore)" }
+            lines.append(block + " }")
         }
         if let maxPayload = configuration.maxPayload {
             lines.append("max_payload: \(maxPayload)")
