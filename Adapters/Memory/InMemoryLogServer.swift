@@ -63,6 +63,23 @@ public final class InMemoryLogServer: Sendable {
         state.withLock { $0.streams.keys.sorted() }
     }
 
+    /// Deletes `stream` and creates an empty stream of the same name in one step (another identity:
+    /// created `created`), as when a stream is deleted and created again while its instances are not
+    /// looking. Readers of the old stream end with `.streamDeleted`.
+    /// - Throws: `.streamNotFound` when the stream does not exist.
+    public func recreateStream(_ stream: String, created: Date) throws {
+        let followers = try state.withLock { state in
+            guard let removed = state.streams.removeValue(forKey: stream) else {
+                throw EventbaseError(.streamNotFound, "Stream \(stream) does not exist.")
+            }
+            state.streams[stream] = Stream(name: stream, created: created)
+            return Array(removed.followers.values)
+        }
+        for follower in followers {
+            follower.continuation.finish(throwing: EventbaseError.deleted(stream))
+        }
+    }
+
     /// Publishes a raw message to an existing stream, as another client would.
     /// - Returns: The sequence assigned.
     /// - Throws: `.streamNotFound` when the stream does not exist.

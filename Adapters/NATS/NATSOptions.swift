@@ -35,8 +35,11 @@ public struct NATSOptions: Sendable, CustomStringConvertible, CustomReflectable 
     public var pingInterval: Duration = .seconds(2)
     /// How many PINGs may go unanswered before the connection is considered dead. Default 2.
     public var maxOutstandingPings: Int = 2
-    /// How many reconnect attempts in a row before giving up and closing; `nil` retries forever. Default 60.
-    public var maxReconnectAttempts: Int? = 60
+    /// How many reconnect attempts in a row before giving up and closing; `nil` (the default) retries
+    /// forever, so that an instance outlives any outage of the server and catches up when it returns
+    /// (meanwhile writes fail in time and `Eventbase.health(timeout:)` reports the connection down).
+    /// A process that should exit instead (a command-line tool) sets a number.
+    public var maxReconnectAttempts: Int? = nil
     /// The first reconnect delay; each failed attempt doubles it up to ``reconnectBackoffMax``. Default 50 ms.
     public var reconnectBackoffBase: Duration = .milliseconds(50)
     /// The longest reconnect delay. Default 2 s.

@@ -27,6 +27,54 @@ import Testing
         await eventbase.close()
     }
 
+    @Test func aStreamRecreatedUnderARunningInstanceRebuildsItsReplica() async throws {
+        let server = InMemoryLogServer()
+        func instance() async throws -> Eventbase {
+            try await EventbaseBuilder(streamName: "recreated", clock: ContinuousClock(), now: { Date() })
+                .eventLog(InMemoryEventLog(streamName: "recreated", server: server))
+                .stateStore(InMemoryStateStore())
+                .build()
+        }
+        let eventbase = try await instance()
+        _ = try await eventbase.put("old", ["n": 1])
+        let (changes, continuation) = AsyncStream.makeStream(of: (Change.Kind, String).self)
+        let subscription = try await eventbase.subscribe(["n": ["$gte": 0]]) { key, _, _, change in
+            continuation.yield((change.kind, key))
+        }
+        try server.recreateStream("recreated", created: Date(timeIntervalSince1970: 2_000_000_000))
+        var iterator = changes.makeAsyncIterator()
+        // The old stream's record leaves; the instance keeps running on the new stream.
+        let left = await iterator.next()
+        #expect(left?.0 == .left && left?.1 == "old")
+        _ = try await eventbase.put("new", ["n": 2])
+        let entered = await iterator.next()
+        #expect(entered?.0 == .entered && entered?.1 == "new")
+        #expect(try await eventbase.keys() == ["new"])
+        #expect(try await eventbase.get("new")?.meta.revision == 1)
+        // A replica built from scratch on the new stream holds the same.
+        let fresh = try await instance()
+        #expect(try await fresh.keys() == ["new"])
+        subscription.cancel()
+        await fresh.close()
+        await eventbase.close()
+    }
+
+    @Test func aStreamDeletedUnderARunningInstanceStopsItWithATypedError() async throws {
+        let server = InMemoryLogServer()
+        let eventbase = try await EventbaseBuilder(streamName: "deleted", clock: ContinuousClock(), now: { Date() })
+            .eventLog(InMemoryEventLog(streamName: "deleted", server: server))
+            .stateStore(InMemoryStateStore())
+            .build()
+        _ = try await eventbase.put("k", ["n": 1])
+        try await InMemoryEventLog(streamName: "deleted", server: server).destroy()
+        await #expect {
+            _ = try await eventbase.put("k", ["n": 2])
+        } throws: { error in
+            (error as? EventbaseError)?.code == .streamDeleted
+        }
+        await eventbase.close()
+    }
+
     @Test func aWriteNotAppliedLocallyFailsWithATimeoutAfterTheConfiguredDeadline() async throws {
         let clock = ManualClock()
         let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "faults"))

@@ -196,35 +196,56 @@ struct JetStreamIntegrationTests {
         }
     }
 
-    @Test func aStreamRecreatedUnderACheckpointIsRebuilt() async throws {
+    @Test func aStreamRecreatedUnderARunningInstanceOrACheckpointIsRebuilt() async throws {
         try await withJetStream { server, transport in
-            let stream = uniqueName("recreated")
-            let store = InMemoryStateStore()
-            let js = JetStreamContext(transport: transport)
-            let first = try await builder(server, stream, store: store).build()
-            for index in 0..<4 { _ = try await first.put("old\(index)", ["v": .number(Double(index))]) }
-            let running = try await builder(server, stream).build()
-            let runningChanges = running.changes(matching: [:])
-            await first.close()
-            try await js.deleteStream(stream)
-            _ = try await js.createStream(JetStreamStreamOptions().streamConfig(name: stream))
-            let payload = #"{"type":"PUT","id":"new","data":{"v":9},"timestamp":1700000000000}"#
-            _ = try await js.publish(
-                "\(stream).\(Data("new".utf8).base64EncodedString())-put", payload: Array(payload.utf8))
-            // The running instance does not silently follow the new stream from its old position.
-            let error = await #expect(throws: EventbaseError.self) {
-                try await withTimeout(.seconds(10), "the running instance stops") {
-                    for try await _ in runningChanges {}
+            try await withTCPFaultProxy(to: server.port) { proxy in
+                let stream = uniqueName("recreated")
+                let store = InMemoryStateStore()
+                let js = JetStreamContext(transport: transport)
+                let first = try await builder(server, stream, store: store).build()
+                for index in 0..<4 { _ = try await first.put("old\(index)", ["v": .number(Double(index))]) }
+                await first.close()
+                // The running instance reaches the server through the proxy, which cuts it off while the
+                // stream is deleted and created again: it learns of it when it reconnects.
+                var options = testNATSOptions(server)
+                options.servers = [proxy.url]
+                let running = try await Eventbase.builder(streamName: stream).stateStore(InMemoryStateStore())
+                    .nats(options, stream: testStreamOptions()).build()
+                let (changes, continuation) = AsyncStream.makeStream(of: (Change.Kind, String).self)
+                let subscription = try await running.subscribe([:]) { key, _, _, change in
+                    continuation.yield((change.kind, key))
                 }
+                proxy.mode = .reset
+                try await js.deleteStream(stream)
+                _ = try await js.createStream(JetStreamStreamOptions().streamConfig(name: stream))
+                let payload = #"{"type":"PUT","id":"new","data":{"v":9},"timestamp":1700000000000}"#
+                _ = try await js.publish(
+                    "\(stream).\(Data("new".utf8).base64EncodedString())-put", payload: Array(payload.utf8))
+                proxy.mode = .pass
+                // The running instance never follows the new stream from its old position: every old record
+                // leaves, then the new stream's record enters.
+                let seen = try await withTimeout(.seconds(20), "the running instance rebuilds") {
+                    var seen: [String] = []
+                    for await (kind, key) in changes {
+                        seen.append("\(kind) \(key)")
+                        if key == "new" { break }
+                    }
+                    return seen
+                }
+                #expect(seen.count == 5 && seen.last == "entered new")
+                #expect(Set(seen.prefix(4)) == ["left old0", "left old1", "left old2", "left old3"])
+                #expect(try await running.keys() == ["new"])
+                _ = try await running.put("after", ["v": 10])
+                #expect(try await running.get("after")?.meta.revision == 2)
+                subscription.cancel()
+                await running.close()
+                // The checkpoint (sequence 4, old incarnation) is past the new stream's last sequence: rebuilt.
+                let reopened = try await builder(server, stream, store: store).build()
+                #expect(try await reopened.get("old0") == nil)
+                #expect(try await reopened.get("new")?.data == ["v": 9, "id": "new"])
+                #expect(try await reopened.keys() == ["after", "new"])
+                try await reopened.deleteStream()
             }
-            #expect(error?.code == .streamDeleted)
-            await running.close()
-            // The checkpoint (sequence 4, old incarnation) is past the new stream's last sequence: rebuilt.
-            let reopened = try await builder(server, stream, store: store).build()
-            #expect(try await reopened.get("old0") == nil)
-            #expect(try await reopened.get("new")?.data == ["v": 9, "id": "new"])
-            #expect(try await reopened.keys() == ["new"])
-            try await reopened.deleteStream()
         }
     }
 

@@ -52,6 +52,8 @@ public final class Eventbase: Sendable {
     public let instanceID: String
     let configuration: Configuration
     let replica: Replica
+    /// The stream the replica follows; a new one after the stream was deleted and created again.
+    private let streamIdentity: Mutex<StreamIdentity>
     private let stats: BoundedQueue<Stat>
     private let purges: BoundedQueue<PurgeRequest>
     private let lifecycle: Mutex<Lifecycle>
@@ -60,7 +62,8 @@ public final class Eventbase: Sendable {
     private var log: any EventLog { configuration.eventLog }
     private var store: any StateStore { configuration.stateStore }
 
-    private init(configuration: Configuration, replica: Replica) {
+    private init(configuration: Configuration, replica: Replica, identity: StreamIdentity) {
+        self.streamIdentity = Mutex(identity)
         self.streamName = configuration.streamName
         self.instanceID = configuration.instanceID
         self.configuration = configuration
@@ -122,7 +125,7 @@ public final class Eventbase: Sendable {
             logger: configuration.logger,
             onMessage: configuration.onMessage
         )
-        let eventbase = Eventbase(configuration: configuration, replica: replica)
+        let eventbase = Eventbase(configuration: configuration, replica: replica, identity: logState.identity)
         eventbase.start()
         do {
             try await replica.waitUntilApplied(logState.lastSequence)
@@ -195,6 +198,10 @@ public final class Eventbase: Sendable {
             } catch {
                 if Task.isCancelled || replica.failure != nil { return }
                 let failure = error as? EventbaseError
+                if failure?.code == .streamDeleted, await rebuildIfRecreated() {
+                    delay = configuration.options.retryDelay
+                    continue
+                }
                 switch failure?.code {
                 case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?, .permissionDenied?,
                     .authenticationFailed?:
@@ -214,6 +221,29 @@ public final class Eventbase: Sendable {
                 }
             }
         }
+    }
+
+    /// After the log reported the stream deleted: if it exists again as a new stream (another
+    /// identity), empties the replica (every record leaves, writes still waiting fail with
+    /// `.streamDeleted`) and returns `true`, so that following starts again from its first event. If it
+    /// is gone, or cannot be read, returns `false` and the instance stops with `.streamDeleted`.
+    private func rebuildIfRecreated() async -> Bool {
+        guard let current = try? await log.state(), current.identity != streamIdentity.withLock({ $0 }) else {
+            return false
+        }
+        do {
+            // The log adopts the new stream (it exists, so nothing is created), then the replica empties.
+            let reopened = try await log.open()
+            try replica.rebuild(identity: reopened.identity, time: configuration.now())
+            streamIdentity.withLock { $0 = reopened.identity }
+        } catch {
+            logger.error("Rebuilding the replica for the recreated stream failed", metadata: ["error": "\(error)"])
+            return false
+        }
+        logger.warning(
+            "The stream was deleted and created again; rebuilding the replica from its first event",
+            metadata: ["created": "\(current.identity.created.map { "\($0)" } ?? "unknown")"])
+        return true
     }
 
     private func drainStats() async {

@@ -161,6 +161,55 @@ final class Replica: Sendable {
         }
     }
 
+    /// Empties the replica for a stream that was deleted and created again: every record leaves
+    /// (subscribers are told, as for a delete of each key), writes still waiting fail with
+    /// `.streamDeleted` (they went to the old stream), and applying starts again after sequence 0.
+    /// - Throws: what the store throws when it resets; the replica then fails.
+    func rebuild(identity: StreamIdentity, time: Date) throws {
+        var deliveries: [Delivery] = []
+        var released: [CheckedContinuation<Void, any Error>] = []
+        let outcome: Result<Void, EventbaseError> = state.withLock { state in
+            guard state.failure == nil else { return .success(()) }
+            var removed: [(key: String, record: Record<JSONValue>)] = []
+            store.forEachRecord { key, record in removed.append((key, record)) }
+            do {
+                try store.reset(identity: identity)
+            } catch {
+                let failure = EventbaseError(
+                    .storageFailure, "The state store failed to reset for the recreated stream.", cause: error)
+                state.failure = failure
+                released = state.waiters.values.map(\.continuation)
+                state.waiters.removeAll()
+                return .failure(failure)
+            }
+            let timestamp = time.millisecondsSince1970
+            for (key, old) in removed {
+                state.indexes.update(key: key, old: old, new: nil)
+                let entry = LogEntry(
+                    sequence: 0, time: time, event: Event(kind: .delete, key: key, timestamp: timestamp))
+                for (id, subscriber) in state.subscribers.candidates(old: old, new: nil) {
+                    if let change = Self.change(for: subscriber.query, key: key, old: old, new: nil, entry: entry) {
+                        deliveries.append(.change(id, subscriber.sink, change))
+                    }
+                }
+            }
+            state.applied = 0
+            released = state.waiters.values.map(\.continuation)
+            state.waiters.removeAll()
+            return .success(())
+        }
+        switch outcome {
+        case .success:
+            let error = EventbaseError(
+                .streamDeleted, "Stream \(streamName) was deleted and created again; the write went to the old stream.")
+            for continuation in released { continuation.resume(throwing: error) }
+            deliver(deliveries)
+        case .failure(let error):
+            for continuation in released { continuation.resume(throwing: error) }
+            throw error
+        }
+    }
+
     /// The record after applying `event` to `old`.
     static func fold(old: Record<JSONValue>?, event: Event, entry: LogEntry) -> Record<JSONValue>? {
         switch event.kind {
