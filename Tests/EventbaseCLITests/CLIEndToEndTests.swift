@@ -17,7 +17,7 @@ struct CLIEndToEndTests {
     static func eventbase(
         _ arguments: [String], server: NATSServerFixture, stream: String = "cli", input: String = ""
     ) async throws -> ChildProcess.Output {
-        try await ChildProcess.run(arguments + ["--server", server.url, "--stream", stream], input: input)
+        try await ChildProcess.run(.eventbase, arguments + ["--server", server.url, "--stream", stream], input: input)
     }
 
     /// Asserts one line on stderr, prefixed `eventbase:`, and no stack trace.
@@ -140,9 +140,11 @@ struct CLIEndToEndTests {
     @Test func watchPrintsEnterUpdateAndLeaveUntilInterrupted() async throws {
         try await withNATSServer { server in
             _ = try await Self.eventbase(["put", "ann", #"{"name":"Ann","age":31}"#], server: server)
-            let watch = try ChildProcess([
-                "watch", #"{"age":{"$gte":18}}"#, "--server", server.url, "--stream", "cli",
-            ])
+            let watch = try ChildProcess(
+                .eventbase,
+                [
+                    "watch", #"{"age":{"$gte":18}}"#, "--server", server.url, "--stream", "cli",
+                ])
             let existing = try await watch.nextJSON()
             #expect(existing["event"] == "existing")
             #expect(existing["record"]?["key"] == "ann")
@@ -182,7 +184,7 @@ struct CLIEndToEndTests {
 
     @Test func statsFollowsTheStatsStreamUntilInterrupted() async throws {
         try await withNATSServer { server in
-            let stats = try ChildProcess(["stats", "--server", server.url, "--stream", "cli"])
+            let stats = try ChildProcess(.eventbase, ["stats", "--server", server.url, "--stream", "cli"])
             try await stats.waitForStderrLines(1)  // "following cli_stats.stats" once subscribed
             let eventbase = try await Eventbase.builder(streamName: "cli")
                 .nats(NATSOptions(servers: [server.url]))
@@ -348,6 +350,7 @@ struct CLIEndToEndTests {
         let server = try await NATSServerFixture.start()
         await server.stop()
         let output = try await ChildProcess.run(
+            .eventbase,
             command + ["--server", server.url, "--timeout", "1"], timeout: .seconds(60))
         await server.stopAndRemove()
         #expect(output.status == 4, "stderr: \(output.stderr)")
@@ -359,6 +362,7 @@ struct CLIEndToEndTests {
             // A stopped (SIGSTOP) server accepts the connection in the kernel but never answers.
             server.pause()
             let output = try await ChildProcess.run(
+                .eventbase,
                 ["get", "k", "--server", server.url, "--timeout", "1"], timeout: .seconds(60))
             server.resume()
             #expect(output.status == 4, "stderr: \(output.stderr)")
@@ -368,10 +372,12 @@ struct CLIEndToEndTests {
 
     @Test func memoryModeNeedsNoServer() async throws {
         let output = try await ChildProcess.run(
+            .eventbase,
             ["shell", "--memory"], input: "put a {\"n\":1}\ncount\n", timeout: .seconds(60))
         #expect(output.status == 0, "stderr: \(output.stderr)")
         #expect(try output.json().last == 1)
-        let needsServer = try await ChildProcess.run(["streams", "list", "--memory"], timeout: .seconds(60))
+        let needsServer = try await ChildProcess.run(
+            .eventbase, ["streams", "list", "--memory"], timeout: .seconds(60))
         #expect(needsServer.status == 64)
         Self.expectOneErrorLine(needsServer)
     }

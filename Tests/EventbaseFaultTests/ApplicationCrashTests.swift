@@ -97,11 +97,13 @@ struct ApplicationCrashTests {
             // lands while a snapshot is being written (a `.tmp` file left behind shows it did).
             for round in 0..<5 {
                 let midSnapshot = round >= 2
-                let child = try ChildProcess([
-                    "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "r\(round)",
-                    "--snapshot-every", midSnapshot ? "1" : "25", "--value-bytes", midSnapshot ? "2048" : "0",
-                    "--keys", midSnapshot ? "32" : "8",
-                ])
+                let child = try ChildProcess(
+                    .faultChild,
+                    [
+                        "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "r\(round)",
+                        "--snapshot-every", midSnapshot ? "1" : "25", "--value-bytes", midSnapshot ? "2048" : "0",
+                        "--keys", midSnapshot ? "32" : "8",
+                    ])
                 let lines = ChildLines()
                 let follower = Task { try await lines.follow(child, history: history) }
                 let target =
@@ -196,10 +198,12 @@ struct ApplicationCrashTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try await withNATSServer(Self.strictServer) { server in
             let history = FaultHistory()
-            let child = try ChildProcess([
-                "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "app", "--writers", "2",
-                "--snapshot-every", "50",
-            ])
+            let child = try ChildProcess(
+                .faultChild,
+                [
+                    "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "app", "--writers", "2",
+                    "--snapshot-every", "50",
+                ])
             let lines = ChildLines()
             let follower = Task { try await lines.follow(child, history: history) }
             let flood = try await Instance.open(url: server.url, stream: stream)

@@ -1,12 +1,13 @@
-import EventbaseCore
-import Foundation
+public import EventbaseCore
+public import Foundation
 import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The built `eventbase` tool, run as a child process with pipes for its output.
+/// A program built by this package (the `eventbase` tool, the fault tests' child), run as a child
+/// process with pipes for its output.
 ///
 /// Tests run in parallel in one process, and each nats-server fixture is spawned by Foundation's
 /// `Process`, which only closes the descriptors open when it starts preparing the spawn. A pipe made
@@ -17,23 +18,49 @@ import Synchronization
 /// read with `read` on threads of their own. Standard input is a file, so writing it never raises
 /// SIGPIPE. Every wait has a deadline: when it passes, the process is killed and the wait throws
 /// `.timeout`.
-final class ChildProcess: Sendable {
+public final class ChildProcess: Sendable {
+    /// Which built product to run.
+    public struct Program: Sendable {
+        /// The product's name in the build products folder.
+        public var product: String
+        /// An environment variable that, when set, gives the binary's path instead.
+        public var environmentVariable: String
+
+        /// Names a product, and the variable that overrides its path.
+        public init(product: String, environmentVariable: String) {
+            self.product = product
+            self.environmentVariable = environmentVariable
+        }
+
+        /// The binary: the environment variable's path if set, else the product next to the test bundle in
+        /// the build products folder (`swift build --build-tests` builds both).
+        public var binary: URL {
+            if let path = ProcessInfo.processInfo.environment[environmentVariable] {
+                return URL(fileURLWithPath: path)
+            }
+            let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+            return products.appendingPathComponent(product)
+        }
+    }
+
     /// What a finished process left behind.
-    struct Output: Sendable {
+    public struct Output: Sendable {
         /// The exit status (or the signal number when ``signalled``).
-        var status: Int32
+        public var status: Int32
         /// Whether it ended by a signal rather than by exiting.
-        var signalled: Bool
-        var stdout: String
-        var stderr: String
+        public var signalled: Bool
+        /// Everything it wrote to standard output.
+        public var stdout: String
+        /// Everything it wrote to standard error.
+        public var stderr: String
 
         /// The standard output's lines, without the empty last one.
-        var lines: [String] {
+        public var lines: [String] {
             stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         }
 
         /// Each line of standard output parsed as JSON.
-        func json() throws -> [JSONValue] { try lines.map { try JSONValue(jsonString: $0) } }
+        public func json() throws -> [JSONValue] { try lines.map { try JSONValue(jsonString: $0) } }
     }
 
     private struct State {
@@ -66,7 +93,7 @@ final class ChildProcess: Sendable {
     }
 
     /// Whether child processes can be run here (Linux, where the tests run in CI).
-    static var isSupported: Bool {
+    public static var isSupported: Bool {
         #if canImport(Glibc)
             return true
         #else
@@ -74,26 +101,21 @@ final class ChildProcess: Sendable {
         #endif
     }
 
-    /// The `eventbase` binary: `EVENTBASE_CLI` if set, else the one next to the test bundle in the
-    /// build products folder (`swift build --build-tests` builds both).
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["EVENTBASE_CLI"] { return URL(fileURLWithPath: path) }
-        let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        return products.appendingPathComponent("eventbase")
-    }
-
     private let pid: Int32
     private let shared: Shared
 
-    /// Starts `eventbase` with `arguments` and `input` as its standard input, its environment cleared of
+    /// Starts `program` with `arguments` and `input` as its standard input, its environment cleared of
     /// `NATS_URL` and `EVENTBASE_STREAM` so only the arguments say where to connect.
-    init(_ arguments: [String], input: String = "", environment extra: [String: String] = [:]) throws {
+    public init(
+        _ program: Program, _ arguments: [String], input: String = "", environment extra: [String: String] = [:]
+    ) throws {
         #if canImport(Glibc)
-            let path = Self.binary.path
+            let path = program.binary.path
             guard FileManager.default.isExecutableFile(atPath: path) else {
                 throw EventbaseError(
                     .unavailable,
-                    "The eventbase binary is not at \(path); run `swift build --build-tests` first or set EVENTBASE_CLI."
+                    "The \(program.product) binary is not at \(path); run `swift build --build-tests` first or set "
+                        + "\(program.environmentVariable)."
                 )
             }
             var environment = ProcessInfo.processInfo.environment
@@ -133,23 +155,23 @@ final class ChildProcess: Sendable {
         #endif
     }
 
-    /// Runs `eventbase` to completion with `input` on its standard input, within `timeout`.
-    static func run(
-        _ arguments: [String], input: String = "", environment: [String: String] = [:],
+    /// Runs `program` to completion with `input` on its standard input, within `timeout`.
+    public static func run(
+        _ program: Program, _ arguments: [String], input: String = "", environment: [String: String] = [:],
         timeout: Duration = .seconds(60)
     ) async throws -> Output {
-        try await ChildProcess(arguments, input: input, environment: environment).waitForExit(timeout: timeout)
+        try await ChildProcess(program, arguments, input: input, environment: environment).waitForExit(timeout: timeout)
     }
 
     /// Sends a signal to the process, unless it has already exited (and its id may be reused).
-    func send(_ signal: Int32) {
+    public func send(_ signal: Int32) {
         shared.state.withLock { state in
             if state.exit == nil { kill(pid, signal) }
         }
     }
 
     /// The next line of standard output, or `nil` at its end; throws `.timeout` after `timeout`.
-    func nextLine(timeout: Duration = .seconds(30)) async throws -> String? {
+    public func nextLine(timeout: Duration = .seconds(30)) async throws -> String? {
         do {
             return try await withDeadline(timeout, clock: ContinuousClock(), "Waiting for a line from eventbase") {
                 await self.awaitLine()
@@ -161,7 +183,7 @@ final class ChildProcess: Sendable {
     }
 
     /// The next line of standard output parsed as JSON; throws at its end or after `timeout`.
-    func nextJSON(timeout: Duration = .seconds(30)) async throws -> JSONValue {
+    public func nextJSON(timeout: Duration = .seconds(30)) async throws -> JSONValue {
         guard let line = try await nextLine(timeout: timeout) else {
             throw EventbaseError(.unavailable, "eventbase closed its output; stderr: \(stderrText)")
         }
@@ -169,9 +191,9 @@ final class ChildProcess: Sendable {
     }
 
     /// Waits until standard error has `count` complete lines, within `timeout`.
-    func waitForStderrLines(_ count: Int, timeout: Duration = .seconds(30)) async throws {
+    public func waitForStderrLines(_ count: Int, timeout: Duration = .seconds(30)) async throws {
         do {
-            let reached = try await withDeadline(timeout, clock: ContinuousClock(), "Waiting for eventbase's stderr") {
+            let reached = try await withDeadline(timeout, clock: ContinuousClock(), "Waiting for the child's stderr") {
                 await self.awaitStderrLines(count)
             }
             guard reached else {
@@ -184,10 +206,10 @@ final class ChildProcess: Sendable {
     }
 
     /// What the process has written to standard error so far.
-    var stderrText: String { shared.state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+    public var stderrText: String { shared.state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
 
     /// Waits until the process has exited and closed its output, within `timeout` (killing it after).
-    func waitForExit(timeout: Duration = .seconds(60)) async throws -> Output {
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Output {
         do {
             try await withDeadline(timeout, clock: ContinuousClock(), "Waiting for eventbase to exit") {
                 await self.awaitFinish()
