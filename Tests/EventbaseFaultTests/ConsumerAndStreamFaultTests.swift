@@ -52,6 +52,56 @@ struct ConsumerAndStreamFaultTests {
         }
     }
 
+    /// Deliveries lost in the middle of an intact connection (the proxy drops single JetStream
+    /// messages on their way to the instance): the reader sees the gap in consumer sequences,
+    /// recreates its consumer from the next stream sequence, and nothing is skipped.
+    @Test func aDeliveryGapIsDetectedAndTheMissingEventsAreReadAgain() async throws {
+        let seed = scenarioSeed(63)
+        let batch = scenarioLoad(100)
+        let stream = "faults_gap"
+        try await withNATSServer { server in
+            try await withTCPFaultProxy(to: server.port) { proxy in
+                let capture = LogCapture()
+                let instance = try await Instance.open(
+                    url: proxy.url, stream: stream, logger: capture.logger(label: "jetstream"))
+                let load = WriteLoad(history: FaultHistory())
+                load.start(on: instance.eventbase, seed: seed)
+                do {
+                    let history = load.history
+                    let rounds = 3
+                    for round in 0..<rounds {
+                        try await history.waitUntilAcknowledged(
+                            history.acknowledged + batch, timeout: .seconds(30), "writes before gap \(round)")
+                        let fault = history.fault("delivery-gap")
+                        proxy.mode = .dropMessages(replyPrefix: "$JS.ACK.\(stream).", count: 1)
+                        // A write is acknowledged only once the replica applied it, and the next
+                        // delivery after the mode switch is dropped: these acks need the recovery.
+                        try await history.waitUntilAcknowledged(
+                            history.acknowledged + batch, timeout: .seconds(30), "writes after gap \(round)")
+                        #expect(proxy.statistics.droppedMessages == round + 1)
+                        history.lift(fault)
+                    }
+                    // Found by the next delivery's consumer sequence, or by a heartbeat's.
+                    let gaps = capture.records.filter {
+                        guard let reason = $0.metadata["reason"] else { return false }
+                        return reason.hasPrefix("gap") || reason.hasPrefix("heartbeat")
+                    }
+                    #expect(gaps.count >= rounds, "gaps logged: \(capture.text)")
+                    #expect(proxy.statistics.resets == 0, "the connection itself was never cut")
+                    let report = try await finish(
+                        "delivery-gap", seed: seed, load: load, url: server.url, stream: stream,
+                        instances: [instance])
+                    #expect(report.unavailability < .seconds(10))
+                } catch {
+                    await load.stop()
+                    await instance.close()
+                    throw error
+                }
+                await instance.close()
+            }
+        }
+    }
+
     @Test func aStreamDeletedAndRecreatedWhileAnInstanceIsOfflineIsRebuiltOnReopen() async throws {
         let seed = scenarioSeed(71)
         let stream = "faults_recreated"

@@ -1,3 +1,4 @@
+import Eventbase
 import EventbaseCore
 import EventbaseTestKit
 import Foundation
@@ -153,6 +154,50 @@ struct TCPFaultProxyTests {
                 #expect(readLine(passing).hasPrefix("INFO {"))
                 close(passing)
                 #expect(proxy.statistics.accepted == 2)
+            }
+        }
+    }
+
+    @Test func dropMessagesDiscardsWholeMessagesWithTheReplyPrefixAndNothingElse() async throws {
+        try await withNATSServer(.init(jetStream: false)) { server in
+            try await withTCPFaultProxy(to: server.port) { proxy in
+                let subscriber = NATSTransport(faultNATSOptions(proxy.url))
+                let publisher = NATSTransport(faultNATSOptions(server.url))
+                try await subscriber.connect()
+                try await publisher.connect()
+                let subscription = try await subscriber.subscribe("drops")
+                proxy.mode = .dropMessages(replyPrefix: "drop.s.", count: 2)
+                // Big payloads, so frames straddle the proxy's reads; one with headers.
+                let big = [UInt8](repeating: UInt8(ascii: "x"), count: 100_000)
+                let sent: [(reply: String?, payload: [UInt8])] = [
+                    ("drop.s.1", big), ("other.1", big), (nil, Array("plain".utf8)), ("drop.s.2", [1]),
+                    ("drop.other.3", [2]), ("drop.s.4", big),
+                ]
+                for (index, message) in sent.enumerated() {
+                    let headers: MessageHeaders? = index == 1 ? ["X-Index": "1"] : nil
+                    try await publisher.publish(
+                        "drops", payload: message.payload, headers: headers, replyTo: message.reply)
+                }
+                try await publisher.flush(timeout: .seconds(5))
+                let received = try await withDeadline(
+                    .seconds(10), clock: ContinuousClock(), "reading through the proxy"
+                ) {
+                    var received: [TransportMessage] = []
+                    for try await message in subscription {
+                        received.append(message)
+                        if received.count == 4 { break }
+                    }
+                    return received
+                }
+                #expect(received.count == 4)
+                #expect(received.map(\.replyTo) == ["other.1", nil, "drop.other.3", "drop.s.4"])
+                #expect(received.map(\.payload.count) == [100_000, 5, 1, 100_000])
+                #expect(received[0].headers?["X-Index"] == "1")
+                #expect(proxy.statistics.droppedMessages == 2)
+                // The connection is intact: a round trip through the proxy still works.
+                try await subscriber.flush(timeout: .seconds(5))
+                await subscriber.close()
+                await publisher.close()
             }
         }
     }

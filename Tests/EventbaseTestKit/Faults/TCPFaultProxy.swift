@@ -47,6 +47,12 @@ public final class TCPFaultProxy: Sendable {
         /// Forwards `bytes` more bytes on each open or new connection (per direction), then resets it:
         /// a connection cut in the middle of a frame.
         case dropAfter(bytes: Int)
+        /// Forwards everything except the next `count` messages from the server (`MSG` or `HMSG`
+        /// frames, whole) whose reply subject starts with `replyPrefix`, then passes everything: a
+        /// delivery lost in the middle of an intact connection. With `"$JS.ACK.<stream>."` it drops
+        /// JetStream deliveries of that stream, leaving heartbeats, flow control and replies alone.
+        /// Server-to-client bytes are parsed into frames in this mode, so only whole frames go out.
+        case dropMessages(replyPrefix: String, count: Int)
 
         /// The mode's name, as in the figures (`dropAfter(10)`).
         public var description: String {
@@ -57,6 +63,7 @@ public final class TCPFaultProxy: Sendable {
             case .reset: "reset"
             case .delay(let delay): "delay(\(delay))"
             case .dropAfter(let bytes): "dropAfter(\(bytes))"
+            case .dropMessages(let prefix, let count): "dropMessages(\(prefix), \(count))"
             }
         }
     }
@@ -74,6 +81,8 @@ public final class TCPFaultProxy: Sendable {
         public var discardedBytes = 0
         /// Mode switches.
         public var modeChanges = 0
+        /// Messages discarded by ``Mode/dropMessages(replyPrefix:count:)``.
+        public var droppedMessages = 0
     }
 
     private struct Connection {
@@ -95,6 +104,8 @@ public final class TCPFaultProxy: Sendable {
         var connections: [Int: Connection] = [:]
         var nextID = 0
         var statistics = Statistics()
+        /// Messages ``Mode/dropMessages(replyPrefix:count:)`` still drops.
+        var dropsLeft = 0
     }
 
     /// The loopback port clients connect to.
@@ -156,6 +167,7 @@ public final class TCPFaultProxy: Sendable {
                 (state.mode == .blackhole || state.mode == .blackholeToClient) && mode != state.mode
             state.mode = mode
             state.statistics.modeChanges += 1
+            if case .dropMessages(_, let count) = mode { state.dropsLeft = count }
             var reset: [Int] = []
             for (id, var connection) in state.connections {
                 switch mode {
@@ -248,6 +260,8 @@ public final class TCPFaultProxy: Sendable {
     private func pump(id: Int, from source: Int32, to destination: Int32, direction: Int) {
         defer { leave(id) }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        // Server-to-client bytes held back until their frame is complete (``Mode/dropMessages``).
+        var held: [UInt8] = []
         while true {
             var pollFD = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
             let ready = poll(&pollFD, 1, 100)
@@ -264,6 +278,29 @@ public final class TCPFaultProxy: Sendable {
                 closeConnection(id)
                 return
             }
+            if direction == 1 {
+                let framing = state.withLock { state -> Bool? in
+                    if case .dropMessages = state.mode { return true }
+                    return held.isEmpty ? false : (state.mode == .pass ? true : nil)
+                }
+                if framing == true {
+                    held.append(contentsOf: buffer[0..<count])
+                    let kept = takeFrames(&held)
+                    guard writeAll(destination, kept, count: kept.count, connection: id) else {
+                        closeConnection(id)
+                        return
+                    }
+                    continue
+                }
+                if framing == nil {
+                    // Another mode took over in the middle of a frame: let the held bytes go first.
+                    guard writeAll(destination, held, count: held.count, connection: id) else {
+                        closeConnection(id)
+                        return
+                    }
+                    held = []
+                }
+            }
             let step = state.withLock { state -> Step in
                 guard var connection = state.connections[id], !connection.closed else { return .stop }
                 defer { state.connections[id] = connection }
@@ -272,7 +309,7 @@ public final class TCPFaultProxy: Sendable {
                     connection.lostBytes = true
                     state.statistics.discardedBytes += count
                     return .discard
-                case .pass, .delay, .dropAfter, .blackholeToClient:
+                case .pass, .delay, .dropAfter, .blackholeToClient, .dropMessages:
                     var allowed = count
                     if let budget = connection.budget[direction] {
                         allowed = min(count, budget)
@@ -318,6 +355,53 @@ public final class TCPFaultProxy: Sendable {
                 }
             }
         }
+    }
+
+    /// Removes the complete server frames at the front of `held` and returns those to forward: all of
+    /// them but the messages ``Mode/dropMessages(replyPrefix:count:)`` still drops. An incomplete
+    /// frame stays in `held`.
+    private func takeFrames(_ held: inout [UInt8]) -> [UInt8] {
+        var kept: [UInt8] = []
+        kept.reserveCapacity(held.count)
+        var offset = 0
+        while let frame = Self.frame(in: held, at: offset) {
+            let drop =
+                frame.replyTo.map { reply in
+                    state.withLock { state -> Bool in
+                        guard case .dropMessages(let prefix, _) = state.mode, state.dropsLeft > 0,
+                            reply.starts(with: prefix.utf8)
+                        else { return false }
+                        state.dropsLeft -= 1
+                        state.statistics.droppedMessages += 1
+                        return true
+                    }
+                } ?? false
+            if !drop { kept.append(contentsOf: held[offset..<frame.end]) }
+            offset = frame.end
+        }
+        held.removeFirst(offset)
+        state.withLock { $0.statistics.forwardedBytes += kept.count }
+        return kept
+    }
+
+    /// The server frame starting at `start` in `bytes`: where it ends, and the reply subject when it
+    /// is a message (`MSG subject sid [reply] size` or `HMSG subject sid [reply] headerSize size`,
+    /// followed by the payload and CRLF). `nil` while the frame is incomplete.
+    static func frame(in bytes: [UInt8], at start: Int) -> (end: Int, replyTo: ArraySlice<UInt8>?)? {
+        var lineEnd = start
+        while lineEnd + 1 < bytes.count, !(bytes[lineEnd] == 13 && bytes[lineEnd + 1] == 10) { lineEnd += 1 }
+        guard lineEnd + 1 < bytes.count else { return nil }
+        let line = bytes[start..<lineEnd]
+        let isMessage = line.starts(with: "MSG ".utf8)
+        guard isMessage || line.starts(with: "HMSG ".utf8) else { return (lineEnd + 2, nil) }
+        let fields = line.split(separator: 32, omittingEmptySubsequences: true)
+        let withReply = isMessage ? 5 : 6
+        guard let last = fields.last, let size = Int(String(decoding: last, as: UTF8.self)) else {
+            return (lineEnd + 2, nil)
+        }
+        let end = lineEnd + 2 + size + 2
+        guard end <= bytes.count else { return nil }
+        return (end, fields.count == withReply ? fields[3] : nil)
     }
 
     /// Marks a connection closed and wakes its pumps; the last pump to leave closes the sockets
