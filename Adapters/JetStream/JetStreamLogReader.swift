@@ -57,6 +57,8 @@ final class JetStreamLogReader: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// How many silent heartbeat intervals are tolerated before the consumer is recreated.
     static let silentTickLimit = 2
+    /// The deadline of each request made to create a consumer.
+    static let attemptTimeout: Duration = .seconds(1)
 
     /// Creates a reader (call ``start()`` to run it).
     /// - Parameters:
@@ -229,11 +231,19 @@ final class JetStreamLogReader: Sendable {
                 subscription = try await establish(&machine)
             } catch {
                 if Self.isFatal(error) { throw error }
+                if let error = error as? EventbaseError, error.code == .timeout {
+                    // The attempt itself waited: try again soon, without backing off further.
+                    logger.warning(
+                        "Creating a consumer to read the stream got no answer; retrying",
+                        metadata: ["error": "\(error)"])
+                    try await clock.sleep(for: .milliseconds(50))
+                    continue
+                }
                 logger.warning(
                     "Creating a consumer to read the stream failed; retrying",
                     metadata: ["error": "\(error)", "delay": "\(retryDelay)"])
                 try await clock.sleep(for: retryDelay)
-                retryDelay = min(retryDelay * 2, .seconds(2))
+                retryDelay = min(retryDelay * 2, .seconds(1))
                 continue
             }
             let before = machine.consumerSequence
@@ -255,7 +265,7 @@ final class JetStreamLogReader: Sendable {
             if interrupt == nil, machine.consumerSequence == before {
                 // The server ended a consumer that delivered nothing: do not hammer it.
                 try await clock.sleep(for: retryDelay)
-                retryDelay = min(retryDelay * 2, .seconds(2))
+                retryDelay = min(retryDelay * 2, .seconds(1))
             } else {
                 retryDelay = .milliseconds(50)
             }
@@ -270,7 +280,14 @@ final class JetStreamLogReader: Sendable {
         }
         await previous?.unsubscribe()
         if case .fail(let failure)? = control.withLock({ $0.interrupt }) { throw failure }
-        let info = try await context.streamInfo(streamName)
+        // Short attempts, each a new request, which the read loop repeats: after a failover the
+        // servers answer again as soon as the stream and the cluster have leaders, and a request
+        // sent before that may stay unanswered. (A consumer created by an attempt that timed out
+        // delivers to a subject nobody listens to any more, and the server removes it.)
+        var attempt = context
+        attempt.requestTimeout = min(context.requestTimeout, Self.attemptTimeout)
+        attempt.infoResendInterval = nil
+        let info = try await attempt.streamInfo(streamName)
         try check(info, &machine, beforeConsumer: true)
         let deliverSubject = "_INBOX." + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let subscription = try await transport.subscribe(deliverSubject)
@@ -281,7 +298,7 @@ final class JetStreamLogReader: Sendable {
         }
         let consumer: JetStreamConsumerInfo
         do {
-            consumer = try await context.createOrderedConsumer(
+            consumer = try await attempt.createOrderedConsumer(
                 stream: streamName, start: machine.nextStart, deliverSubject: deliverSubject,
                 idleHeartbeat: options.idleHeartbeat)
         } catch {
@@ -342,7 +359,11 @@ final class JetStreamLogReader: Sendable {
                     if machine.position < machine.knownLastSequence { try await probe(&machine) }
                 case .skip:
                     break
-                case .reset:
+                case .reset(let reason):
+                    // Lost deliveries or a consumer the server ended: recovered by recreating it.
+                    logger.notice(
+                        "The stream's consumer lost its place; recreating it from the next sequence",
+                        metadata: ["reason": "\(reason)", "next": "\(machine.nextStart)"])
                     await send(&entries, position: machine.position)
                     return
                 }

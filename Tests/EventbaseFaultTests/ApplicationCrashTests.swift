@@ -178,16 +178,14 @@ struct ApplicationCrashTests {
         }
     }
 
-    /// A server that pings each client every second and cuts off one that misses two pongs or whose
-    /// output backs up (`max_pending`, `write_deadline`): how a paused application is treated. Debug
-    /// logging, because the server logs a stale connection only at that level.
+    /// A server that cuts off a client whose output backs up past 1 MiB (`max_pending`) or cannot be
+    /// written for a second (`write_deadline`): a slow consumer. Its pings are slow (20 s), so a
+    /// paused client is cut off for its backlog, not for missed pongs.
     static let strictServer = NATSServerFixture.Configuration(
         extra: """
-            ping_interval: "1s"
-            ping_max: 2
+            ping_interval: "20s"
             max_pending: 1048576
             write_deadline: "1s"
-            debug: true
             """)
 
     @Test func aPausedApplicationCutOffByTheServerRecoversAndConverges() async throws {
@@ -202,30 +200,40 @@ struct ApplicationCrashTests {
                 .faultChild,
                 [
                     "--server", server.url, "--stream", stream, "--dir", directory, "--prefix", "app", "--writers", "2",
-                    "--snapshot-every", "50",
+                    "--snapshot-every", "50", "--noise-subject", "faults.noise",
                 ])
             let lines = ChildLines()
             let follower = Task { try await lines.follow(child, history: history) }
             let flood = try await Instance.open(url: server.url, stream: stream)
+            let noise = NATSTransport(faultNATSOptions(server.url))
             let load = WriteLoad(history: history)
             do {
                 try await history.waitUntilAcknowledged(batch / 2, timeout: .seconds(30), "the child writing")
                 load.start(on: flood.eventbase, writers: 8, seed: seed)
                 try await history.waitUntilAcknowledged(
                     history.acknowledged + batch, timeout: .seconds(30), "the flood writing")
+                try await noise.connect()
                 let fault = history.fault("app-sigstop")
                 child.send(SIGSTOP)
-                // The flood goes on while the server notices the silent client and drops it.
+                // The flood of writes goes on, and another client publishes to a subject the child
+                // subscribed to (as an application sharing its connection does): the stream's own
+                // deliveries are flow-controlled and never pass max_pending, plain messages do. The
+                // server must cut the paused child off as a slow consumer.
+                let chunk = [UInt8](repeating: UInt8(ascii: "n"), count: 64 * 1024)
                 var cutOff: String?
+                var noiseBytes = 0
                 while cutOff == nil {
-                    try await history.waitUntilAcknowledged(
-                        history.acknowledged + 20, timeout: .seconds(10), "the flood during the pause")
+                    for _ in 0..<16 { try await noise.publish("faults.noise", payload: chunk) }
+                    noiseBytes += 16 * chunk.count
+                    try await noise.flush(timeout: .seconds(5))
                     let log = (try? String(contentsOf: server.logFile, encoding: .utf8)) ?? ""
-                    cutOff = ["Slow Consumer", "Stale Client Connection"].first { log.contains($0) }
+                    cutOff = log.split(separator: "\n").first { $0.contains("Slow Consumer Detected") }.map(String.init)
                     if history.now - history.faults[fault].at > .seconds(30) {
-                        throw ScenarioFailure("the server did not cut the paused child off within 30 s")
+                        throw ScenarioFailure(
+                            "the server did not cut the paused child off within 30 s (\(noiseBytes) bytes of noise)")
                     }
                 }
+                await noise.close()
                 let pausedFor = history.now - history.faults[fault].at
                 child.send(SIGCONT)
                 history.lift(fault)
@@ -260,7 +268,7 @@ struct ApplicationCrashTests {
                 await fresh.close()
                 report.publish()
                 print(
-                    "FAULT-FIGURES scenario=app-sigstop-cut-off serverSaid=\"\(cutOff ?? "")\" detectedSeconds=\(seconds(pausedFor)) childWritesAgainWithinSeconds=\(seconds(childResumed))"
+                    "FAULT-FIGURES scenario=app-sigstop-cut-off noiseBytes=\(noiseBytes) serverSaid=\"\(cutOff ?? "")\" detectedSeconds=\(seconds(pausedFor)) childWritesAgainWithinSeconds=\(seconds(childResumed))"
                 )
                 #expect(report.lost.isEmpty, "lost acknowledged writes: \(report.lost.prefix(10))")
                 #expect(report.duplicated.isEmpty, "writes stored twice: \(report.duplicated.prefix(10))")
@@ -272,6 +280,7 @@ struct ApplicationCrashTests {
                 child.send(SIGKILL)
                 _ = try? await follower.value
                 await load.stop()
+                await noise.close()
                 await flood.close()
                 throw ScenarioFailure("\(error); child stderr: \(child.stderrText)")
             }

@@ -14,7 +14,10 @@
 // its replica with the stream.
 //
 // Usage: eventbase-fault-child --server URL --stream NAME --dir DIR --prefix P
-//            [--writers 4] [--keys 8] [--snapshot-every N] [--value-bytes 0]
+//            [--writers 4] [--keys 8] [--snapshot-every N] [--value-bytes 0] [--noise-subject S]
+//
+// With --noise-subject the child also subscribes to S on its connection and reads what arrives (as
+// an application sharing the connection would), so a test can back its connection up.
 import Eventbase
 import EventbaseCore
 import EventbaseFileStore
@@ -90,6 +93,20 @@ do {
         .build()
 } catch {
     fail("could not open: \(error)")
+}
+if let noise = arguments["noise-subject"] {
+    do {
+        let subscription = try await transport.subscribe(noise)
+        Task {
+            do {
+                for try await _ in subscription {}
+            } catch {
+                // Cut off as a slow consumer, for example: the reconnect subscribes again.
+            }
+        }
+    } catch {
+        fail("could not subscribe to \(noise): \(error)")
+    }
 }
 emit("ready \(eventbase.appliedSequence) \(store.count)")
 
