@@ -218,6 +218,7 @@ let package = Package(
             dependencies: [
                 "Eventbase", "EventbaseCore", "EventbaseNATS", "EventbaseJetStream", "EventbaseMemory",
                 "EventbaseFileStore", "EventbaseTestKit", "eventbase-fault-child",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/EventbaseFaultTests",
             swiftSettings: strictSettings

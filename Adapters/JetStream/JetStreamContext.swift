@@ -21,6 +21,9 @@ public struct JetStreamContext: Sendable {
     public var requestTimeout: Duration
     /// The API subject prefix: `$JS.API`, or `$JS.<domain>.API`.
     public let apiPrefix: String
+    /// While a ``streamInfo(_:)`` request has no answer, it is sent again this often (it only reads);
+    /// `nil` (the default) sends it once.
+    public var infoResendInterval: Duration?
 
     /// Creates a client.
     /// - Parameters:
@@ -36,8 +39,11 @@ public struct JetStreamContext: Sendable {
     // MARK: Requests
 
     /// Sends an API request and returns the JSON response, mapping errors.
-    func api(_ subject: String, _ body: JSONValue?, operation: @autoclosure () -> String) async throws -> JSONValue {
-        let reply = try await rawRequest(apiPrefix + "." + subject, body?.jsonBytes() ?? [], operation: operation())
+    func api(
+        _ subject: String, _ body: JSONValue?, resendInterval: Duration? = nil, operation: @autoclosure () -> String
+    ) async throws -> JSONValue {
+        let reply = try await rawRequest(
+            apiPrefix + "." + subject, body?.jsonBytes() ?? [], resendInterval: resendInterval, operation: operation())
         let json: JSONValue
         do {
             json = try JSONValue(jsonBytes: reply.payload)
@@ -52,11 +58,13 @@ public struct JetStreamContext: Sendable {
     }
 
     private func rawRequest(
-        _ subject: String, _ payload: [UInt8], headers: MessageHeaders? = nil, operation: @autoclosure () -> String
+        _ subject: String, _ payload: [UInt8], headers: MessageHeaders? = nil, resendInterval: Duration? = nil,
+        operation: @autoclosure () -> String
     ) async throws -> TransportMessage {
         let reply: TransportMessage
         do {
-            reply = try await transport.request(subject, payload: payload, headers: headers, timeout: requestTimeout)
+            reply = try await transport.request(
+                subject, payload: payload, headers: headers, timeout: requestTimeout, resendInterval: resendInterval)
         } catch let error as EventbaseError {
             throw Self.map(error, operation: operation(), timeout: requestTimeout)
         }
@@ -104,7 +112,9 @@ public struct JetStreamContext: Sendable {
     /// A stream's configuration and state.
     /// - Throws: `.streamNotFound`; `.unavailable`; `.timeout`.
     public func streamInfo(_ name: String) async throws -> JetStreamStreamInfo {
-        JetStreamStreamInfo(json: try await api("STREAM.INFO." + name, nil, operation: "Reading stream \(name)"))
+        JetStreamStreamInfo(
+            json: try await api(
+                "STREAM.INFO." + name, nil, resendInterval: infoResendInterval, operation: "Reading stream \(name)"))
     }
 
     /// Creates a stream.
@@ -192,9 +202,11 @@ public struct JetStreamContext: Sendable {
         set("Nats-Expected-Last-Subject-Sequence", options.expectedLastSubjectSequence.map { String($0) })
         set("Nats-Expected-Last-Sequence", options.expectedLastSequence.map { String($0) })
         set("Nats-Expected-Stream", options.expectedStream)
+        let resend = headers?[EventCodec.messageIDHeader] == nil ? nil : options.resendInterval
         let reply: TransportMessage
         do {
-            reply = try await transport.request(subject, payload: payload, headers: headers, timeout: requestTimeout)
+            reply = try await transport.request(
+                subject, payload: payload, headers: headers, timeout: requestTimeout, resendInterval: resend)
         } catch let error as EventbaseError where error.code == .noResponders {
             throw EventbaseError(
                 .streamNotFound, "No stream captures subject \(subject); create the stream first.", cause: error)

@@ -56,8 +56,10 @@ public final class JetStreamEventLog: EventLog {
         self.logger = logger
         self.streamName = streamName
         self.options = options
-        self.context = JetStreamContext(
+        var context = JetStreamContext(
             transport: transport, requestTimeout: options.requestTimeout, domain: options.domain)
+        context.infoResendInterval = options.resendInterval
+        self.context = context
         self.clock = clock
     }
 
@@ -106,7 +108,7 @@ public final class JetStreamEventLog: EventLog {
     ///   `.limitExceeded`; `.streamDeleted`; `.closed`.
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
         try checkOpen()
-        var options = JetStreamPublishOptions()
+        var options = JetStreamPublishOptions(resendInterval: self.options.resendInterval)
         switch condition {
         case nil:
             break

@@ -30,15 +30,21 @@ public struct JetStreamPublishOptions: Sendable, Hashable {
     public var expectedLastSequence: UInt64?
     /// `Nats-Expected-Stream`: the message must land in this stream.
     public var expectedStream: String?
+    /// While no ack has come, send the message again every this long (the same `Nats-Msg-Id`, so it
+    /// is stored once): a publish lost with a stream leader that failed is stored as soon as a new
+    /// leader is elected, instead of failing at the request timeout. Ignored for a message without a
+    /// `Nats-Msg-Id` (a copy would be stored twice), and by transports that cannot resend.
+    public var resendInterval: Duration?
 
     /// Creates options.
     public init(
         messageID: String? = nil, expectedLastSubjectSequence: UInt64? = nil, expectedLastSequence: UInt64? = nil,
-        expectedStream: String? = nil
+        expectedStream: String? = nil, resendInterval: Duration? = nil
     ) {
         self.messageID = messageID
         self.expectedLastSubjectSequence = expectedLastSubjectSequence
         self.expectedLastSequence = expectedLastSequence
         self.expectedStream = expectedStream
+        self.resendInterval = resendInterval
     }
 }

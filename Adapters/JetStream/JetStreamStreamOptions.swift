@@ -32,6 +32,11 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
     public var allowDirect: Bool
     /// How long any one JetStream API request or publish may take before it fails with `.timeout`.
     public var requestTimeout: Duration
+    /// While an append waits for its ack, it is sent again this often (the same event id, so the
+    /// stream stores it once), and so is a read of the stream's info; `nil` sends each once. A write
+    /// lost with a stream leader that crashed or hung is then stored as soon as a new leader is
+    /// elected, instead of failing after ``requestTimeout``.
+    public var resendInterval: Duration?
     /// How often the server sends a heartbeat to an idle reader. A reader that hears nothing for
     /// twice this long recreates its consumer.
     public var idleHeartbeat: Duration
@@ -50,7 +55,9 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
     ///   - maxMessagesPerSubject: The most messages kept per subject; `nil` (default) for no limit.
     ///   - allowDirect: Whether direct gets are allowed (default `true`).
     ///   - requestTimeout: The deadline of each request (default five seconds).
-    ///   - idleHeartbeat: The heartbeat interval of readers (default two seconds).
+    ///   - resendInterval: How often an unanswered append or stream-info read is sent again
+    ///     (default one second; `nil` for never).
+    ///   - idleHeartbeat: The heartbeat interval of readers (default one second).
     ///   - readBufferSize: The most entries a reader buffers (default 16,384).
     ///   - domain: The JetStream domain, if any.
     public init(
@@ -62,7 +69,8 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
         maxMessagesPerSubject: Int64? = nil,
         allowDirect: Bool = true,
         requestTimeout: Duration = .seconds(5),
-        idleHeartbeat: Duration = .seconds(2),
+        resendInterval: Duration? = .seconds(1),
+        idleHeartbeat: Duration = .seconds(1),
         readBufferSize: Int = 16_384,
         domain: String? = nil
     ) {
@@ -74,6 +82,7 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
         self.maxMessagesPerSubject = maxMessagesPerSubject
         self.allowDirect = allowDirect
         self.requestTimeout = requestTimeout
+        self.resendInterval = resendInterval
         self.idleHeartbeat = idleHeartbeat
         self.readBufferSize = readBufferSize
         self.domain = domain

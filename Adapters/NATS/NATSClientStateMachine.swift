@@ -77,6 +77,8 @@ package struct NATSClientStateMachine {
     private var maxPayload: Int?
     private(set) package var channel: (any Channel)?
     private(set) package var slowConsumers = 0
+    /// Requests sent again by ``resendRequest(subject:payload:headers:headerBlock:token:)``.
+    private(set) package var requestsResent = 0
     private(set) package var lastError: EventbaseError?
     /// Commands waiting to be written, in order; while disconnected only publishes are kept.
     private(set) package var outbound: [NATSClientOp] = []
@@ -630,6 +632,24 @@ package struct NATSClientStateMachine {
         let sweep = RequestSweep(deadline: deadline, generation: requestSweepGeneration)
         requestSweep = sweep
         return (subscribeAction, action, sweep)
+    }
+
+    /// Queues the request under `token` again, to the same reply subject, if it is still waiting for
+    /// its reply on this connection; `nil` when it was answered, timed out or failed (nothing to do).
+    package mutating func resendRequest(
+        subject: String, payload: [UInt8], headers: MessageHeaders?, headerBlock: [UInt8]?, token: String
+    ) -> EnqueueAction? {
+        guard requests[token] != nil, status == .connected, let inbox else { return nil }
+        let replyTo = inbox.prefix + "." + token
+        var action = publish(
+            subject: subject, replyTo: replyTo, headers: headers, headerBlock: headerBlock, payload: payload)
+        if case .waitForWrite = action {
+            let op = NATSClientOp.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload)
+            action = enqueue(op, size: Self.size(of: op))
+        }
+        if case .fail = action { return nil }
+        requestsResent += 1
+        return action
     }
 
     private mutating func addRequestDeadline(_ deadline: NIODeadline, token: String) {

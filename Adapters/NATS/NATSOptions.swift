@@ -25,8 +25,10 @@ public struct NATSOptions: Sendable, CustomStringConvertible, CustomReflectable 
     public var tls: NATSTLSOptions?
     /// The client name the server shows in its monitoring.
     public var name: String?
-    /// How long to wait for a TCP connection plus the NATS handshake. Default 5 s.
-    public var connectTimeout: Duration = .seconds(5)
+    /// How long to wait for a TCP connection plus the NATS handshake. Default 2 s (as the NATS
+    /// clients): a hung server still accepts TCP connections, so each reconnect attempt to one costs
+    /// this long before the next server is tried.
+    public var connectTimeout: Duration = .seconds(2)
     /// The timeout of requests that do not give one. Default 5 s.
     public var requestTimeout: Duration = .seconds(5)
     /// How often to PING the server to detect a dead connection. Default 2 s: with two outstanding

@@ -183,6 +183,22 @@ public final class NATSTransport: Transport, Sendable {
         headers: MessageHeaders?,
         timeout: Duration
     ) async throws -> TransportMessage {
+        try await request(subject, payload: payload, headers: headers, timeout: timeout, resendInterval: nil)
+    }
+
+    /// Sends a request over the shared inbox and, while no reply has come, sends it again to the same
+    /// reply subject every `resendInterval` (at least 10 ms) until `timeout`: the first reply to any
+    /// copy answers it. Only for requests that are safe to repeat, such as a JetStream publish with
+    /// a `Nats-Msg-Id`. Copies are sent only on the connection the request was made on (a request
+    /// fails when that connection is lost). ``requestsResent`` counts them.
+    /// - Throws: as ``request(_:payload:headers:timeout:)``.
+    public func request(
+        _ subject: String,
+        payload: [UInt8],
+        headers: MessageHeaders?,
+        timeout: Duration,
+        resendInterval: Duration?
+    ) async throws -> TransportMessage {
         try NATSValidation.subject(subject)
         let headerBlock = try headers.map { try NATSHeaderCodec.encode($0) }
         let token = String(requestIDs.wrappingAdd(1, ordering: .relaxed).oldValue, radix: 36)
@@ -208,6 +224,13 @@ public final class NATSTransport: Transport, Sendable {
                     return
                 }
                 if let sweep { schedule(sweep) }
+                if let resendInterval {
+                    scheduleResend(
+                        Resend(
+                            subject: subject, payload: payload, headers: headers, headerBlock: headerBlock,
+                            token: token, interval: TimeAmount(max(resendInterval, .milliseconds(10))),
+                            deadline: deadline))
+                }
                 // A cancellation that came before the request was registered found nothing to cancel: do it now.
                 if Task.isCancelled, let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
                     pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
@@ -217,6 +240,35 @@ public final class NATSTransport: Transport, Sendable {
             if let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
                 pending.resume(throwing: EventbaseError(.cancelled, "The request to '\(subject)' was cancelled."))
             }
+        }
+    }
+
+    /// A request to send again while it waits for its reply.
+    private struct Resend: Sendable {
+        var subject: String
+        var payload: [UInt8]
+        var headers: MessageHeaders?
+        var headerBlock: [UInt8]?
+        var token: String
+        var interval: TimeAmount
+        var deadline: NIODeadline
+    }
+
+    /// Sends `resend` again after its interval if it is still unanswered and a copy could still be
+    /// answered before its deadline, then schedules the next copy.
+    private func scheduleResend(_ resend: Resend) {
+        let at = NIODeadline.now() + resend.interval
+        guard at + TimeAmount.milliseconds(5) < resend.deadline else { return }
+        _ = eventLoop.scheduleTask(deadline: at) { [weak self] in
+            guard let self else { return }
+            let action = state.withLock {
+                $0.resendRequest(
+                    subject: resend.subject, payload: resend.payload, headers: resend.headers,
+                    headerBlock: resend.headerBlock, token: resend.token)
+            }
+            guard let action else { return }
+            try? perform(action)
+            scheduleResend(resend)
         }
     }
 
@@ -342,6 +394,9 @@ public final class NATSTransport: Transport, Sendable {
 
     /// How many subscriptions were ended because their buffer overflowed.
     public var slowConsumerCount: Int { state.withLock { $0.slowConsumers } }
+
+    /// How many copies of requests ``request(_:payload:headers:timeout:resendInterval:)`` sent again.
+    public var requestsResent: Int { state.withLock { $0.requestsResent } }
 
     /// The last error the server reported (for example a publish permission violation), if any.
     public var lastServerError: EventbaseError? { state.withLock { $0.lastError } }
@@ -533,6 +588,7 @@ public final class NATSTransport: Transport, Sendable {
         for server in servers where !Task.isCancelled {
             do {
                 channel = try await connectOnce(to: server)
+                pool.withLock { $0.connected(to: server) }
                 break
             } catch {
                 lastError = Self.map(error, server: server)
@@ -603,7 +659,9 @@ public final class NATSTransport: Transport, Sendable {
             attempt += 1
             let server = pool.withLock { $0.next() }
             do {
-                return try await connectOnce(to: server)
+                let channel = try await connectOnce(to: server)
+                pool.withLock { $0.connected(to: server) }
+                return channel
             } catch {
                 let failure = Self.map(error, server: server)
                 lastError = failure
@@ -715,6 +773,16 @@ package struct ServerPool: Sendable {
         let server = servers[index % servers.count]
         index = (index + 1) % servers.count
         return server
+    }
+
+    /// Records the server a connection was made to: the next reconnect tries every other server
+    /// before it. A server that just hung still accepts TCP connections (the kernel does), so trying
+    /// it first would cost a whole connect timeout before a healthy server is tried.
+    package mutating func connected(to server: NATSServerAddress) {
+        guard let position = servers.firstIndex(where: { $0.host == server.host && $0.port == server.port }) else {
+            return
+        }
+        index = (position + 1) % servers.count
     }
 
     package mutating func add(discovered: [NATSServerAddress]) {

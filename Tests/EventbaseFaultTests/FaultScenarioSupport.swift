@@ -2,6 +2,7 @@ import Eventbase
 import EventbaseCore
 import EventbaseTestKit
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -59,15 +60,17 @@ struct Instance {
 
     static func open(
         url: String, stream: String, nats: NATSOptions? = nil, store: any StateStore = InMemoryStateStore(),
-        replicas: Int = 1, shippedDefaults: Bool = false
+        replicas: Int = 1, shippedDefaults: Bool = false, logger: Logger? = nil
     ) async throws -> Instance {
         let transport = NATSTransport(nats ?? (shippedDefaults ? NATSOptions(servers: [url]) : faultNATSOptions(url)))
-        let streamOptions = shippedDefaults ? JetStreamStreamOptions() : faultStreamOptions(replicas: replicas)
+        let streamOptions =
+            shippedDefaults ? JetStreamStreamOptions(replicas: replicas) : faultStreamOptions(replicas: replicas)
         let eventbase = try await Eventbase.builder(streamName: stream)
             .transport(transport)
             .eventLog(
                 JetStreamEventLog(
-                    streamName: stream, transport: transport, options: streamOptions)
+                    streamName: stream, transport: transport, options: streamOptions,
+                    logger: logger ?? Logger(label: "faults", factory: { _ in SwiftLogNoOpLogHandler() }))
             )
             .stateStore(store)
             .configure {
@@ -198,11 +201,26 @@ func finish(
     }
     let fresh = try await Instance.open(url: url, stream: stream)
     replicas["fresh"] = try await fresh.documents()
+    let freshApplied = fresh.eventbase.appliedSequence
     await fresh.close()
     let report = FaultReport(
         scenario: scenario, seed: seed, history: load.history, stream: stream, messages: messages,
         replicas: replicas, deadline: deadline)
     report.publish()
+    if !report.divergent.isEmpty {
+        // What differs, for the failure's message: each divergent replica's keys against the fold.
+        let fold = IndependentFold(stream: stream, messages: messages).documents
+        for name in report.divergent {
+            let documents = replicas[name] ?? [:]
+            let keys = Set(fold.keys).union(documents.keys).filter { fold[$0] != documents[$0] }.sorted()
+            print(
+                "DIVERGENT \(name) (stream read up to \(last), fresh replica applied \(freshApplied)): "
+                    + keys.prefix(5).map {
+                        "\($0): fold \(fold[$0].map { "\($0)" } ?? "-") replica \(documents[$0].map { "\($0)" } ?? "-")"
+                    }
+                    .joined(separator: "; "))
+        }
+    }
     #expect(report.lost.isEmpty, "lost acknowledged writes: \(report.lost.prefix(10))")
     #expect(report.duplicated.isEmpty, "writes stored twice: \(report.duplicated.prefix(10))")
     #expect(report.phantom.isEmpty, "rejected writes stored: \(report.phantom.prefix(10))")

@@ -29,4 +29,19 @@ import Testing
         #expect(pool.servers[2].discovered)
         #expect(pool.servers[2].tlsRequired)
     }
+
+    /// After a connection to a server is lost, every other server is tried before it again: a hung
+    /// server still accepts TCP connections and would cost a whole connect timeout.
+    @Test func reconnectingTriesTheLostServerLast() throws {
+        var pool = ServerPool(servers: [
+            try NATSServerAddress(parsing: "a:1"), try NATSServerAddress(parsing: "b:2"),
+            try NATSServerAddress(parsing: "c:3"),
+        ])
+        pool.connected(to: try NATSServerAddress(parsing: "a:1"))
+        #expect([pool.next(), pool.next(), pool.next()].map(\.host) == ["b", "c", "a"])
+        pool.connected(to: try NATSServerAddress(parsing: "c:3"))
+        #expect([pool.next(), pool.next()].map(\.host) == ["a", "b"])
+        pool.connected(to: try NATSServerAddress(parsing: "unknown:9"))
+        #expect(pool.next().host == "c")
+    }
 }

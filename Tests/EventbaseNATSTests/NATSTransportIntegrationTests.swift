@@ -110,6 +110,39 @@ struct NATSTransportIntegrationTests {
         }
     }
 
+    /// A responder that ignores the first two copies of each request (as a stream leader that just
+    /// failed would): a resent request is answered through its third copy, sent to the same reply
+    /// subject; the same request sent once times out.
+    @Test func aResentRequestIsAnsweredThroughALaterCopy() async throws {
+        try await withNATSServer { server in
+            try await withTransport(NATSOptions(servers: [server.url])) { transport in
+                let requests = try await transport.subscribe("lossy")
+                try await transport.flush(timeout: .seconds(5))
+                let responder = Task {
+                    var copies: [String: Int] = [:]
+                    for try await request in requests {
+                        guard let reply = request.replyTo else { continue }
+                        copies[reply, default: 0] += 1
+                        if copies[reply] == 3 { try await transport.publish(reply, payload: Array("ok".utf8)) }
+                    }
+                }
+                let answer = try await transport.request(
+                    "lossy", payload: Array("q".utf8), headers: nil, timeout: .seconds(20),
+                    resendInterval: .milliseconds(50))
+                #expect(answer.payload == Array("ok".utf8))
+                #expect(transport.requestsResent >= 2)
+                let error = await #expect(throws: EventbaseError.self) {
+                    _ = try await transport.request(
+                        "lossy", payload: Array("q".utf8), headers: nil, timeout: .milliseconds(300),
+                        resendInterval: nil)
+                }
+                #expect(error?.code == .timeout)
+                await requests.unsubscribe()
+                _ = try? await responder.value
+            }
+        }
+    }
+
     @Test func oversizedPayloadIsRefusedBeforeSending() async throws {
         try await withNATSServer(.init(maxPayload: 1024)) { server in
             try await withTransport(NATSOptions(servers: [server.url])) { transport in

@@ -1,3 +1,4 @@
+public import Foundation
 public import Logging
 import Synchronization
 
@@ -20,6 +21,8 @@ public final class LogCapture: Sendable {
         public let metadata: [String: String]
         /// The logger's label.
         public let label: String
+        /// When it was logged.
+        public let date: Date
 
         /// The record as one line: level, message and metadata.
         public var description: String {
@@ -78,7 +81,7 @@ public struct CapturingLogHandler: LogHandler {
         capture.append(
             LogCapture.Record(
                 level: event.level, message: event.message.description,
-                metadata: merged.mapValues { "\($0)" }, label: label))
+                metadata: merged.mapValues { "\($0)" }, label: label, date: Date()))
     }
 
     /// Reads or writes one metadata value.

@@ -48,6 +48,18 @@ public protocol Transport: Sendable {
     func request(_ subject: String, payload: [UInt8], headers: MessageHeaders?, timeout: Duration) async throws
         -> TransportMessage
 
+    /// Sends a request and waits for the first reply, sending it again (to the same reply subject)
+    /// every `resendInterval` while no reply has come, until `timeout`. Only for requests that are
+    /// safe to repeat: a JetStream publish with a `Nats-Msg-Id`, which the stream stores once.
+    ///
+    /// A request lost on its way (to a stream leader that just failed, for example) is then answered
+    /// as soon as a server can answer it, instead of after `timeout`. Implementations may ignore
+    /// `resendInterval` (the default implementation sends once).
+    /// - Throws: as ``request(_:payload:headers:timeout:)``.
+    func request(
+        _ subject: String, payload: [UInt8], headers: MessageHeaders?, timeout: Duration, resendInterval: Duration?
+    ) async throws -> TransportMessage
+
     /// Waits until the server has processed everything sent so far (a PING/PONG round trip).
     /// - Throws: `.timeout`, `.closed`, `.unavailable`.
     func flush(timeout: Duration) async throws
@@ -83,6 +95,13 @@ extension Transport {
     /// Sends a request with no headers.
     public func request(_ subject: String, payload: [UInt8], timeout: Duration) async throws -> TransportMessage {
         try await request(subject, payload: payload, headers: nil, timeout: timeout)
+    }
+
+    /// Sends the request once: resending is optional for a transport.
+    public func request(
+        _ subject: String, payload: [UInt8], headers: MessageHeaders?, timeout: Duration, resendInterval: Duration?
+    ) async throws -> TransportMessage {
+        try await request(subject, payload: payload, headers: headers, timeout: timeout)
     }
 }
 
