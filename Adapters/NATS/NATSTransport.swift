@@ -33,6 +33,8 @@ public final class NATSTransport: Transport, Sendable {
     private let parsedServers: Result<[NATSServerAddress], EventbaseError>
     /// Numbers the requests: each one's token in the shared inbox.
     private let requestIDs = Atomic<UInt64>(1)
+    /// Requests to send again while they wait for a reply, served by one timer.
+    private let resends = Mutex(ResendQueue())
     private let logger: Logger
     private let reconnects = Atomic<Int>(0)
     /// The server of the newest handshake, for ``connectionStatus``.
@@ -225,11 +227,15 @@ public final class NATSTransport: Transport, Sendable {
                 }
                 if let sweep { schedule(sweep) }
                 if let resendInterval {
-                    scheduleResend(
-                        Resend(
-                            subject: subject, payload: payload, headers: headers, headerBlock: headerBlock,
-                            token: token, interval: TimeAmount(max(resendInterval, .milliseconds(10))),
-                            deadline: deadline))
+                    let interval = TimeAmount(max(resendInterval, .milliseconds(10)))
+                    addResends([
+                        (
+                            NIODeadline.now() + interval,
+                            Resend(
+                                subject: subject, payload: payload, headers: headers, headerBlock: headerBlock,
+                                token: token, interval: interval, deadline: deadline)
+                        )
+                    ])
                 }
                 // A cancellation that came before the request was registered found nothing to cancel: do it now.
                 if Task.isCancelled, let (pending, _) = state.withLock({ $0.removeRequest(token) }) {
@@ -254,22 +260,98 @@ public final class NATSTransport: Transport, Sendable {
         var deadline: NIODeadline
     }
 
-    /// Sends `resend` again after its interval if it is still unanswered and a copy could still be
-    /// answered before its deadline, then schedules the next copy.
-    private func scheduleResend(_ resend: Resend) {
-        let at = NIODeadline.now() + resend.interval
-        guard at + TimeAmount.milliseconds(5) < resend.deadline else { return }
-        _ = eventLoop.scheduleTask(deadline: at) { [weak self] in
-            guard let self else { return }
+    /// Requests to send again, earliest first from `start`, and the one timer that serves them: a
+    /// sweep runs at most every ``ResendQueue/granularity`` and sends the copies that are due, so a
+    /// busy transport does not keep an event-loop timer per request. Entries of answered requests
+    /// are dropped when their time comes.
+    private struct ResendQueue: Sendable {
+        static let granularity = TimeAmount.milliseconds(50)
+        var entries: [(due: NIODeadline, resend: Resend)] = []
+        var start = 0
+        /// Identifies the latest scheduled sweep; an older one that fires does nothing.
+        var generation: UInt64 = 0
+        /// When the latest scheduled sweep runs, if one is scheduled.
+        var sweepAt: NIODeadline?
+
+        mutating func add(_ due: NIODeadline, _ resend: Resend) {
+            if let last = entries.last, entries.count > start, last.due > due {
+                var low = start
+                var high = entries.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    if entries[middle].due <= due { low = middle + 1 } else { high = middle }
+                }
+                entries.insert((due, resend), at: low)
+            } else {
+                entries.append((due, resend))
+            }
+        }
+
+        /// Removes and returns the entries due at `now`.
+        mutating func takeDue(now: NIODeadline) -> [(due: NIODeadline, resend: Resend)] {
+            var due: [(due: NIODeadline, resend: Resend)] = []
+            while start < entries.count, entries[start].due <= now {
+                due.append(entries[start])
+                start += 1
+            }
+            if start == entries.count {
+                entries.removeAll(keepingCapacity: true)
+                start = 0
+            } else if start > 1024, start * 2 > entries.count {
+                entries.removeFirst(start)
+                start = 0
+            }
+            return due
+        }
+
+        /// The sweep to schedule after a change, if the earliest entry needs one sooner than the
+        /// scheduled sweep runs: its time and generation.
+        mutating func nextSweep(now: NIODeadline) -> (NIODeadline, UInt64)? {
+            guard start < entries.count else { return nil }
+            let at = max(entries[start].due, now + Self.granularity)
+            if let sweepAt, sweepAt <= at { return nil }
+            generation += 1
+            sweepAt = at
+            return (at, generation)
+        }
+    }
+
+    private func addResends(_ added: [(NIODeadline, Resend)]) {
+        let sweep = resends.withLock { queue -> (NIODeadline, UInt64)? in
+            for (due, resend) in added { queue.add(due, resend) }
+            return queue.nextSweep(now: .now())
+        }
+        if let sweep { scheduleResendSweep(sweep) }
+    }
+
+    private func scheduleResendSweep(_ sweep: (at: NIODeadline, generation: UInt64)) {
+        _ = eventLoop.scheduleTask(deadline: sweep.at) { [weak self] in
+            self?.sweepResends(generation: sweep.generation)
+        }
+    }
+
+    /// Sends the copies that are due of requests still waiting, and queues their next copies.
+    private func sweepResends(generation: UInt64) {
+        let now = NIODeadline.now()
+        let due = resends.withLock { queue -> [(due: NIODeadline, resend: Resend)]? in
+            guard queue.generation == generation else { return nil }
+            queue.sweepAt = nil
+            return queue.takeDue(now: now)
+        }
+        guard let due else { return }
+        var again: [(NIODeadline, Resend)] = []
+        for (dueAt, resend) in due {
             let action = state.withLock {
                 $0.resendRequest(
                     subject: resend.subject, payload: resend.payload, headers: resend.headers,
                     headerBlock: resend.headerBlock, token: resend.token)
             }
-            guard let action else { return }
+            guard let action else { continue }
             try? perform(action)
-            scheduleResend(resend)
+            let next = max(dueAt + resend.interval, now + .nanoseconds(resend.interval.nanoseconds / 2))
+            if next + TimeAmount.milliseconds(5) < resend.deadline { again.append((next, resend)) }
         }
+        addResends(again)
     }
 
     /// Runs the sweep of request timeouts at its deadline (one timer for every pending request).
