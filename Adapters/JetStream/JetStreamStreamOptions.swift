@@ -38,7 +38,7 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
     /// elected, instead of failing after ``requestTimeout``.
     public var resendInterval: Duration?
     /// How often the server sends a heartbeat to an idle reader. A reader that hears nothing for
-    /// twice this long recreates its consumer.
+    /// two to three of these intervals recreates its consumer.
     public var idleHeartbeat: Duration
     /// The most decoded entries a reader buffers ahead of its consumer (back-pressure past it).
     public var readBufferSize: Int
