@@ -39,8 +39,28 @@ public final class NATSClusterFixture: Sendable {
     /// - Throws: `.unavailable` when there is no binary or a node does not start; `.timeout` when no
     ///   meta leader is elected within `timeout`.
     public static func start(size: Int = 3, timeout: Duration = .seconds(60)) async throws -> NATSClusterFixture {
-        let routePorts = try (0..<size).map { _ in try NATSServerFixture.freePort() }
-        let monitoringPorts = try (0..<size).map { _ in try NATSServerFixture.freePort() }
+        // A port found free can be taken before a node binds it (by another node's client port, or
+        // another process): such a start fails with "address already in use" and is tried again.
+        var attempt = 1
+        while true {
+            do {
+                return try await startOnce(size: size, timeout: timeout)
+            } catch let error as EventbaseError
+                where error.code == .unavailable && error.message.contains("address already in use") && attempt < 3
+            {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func startOnce(size: Int, timeout: Duration) async throws -> NATSClusterFixture {
+        var picked: [Int] = []
+        while picked.count < 2 * size {
+            let port = try NATSServerFixture.freePort()
+            if !picked.contains(port) { picked.append(port) }
+        }
+        let routePorts = Array(picked[0..<size])
+        let monitoringPorts = Array(picked[size...])
         var nodes: [NATSServerFixture] = []
         do {
             for index in 0..<size {
