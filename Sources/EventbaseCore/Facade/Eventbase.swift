@@ -451,7 +451,7 @@ public final class Eventbase: Sendable {
             key: key,
             data: data,
             timestamp: started.millisecondsSince1970,
-            eventID: UUID().uuidString,
+            eventID: EventIDs.next(),
             changes: (existing?.meta.changes ?? 0) + 1,
             dateCreated: existing?.meta.dateCreated.millisecondsSince1970
         )
@@ -494,7 +494,7 @@ public final class Eventbase: Sendable {
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.record(forKey: key) != nil
-        let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: UUID().uuidString)
+        let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: EventIDs.next())
         let ack = try await appendAndWait(event, condition: nil, deadline: deadline)
         var purged = 0
         if configuration.options.retention == .latestPut {

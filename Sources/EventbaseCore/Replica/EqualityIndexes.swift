@@ -30,6 +30,22 @@ struct EqualityIndexes {
 
     private(set) var indexes: [String: FieldIndex] = [:]
 
+    /// Calls `body` with each value a document is found under at `path` (as ``indexValues(at:in:)``,
+    /// but without collecting them: a value may come more than once).
+    static func forEachIndexValue(at path: FieldPath, in document: JSONValue, _ body: (JSONValue) -> Void) {
+        func visit(_ value: JSONValue) {
+            body(value)
+            if case .array(let elements) = value {
+                for element in elements { body(element) }
+            }
+        }
+        switch path.resolve(in: document) {
+        case .missing: break
+        case .one(let value): visit(value)
+        case .many(let found): found.forEach(visit)
+        }
+    }
+
     /// The values a document is found under at `path`: each value there, and each element of an array value.
     static func indexValues(at path: FieldPath, in document: JSONValue) -> Set<JSONValue> {
         var values = Set<JSONValue>()

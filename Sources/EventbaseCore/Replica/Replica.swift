@@ -16,9 +16,16 @@ final class Replica: Sendable {
         case liveQuery(AsyncThrowingStream<LiveQueryEvent, any Error>.Continuation)
     }
 
-    struct Subscriber: Sendable {
+    /// A class, so that handing candidates around per event costs a retain, not a copy of the
+    /// query and the sink.
+    final class Subscriber: Sendable {
         let query: Query
         let sink: Sink
+
+        init(query: Query, sink: Sink) {
+            self.query = query
+            self.sink = sink
+        }
     }
 
     private struct Waiter {

@@ -48,15 +48,26 @@ struct SubscriberTable {
     /// The subscriptions that may see a change from `old` to `new`, in subscription order.
     func candidates(old: Record<JSONValue>?, new: Record<JSONValue>?) -> [(id: Int, subscriber: Replica.Subscriber)] {
         guard !all.isEmpty else { return [] }
-        var ids = scanned
+        // Ids in an array, sorted and de-duplicated once: cheaper than a set per event.
+        var ids = Array(scanned)
         for (_, entry) in byPath {
-            for record in [old, new] {
-                guard let record else { continue }
-                for value in EqualityIndexes.indexValues(at: entry.path, in: record.data) {
-                    if let found = entry.byValue[value] { ids.formUnion(found) }
+            func collect(_ record: Record<JSONValue>?) {
+                guard let record else { return }
+                EqualityIndexes.forEachIndexValue(at: entry.path, in: record.data) { value in
+                    if let found = entry.byValue[value] { ids.append(contentsOf: found) }
                 }
             }
+            collect(old)
+            collect(new)
         }
-        return ids.sorted().compactMap { id in all[id].map { (id, $0) } }
+        ids.sort()
+        var result: [(id: Int, subscriber: Replica.Subscriber)] = []
+        result.reserveCapacity(ids.count)
+        var previous: Int?
+        for id in ids where id != previous {
+            previous = id
+            if let subscriber = all[id] { result.append((id, subscriber)) }
+        }
+        return result
     }
 }
