@@ -658,18 +658,8 @@ package struct NATSClientStateMachine {
             requestDeadlines = requestDeadlines[requestDeadlinesStart...].filter { requests[$0.token] != nil }
             requestDeadlinesStart = 0
         }
-        if let last = requestDeadlines.last, requestDeadlines.count > requestDeadlinesStart, last.deadline > deadline {
-            // A shorter timeout than earlier requests': insert in order.
-            var low = requestDeadlinesStart
-            var high = requestDeadlines.count
-            while low < high {
-                let middle = (low + high) / 2
-                if requestDeadlines[middle].deadline <= deadline { low = middle + 1 } else { high = middle }
-            }
-            requestDeadlines.insert((deadline, token), at: low)
-        } else {
-            requestDeadlines.append((deadline, token))
-        }
+        // A shorter timeout than earlier requests' is inserted in order.
+        requestDeadlines.insertInOrder((deadline, token), from: requestDeadlinesStart, by: \.deadline)
     }
 
     /// Fails the requests whose deadline is at or before `now` (removing them); returns them with their
@@ -945,4 +935,25 @@ public struct NATSServerError: Error, Sendable, Hashable, CustomStringConvertibl
 
     /// The error text.
     public var description: String { "-ERR '\(text)'" }
+}
+
+extension Array {
+    /// Inserts `element` so that `self[start...]`, sorted by `key`, stays sorted (after elements with
+    /// an equal key): an append when it sorts last, as deadlines usually do, else a binary search.
+    package mutating func insertInOrder(
+        _ element: Element, from start: Int, by key: (Element) -> NIODeadline
+    ) {
+        let value = key(element)
+        guard let last, count > start, key(last) > value else {
+            append(element)
+            return
+        }
+        var low = start
+        var high = count
+        while low < high {
+            let middle = (low + high) / 2
+            if key(self[middle]) <= value { low = middle + 1 } else { high = middle }
+        }
+        insert(element, at: low)
+    }
 }

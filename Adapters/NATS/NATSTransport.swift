@@ -274,17 +274,7 @@ public final class NATSTransport: Transport, Sendable {
         var sweepAt: NIODeadline?
 
         mutating func add(_ due: NIODeadline, _ resend: Resend) {
-            if let last = entries.last, entries.count > start, last.due > due {
-                var low = start
-                var high = entries.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if entries[middle].due <= due { low = middle + 1 } else { high = middle }
-                }
-                entries.insert((due, resend), at: low)
-            } else {
-                entries.append((due, resend))
-            }
+            entries.insertInOrder((due, resend), from: start, by: \.due)
         }
 
         /// Removes and returns the entries due at `now`.

@@ -1,4 +1,5 @@
 import EventbaseNATS
+import NIOCore
 import Testing
 
 @Suite struct NATSReconnectPolicyTests {
@@ -43,5 +44,21 @@ import Testing
         #expect([pool.next(), pool.next()].map(\.host) == ["a", "b"])
         pool.connected(to: try NATSServerAddress(parsing: "unknown:9"))
         #expect(pool.next().host == "c")
+    }
+
+    /// The ordered insertion behind request deadlines and resends: appends when last, keeps equal
+    /// keys in arrival order, and ignores what lies before `start` (already swept).
+    @Test func insertInOrderKeepsTheTailSorted() {
+        let base = NIODeadline.uptimeNanoseconds(1_000)
+        func at(_ offset: Int64) -> NIODeadline { base + .nanoseconds(offset) }
+        var entries: [(due: NIODeadline, name: String)] = [(at(50), "swept"), (at(10), "a"), (at(30), "b")]
+        entries.insertInOrder((at(40), "c"), from: 1, by: \.due)
+        entries.insertInOrder((at(20), "d"), from: 1, by: \.due)
+        entries.insertInOrder((at(30), "e"), from: 1, by: \.due)
+        entries.insertInOrder((at(5), "f"), from: 1, by: \.due)
+        #expect(entries.map(\.name) == ["swept", "f", "a", "d", "b", "e", "c"])
+        var empty: [(due: NIODeadline, name: String)] = []
+        empty.insertInOrder((at(1), "only"), from: 0, by: \.due)
+        #expect(empty.map(\.name) == ["only"])
     }
 }
