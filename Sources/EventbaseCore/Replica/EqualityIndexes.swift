@@ -49,17 +49,7 @@ struct EqualityIndexes {
     /// The values a document is found under at `path`: each value there, and each element of an array value.
     static func indexValues(at path: FieldPath, in document: JSONValue) -> Set<JSONValue> {
         var values = Set<JSONValue>()
-        func add(_ value: JSONValue) {
-            values.insert(value)
-            if case .array(let elements) = value {
-                for element in elements { values.insert(element) }
-            }
-        }
-        switch path.resolve(in: document) {
-        case .missing: break
-        case .one(let value): add(value)
-        case .many(let found): found.forEach(add)
-        }
+        forEachIndexValue(at: path, in: document) { values.insert($0) }
         return values
     }
 
