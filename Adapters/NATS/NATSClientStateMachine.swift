@@ -681,13 +681,7 @@ package struct NATSClientStateMachine {
                 expired.append((request.continuation, request.subject, request.limit))
             }
         }
-        if requestDeadlinesStart == requestDeadlines.count {
-            requestDeadlines.removeAll(keepingCapacity: true)
-            requestDeadlinesStart = 0
-        } else if requestDeadlinesStart > 1024, requestDeadlinesStart * 2 > requestDeadlines.count {
-            requestDeadlines.removeFirst(requestDeadlinesStart)
-            requestDeadlinesStart = 0
-        }
+        requestDeadlines.compactConsumed(start: &requestDeadlinesStart)
         guard sweep.generation == requestSweepGeneration else { return (expired, nil) }
         guard requestDeadlinesStart < requestDeadlines.count else {
             requestSweep = nil
@@ -938,6 +932,19 @@ public struct NATSServerError: Error, Sendable, Hashable, CustomStringConvertibl
 }
 
 extension Array {
+    /// Drops the elements before `start` (already consumed) once they are all of the array, or more
+    /// than half of it and over 1,024, and moves `start` back to 0: a queue consumed from the front
+    /// without shifting on every removal.
+    package mutating func compactConsumed(start: inout Int) {
+        if start == count {
+            removeAll(keepingCapacity: true)
+            start = 0
+        } else if start > 1024, start * 2 > count {
+            removeFirst(start)
+            start = 0
+        }
+    }
+
     /// Inserts `element` so that `self[start...]`, sorted by `key`, stays sorted (after elements with
     /// an equal key): an append when it sorts last, as deadlines usually do, else a binary search.
     package mutating func insertInOrder(

@@ -284,13 +284,7 @@ public final class NATSTransport: Transport, Sendable {
                 due.append(entries[start])
                 start += 1
             }
-            if start == entries.count {
-                entries.removeAll(keepingCapacity: true)
-                start = 0
-            } else if start > 1024, start * 2 > entries.count {
-                entries.removeFirst(start)
-                start = 0
-            }
+            entries.compactConsumed(start: &start)
             return due
         }
 

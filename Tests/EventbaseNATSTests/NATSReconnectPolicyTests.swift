@@ -61,4 +61,17 @@ import Testing
         empty.insertInOrder((at(1), "only"), from: 0, by: \.due)
         #expect(empty.map(\.name) == ["only"])
     }
+
+    @Test func compactConsumedDropsTheConsumedFrontOnlyWhenItIsWorthIt() {
+        var queue = Array(0..<3000)
+        var start = 1000
+        queue.compactConsumed(start: &start)
+        #expect(start == 1000 && queue.count == 3000, "a third consumed: kept")
+        start = 2000
+        queue.compactConsumed(start: &start)
+        #expect(start == 0 && queue.first == 2000 && queue.count == 1000)
+        start = 1000
+        queue.compactConsumed(start: &start)
+        #expect(start == 0 && queue.isEmpty)
+    }
 }
