@@ -165,7 +165,12 @@ public final class FileStateStore: StateStore {
 
     /// The record for `key`, if any. Never waits for the disk.
     public func record(forKey key: String) -> Record<JSONValue>? {
-        state.withLock { $0.records[key] }
+        state.withLock { $0.records.packed(key) }?.record(key: key)
+    }
+
+    /// The meta of the record for `key`, if any, without decoding its document.
+    public func meta(forKey key: String) -> Meta? {
+        state.withLock { $0.records.packed(key)?.meta }
     }
 
     /// The number of records.
@@ -181,14 +186,36 @@ public final class FileStateStore: StateStore {
         try records.forEachRecord(body)
     }
 
+    /// `true`: records are kept packed.
+    public var keepsPackedRecords: Bool { true }
+
+    /// The packed record for `key`, if any. Never waits for the disk.
+    public func packedRecord(forKey key: String) -> PackedRecord? {
+        state.withLock { $0.records.packed(key) }
+    }
+
+    /// Visits every packed record from a consistent view taken in O(shards).
+    public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
+        let records = state.withLock { $0.records }
+        try records.forEachPacked(body)
+    }
+
+    /// Visits every key from a consistent view, without decoding records.
+    public func forEachKey(_ body: (_ key: String) throws -> Void) rethrows {
+        let records = state.withLock { $0.records }
+        try records.forEachKey(body)
+    }
+
     /// Applies a batch and its sequence together, in memory; the background task persists them.
     /// - Throws: `.closed` when the store is not open.
     public func apply(_ batch: StateBatch) throws {
+        // Packed before taking the lock, so readers wait only for the table updates.
+        let packed = batch.changes.map { ($0.key, $0.record.map(PackedRecord.init)) }
         let wake = try state.withLock { state -> AsyncStream<Wake>.Continuation? in
             guard let wakes = state.wakes else { throw Self.notOpen() }
             guard !batch.changes.isEmpty || batch.lastAppliedSequence > state.lastApplied else { return nil }
-            for change in batch.changes {
-                state.records.set(change.key, change.record)
+            for (key, record) in packed {
+                state.records.set(key, record)
             }
             state.lastApplied = max(state.lastApplied, batch.lastAppliedSequence)
             state.version &+= 1

@@ -1,6 +1,7 @@
 import EventbaseCore
 
-/// The replica's records, split over many small dictionaries by key hash.
+/// The replica's records, split over many small dictionaries by key hash, each record packed
+/// (``PackedRecord``: meta and document in one compact buffer; reads decode the document).
 ///
 /// A snapshot takes a copy of the whole value in O(shards) (the array and each dictionary are
 /// copy-on-write). The first write to a shard after that copies only that shard, so a snapshot costs
@@ -13,7 +14,7 @@ struct ShardedRecords: Sendable {
     static let defaultShardCount = 4096
 
     /// Keyed byte-exactly: canonically equivalent keys (NFC and NFD) are distinct keys.
-    private var shards: [[ExactKey: Record<JSONValue>]]
+    private var shards: [[ExactKey: PackedRecord]]
     /// The number of records.
     private(set) var count = 0
 
@@ -29,12 +30,17 @@ struct ShardedRecords: Sendable {
 
     /// The record for `key`, if any.
     subscript(key: String) -> Record<JSONValue>? {
+        packed(key)?.record(key: key)
+    }
+
+    /// The packed record for `key`, if any.
+    func packed(_ key: String) -> PackedRecord? {
         let key = ExactKey(key)
         return shards[shard(of: key)][key]
     }
 
     /// Stores `record` under `key`, or removes the key when `record` is nil.
-    mutating func set(_ key: String, _ record: Record<JSONValue>?) {
+    mutating func set(_ key: String, _ record: PackedRecord?) {
         let key = ExactKey(key)
         let index = shard(of: key)
         if let record {
@@ -46,7 +52,7 @@ struct ShardedRecords: Sendable {
 
     /// Inserts a record for a key that must not be present yet.
     /// - Returns: `false` if the key was already present (the old record is kept).
-    mutating func insertNew(_ key: String, _ record: Record<JSONValue>) -> Bool {
+    mutating func insertNew(_ key: String, _ record: PackedRecord) -> Bool {
         let key = ExactKey(key)
         let index = shard(of: key)
         guard shards[index][key] == nil else { return false }
@@ -59,7 +65,25 @@ struct ShardedRecords: Sendable {
     func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
         for shard in shards {
             for (key, record) in shard {
+                try body(key.string, record.record(key: key.string))
+            }
+        }
+    }
+
+    /// Visits every packed record once.
+    func forEachPacked(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
+        for shard in shards {
+            for (key, record) in shard {
                 try body(key.string, record)
+            }
+        }
+    }
+
+    /// Visits every key once.
+    func forEachKey(_ body: (_ key: String) throws -> Void) rethrows {
+        for shard in shards {
+            for key in shard.keys {
+                try body(key.string)
             }
         }
     }

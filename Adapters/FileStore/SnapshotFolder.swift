@@ -158,7 +158,7 @@ struct SnapshotFolder: Sendable {
         }
         var scratch: [UInt8] = []
         scratch.reserveCapacity(4096)
-        try view.records.forEachRecord { key, record in
+        try view.records.forEachPacked { key, record in
             scratch.removeAll(keepingCapacity: true)
             SnapshotRecordCodec.encode(key: key, record: record, into: &scratch)
             try deflater.write(scratch)
@@ -264,8 +264,10 @@ struct SnapshotFolder: Sendable {
             }
             let consumed = try pending.withUnsafeBytes { buffer in
                 var reader = ByteReader(buffer)
-                while let record = try SnapshotRecordCodec.decode(from: &reader, limits: limits) {
-                    guard records.insertNew(record.key, record) else {
+                while let (key, record) = try SnapshotRecordCodec.decode(
+                    from: &reader, version: header.version, limits: limits)
+                {
+                    guard records.insertNew(key, record) else {
                         throw EventbaseError(.corruptData, "The snapshot holds the same key twice.")
                     }
                 }

@@ -9,8 +9,9 @@ import Foundation
 struct SnapshotHeader: Equatable {
     /// `EBSNAP\r\n`: identifies a snapshot, and detects a file mangled by newline translation.
     static let magic: [UInt8] = [0x45, 0x42, 0x53, 0x4E, 0x41, 0x50, 0x0D, 0x0A]
-    /// The version this code writes and the newest it reads.
-    static let currentVersion: UInt16 = 1
+    /// The version this code writes and the newest it reads (it reads version 1 too: records with
+    /// JSON data instead of packed data).
+    static let currentVersion: UInt16 = 2
     /// The bytes every version's header begins with: magic, version, flags, header length.
     static let prefixLength = 16
     /// The largest header accepted (stream names are short; this bounds what a hostile file makes us read).
@@ -119,7 +120,7 @@ struct SnapshotHeader: Equatable {
         return CRC32.checksum(Array(bytes[..<(bytes.count - 4)])) == stored
     }
 
-    /// Parses a whole version-1 header whose checksum was verified.
+    /// Parses a whole header (versions 1 and 2 share its layout) whose checksum was verified.
     /// - Throws: `.corruptData` when a field is malformed.
     init(decoding bytes: [UInt8]) throws {
         let parsed: SnapshotHeader? = bytes.withUnsafeBytes { buffer in

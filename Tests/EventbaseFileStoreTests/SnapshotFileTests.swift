@@ -150,14 +150,14 @@ import Testing
             let files = try await makeTwoSnapshots(in: directory)
             try modify(files[0]) { bytes in
                 let length = Int(bytes[12]) | Int(bytes[13]) << 8
-                bytes[8] = 2
+                bytes[8] = 3
                 let checksum = CRC32.checksum(Array(bytes[..<(length - 4)]))
                 bytes.setLittleEndian(checksum, at: length - 4)
             }
             let store = FileStateStore(directory: directory)
             let error = await #expect(throws: EventbaseError.self) { try await store.open(stream: Self.stream) }
             #expect(error?.code == .unsupportedVersion)
-            #expect(error?.message.contains("format version 2") == true)
+            #expect(error?.message.contains("format version 3") == true)
             // The folder is not left locked: another store gets the same answer, not "in use".
             let again = await #expect(throws: EventbaseError.self) {
                 try await FileStateStore(directory: directory).open(stream: Self.stream)
@@ -191,6 +191,81 @@ import Testing
                 directory,
                 options: .init(snapshotEveryEvents: nil, snapshotInterval: nil, maxSnapshotBytes: newestBody - 1))
             #expect(checkpoint.lastAppliedSequence == 10)
+            try await store.close()
+        }
+    }
+
+    /// Writes a snapshot file of generation 0xff into `folder` with `body` (uncompressed) as its records.
+    private func writeSnapshot(
+        _ body: [UInt8], version: UInt16, recordCount: Int, sequence: UInt64, into folder: String
+    ) throws {
+        var compressed: [UInt8] = []
+        var checksum = CRC32()
+        let deflater = try Deflater(level: 6) { chunk in
+            checksum.update(chunk)
+            compressed.append(contentsOf: chunk)
+        }
+        try deflater.write(body)
+        try deflater.finish()
+        var header = SnapshotHeader(
+            generation: 0xff, streamName: Self.stream, identity: Self.identity, lastAppliedSequence: sequence,
+            recordCount: UInt64(recordCount))
+        header.version = version
+        header.uncompressedLength = UInt64(body.count)
+        header.compressedLength = UInt64(compressed.count)
+        header.bodyChecksum = checksum.value
+        try Data(header.encoded() + compressed).write(
+            to: URL(fileURLWithPath: folder + "/snapshot-00000000000000ff.ebsnap"))
+    }
+
+    @Test func aVersionOneSnapshotWithJSONDataStillLoads() async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try await makeTwoSnapshots(in: directory)
+            let folder = (files[0] as NSString).deletingLastPathComponent
+            let batch = sampleBatch(from: 0, count: 25)
+            var body: [UInt8] = []
+            for change in batch.changes {
+                SnapshotRecordCodec.encodeVersion1(key: change.key, record: try #require(change.record), into: &body)
+            }
+            try writeSnapshot(body, version: 1, recordCount: 25, sequence: 25, into: folder)
+            let (store, checkpoint) = try await open(directory)
+            #expect(checkpoint.lastAppliedSequence == 25)
+            for change in batch.changes {
+                #expect(store.record(forKey: change.key) == change.record)
+            }
+            // The next snapshot is written in the current version and reads back the same.
+            try store.apply(sampleBatch(from: 25, count: 1))
+            try await store.close()
+            let (reopened, again) = try await open(directory)
+            #expect(again.lastAppliedSequence == 26)
+            #expect(reopened.count == 26)
+            #expect(reopened.record(forKey: "key-3") == batch.changes[3].record)
+            try await reopened.close()
+        }
+    }
+
+    @Test(arguments: [
+        [9] as [UInt8],  // an unknown tag
+        [5, 5, 0x61],  // a string longer than its bytes
+        [5, 2, 0xC3, 0x28],  // invalid UTF-8
+        [7, 2, 1, 0x61, 0, 1, 0x61, 0],  // a repeated key
+        [3, 0, 0, 0, 0, 0, 0, 0xF0, 0x7F],  // infinity
+        [0, 0],  // a byte after the value
+        [6, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F],  // a count larger than the bytes
+    ])
+    func aMalformedPackedRecordSkipsToTheOlderSnapshot(_ data: [UInt8]) async throws {
+        try await withTemporaryDirectory { directory in
+            let files = try await makeTwoSnapshots(in: directory)
+            let folder = (files[0] as NSString).deletingLastPathComponent
+            var body: [UInt8] = []
+            body.appendLittleEndian(UInt32(1))
+            body += Array("k".utf8)
+            body += [UInt8](repeating: 0, count: 32)
+            body.appendLittleEndian(UInt32(data.count))
+            body += data
+            try writeSnapshot(body, version: 2, recordCount: 1, sequence: 99, into: folder)
+            let (store, checkpoint) = try await open(directory)
+            #expect(checkpoint.lastAppliedSequence == 20)
             try await store.close()
         }
     }

@@ -16,13 +16,14 @@ public struct StateStoreConformance: Sendable {
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         /// A new store has no records and last applied sequence 0.
         case startsEmpty
-        /// Applied puts can be read back by key, with the batch's sequence as the last applied one.
+        /// Applied puts can be read back by key (and their meta alone), with the batch's sequence as
+        /// the last applied one.
         case appliesAndReads
         /// When a batch changes a key several times, the last change is what the store holds.
         case lastChangeOfABatchWins
         /// A delete in a batch removes the record.
         case deletesRemoveRecords
-        /// `forEachRecord` visits every record exactly once.
+        /// `forEachRecord` and `forEachKey` visit every record exactly once.
         case enumeratesEveryRecordOnce
         /// `reset(identity:)` removes every record and the last applied sequence.
         case resetClearsEverything
@@ -92,6 +93,8 @@ public struct StateStoreConformance: Sendable {
                 store.lastAppliedSequence == 1, label, "lastAppliedSequence is \(store.lastAppliedSequence), expected 1"
             )
             try expect(store.count == 1, label, "count is \(store.count), expected 1")
+            try expect(store.meta(forKey: "a") == record.meta, label, "meta(forKey:) differs from the record's meta")
+            try expect(store.meta(forKey: "missing") == nil, label, "meta(forKey:) returned meta for a missing key")
 
         case .lastChangeOfABatchWins:
             try store.reset(identity: identity)
@@ -131,6 +134,11 @@ public struct StateStoreConformance: Sendable {
             }
             try expect(
                 seen.sorted() == keys.sorted(), label, "enumeration visited \(seen.count) keys, expected 500 distinct")
+            var seenKeys: [String] = []
+            store.forEachKey { seenKeys.append($0) }
+            try expect(
+                seenKeys.sorted() == keys.sorted(), label,
+                "forEachKey visited \(seenKeys.count) keys, expected 500 distinct")
 
         case .keysAreComparedByteExactly:
             // Canonically equivalent keys are still two keys: NFC and NFD, and a key with a NUL.

@@ -23,10 +23,12 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     expectTyped { _ = try SnapshotHeader(decoding: bytes) }
     expectTyped {
         try bytes.withUnsafeBytes { buffer in
-            var reader = ByteReader(buffer)
-            while try SnapshotRecordCodec.decode(from: &reader, limits: JSONLimits(maxDepth: 64, maxBytes: 1 << 20))
-                != nil
-            {}
+            for version: UInt16 in [1, 2] {
+                var reader = ByteReader(buffer)
+                while try SnapshotRecordCodec.decode(
+                    from: &reader, version: version, limits: JSONLimits(maxDepth: 64, maxBytes: 1 << 20)) != nil
+                {}
+            }
         }
     }
     expectTyped {
@@ -36,10 +38,12 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
             try inflater.inflate(buffer) { inflated.append(contentsOf: $0) }
         }
         try inflated.withUnsafeBytes { buffer in
-            var reader = ByteReader(buffer)
-            while try SnapshotRecordCodec.decode(from: &reader, limits: JSONLimits(maxDepth: 64, maxBytes: 1 << 20))
-                != nil
-            {}
+            for version: UInt16 in [1, 2] {
+                var reader = ByteReader(buffer)
+                while try SnapshotRecordCodec.decode(
+                    from: &reader, version: version, limits: JSONLimits(maxDepth: 64, maxBytes: 1 << 20)) != nil
+                {}
+            }
         }
     }
     return 0

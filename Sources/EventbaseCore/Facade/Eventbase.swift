@@ -445,15 +445,15 @@ public final class Eventbase: Sendable {
         // Read before `existing`: if the replica then had no record of the key and the put lands right
         // after what it had applied, no earlier put of the key is left in the stream to purge.
         let appliedBefore = replica.appliedSequence
-        let existing = store.record(forKey: key)
+        let existing = store.meta(forKey: key)
         let event = Event(
             kind: .put,
             key: key,
             data: data,
             timestamp: started.millisecondsSince1970,
             eventID: EventIDs.next(),
-            changes: (existing?.meta.changes ?? 0) + 1,
-            dateCreated: existing?.meta.dateCreated.millisecondsSince1970
+            changes: (existing?.changes ?? 0) + 1,
+            dateCreated: existing?.dateCreated.millisecondsSince1970
         )
         let ack = try await appendAndWait(event, condition: condition, deadline: deadline)
         let nothingToPurge = existing == nil && ack.sequence == appliedBefore + 1
@@ -467,7 +467,7 @@ public final class Eventbase: Sendable {
         // A later write to the key (a delete, or another instance's put) was applied meanwhile;
         // answer with what this write stored.
         let entry = LogEntry(sequence: ack.sequence, time: ack.time ?? started, event: event)
-        guard let own = Replica.fold(old: existing, event: event, entry: entry) else {
+        guard let own = Replica.fold(oldMeta: existing, event: event, entry: entry) else {
             throw EventbaseError(.internalError, "A put folded to no record.")
         }
         return own
@@ -493,7 +493,7 @@ public final class Eventbase: Sendable {
         defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
-        let existed = store.record(forKey: key) != nil
+        let existed = store.meta(forKey: key) != nil
         let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: EventIDs.next())
         let ack = try await appendAndWait(event, condition: nil, deadline: deadline)
         var purged = 0
@@ -537,7 +537,7 @@ public final class Eventbase: Sendable {
         }
         var keys: [String] = []
         var visited = 0
-        try store.forEachRecord { key, _ in
+        try store.forEachKey { key in
             visited &+= 1
             if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
             if matcher?.matches(key) ?? true { keys.append(key) }
@@ -569,7 +569,7 @@ public final class Eventbase: Sendable {
         return documents
     }
 
-    private func candidates(for query: Query) -> [ExactKey: Record<JSONValue>]? {
+    private func candidates(for query: Query) -> [(key: String, record: StoredRecord)]? {
         let limit = configuration.options.maxAutomaticIndexes
         return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
     }
@@ -609,14 +609,9 @@ public final class Eventbase: Sendable {
         var count = 0
         if case .and(let nodes) = parsed.root, nodes.isEmpty {
             count = store.count
-        } else if let candidates = candidates(for: parsed) {
-            count = candidates.values.reduce(0) { $0 + (parsed.matches($1.data) ? 1 : 0) }
         } else {
-            var visited = 0
-            try store.forEachRecord { _, record in
-                visited &+= 1
-                if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
-                if parsed.matches(record.data) { count += 1 }
+            try QueryRunner.forEachMatch(of: parsed, in: store, candidates: candidates(for: parsed)) { _, _ in
+                count += 1
             }
         }
         record(.query, started: started, query: query, resultCount: count)

@@ -34,6 +34,13 @@ public struct JSONObject: Sendable {
         self.init(dictionary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 
+    /// An object of `uniqueEntries`, whose keys are known to be distinct (no duplicate check).
+    internal init(uniqueEntries: [(key: String, value: JSONValue)]) {
+        entries = uniqueEntries
+        index = nil
+        if entries.count > Self.indexThreshold { buildIndex() }
+    }
+
     /// The number of keys.
     public var count: Int { entries.count }
 

@@ -30,6 +30,11 @@ public protocol StateStore: AnyObject, Sendable {
     /// The record for `key`, if any.
     func record(forKey key: String) -> Record<JSONValue>?
 
+    /// The meta of the record for `key`, if any. Eventbase calls this on every write (for the change
+    /// count and creation date); a store that keeps documents encoded answers it without decoding.
+    /// The default implementation returns `record(forKey:)?.meta`.
+    func meta(forKey key: String) -> Meta?
+
     /// The number of records.
     var count: Int { get }
 
@@ -38,6 +43,22 @@ public protocol StateStore: AnyObject, Sendable {
 
     /// Visits every record (in no particular order), from a consistent view.
     func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows
+
+    /// Visits every key (in no particular order), from a consistent view, without the records.
+    /// The default implementation calls ``forEachRecord(_:)``.
+    func forEachKey(_ body: (_ key: String) throws -> Void) rethrows
+
+    /// Whether the store keeps ``PackedRecord``s, so that ``packedRecord(forKey:)`` and
+    /// ``forEachPackedRecord(_:)`` cost no encoding. Queries then decode only the fields they test,
+    /// and only the matching documents in full. The default is `false`.
+    var keepsPackedRecords: Bool { get }
+
+    /// The packed record for `key`, if any. The default implementation packs `record(forKey:)`.
+    func packedRecord(forKey key: String) -> PackedRecord?
+
+    /// Visits every packed record (in no particular order), from a consistent view. The default
+    /// implementation packs each record of ``forEachRecord(_:)``.
+    func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows
 
     /// Applies a batch of changes and its sequence atomically.
     /// - Throws: `.storageFailure`, `.closed`.
@@ -52,6 +73,26 @@ public protocol StateStore: AnyObject, Sendable {
 
     /// Checkpoints and releases resources. Idempotent.
     func close() async throws
+}
+
+extension StateStore {
+    public func meta(forKey key: String) -> Meta? {
+        record(forKey: key)?.meta
+    }
+
+    public func forEachKey(_ body: (_ key: String) throws -> Void) rethrows {
+        try forEachRecord { key, _ in try body(key) }
+    }
+
+    public var keepsPackedRecords: Bool { false }
+
+    public func packedRecord(forKey key: String) -> PackedRecord? {
+        record(forKey: key).map(PackedRecord.init)
+    }
+
+    public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
+        try forEachRecord { key, record in try body(key, PackedRecord(record)) }
+    }
 }
 
 /// Where a replica resumes.

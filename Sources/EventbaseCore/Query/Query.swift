@@ -24,6 +24,10 @@ public struct Query: Sendable, Hashable, CustomStringConvertible {
     /// The query as it was written.
     public let json: JSONValue
     let root: QueryNode
+    /// The UTF-8 bytes of the top-level fields the query reads (each once): a document matches
+    /// exactly when the object of just these fields of it matches, so a packed record is matched
+    /// after decoding only them (``PackedRecord``).
+    let topLevelFields: [[UInt8]]
 
     /// Parses a query.
     /// - Parameters:
@@ -34,6 +38,23 @@ public struct Query: Sendable, Hashable, CustomStringConvertible {
         var parser = QueryParser(limits: limits)
         self.root = try parser.parseDocumentQuery(json, depth: 0)
         self.json = json
+        self.topLevelFields = Self.topLevelFields(of: root)
+    }
+
+    private static func topLevelFields(of root: QueryNode) -> [[UInt8]] {
+        var seen = Set<[UInt8]>()
+        var fields: [[UInt8]] = []
+        func visit(_ node: QueryNode) {
+            switch node {
+            case .and(let nodes), .or(let nodes), .nor(let nodes):
+                nodes.forEach(visit)
+            case .field(let path, _):
+                let name = Array((path.components.first ?? "").utf8)
+                if seen.insert(name).inserted { fields.append(name) }
+            }
+        }
+        visit(root)
+        return fields
     }
 
     /// A query that matches every document.

@@ -95,20 +95,12 @@ struct QueryRunner {
     let options: QueryOptions
 
     /// Matching records, ordered and paged by the options (projection is applied by the caller).
-    func run(over store: any StateStore, candidates: [ExactKey: Record<JSONValue>]? = nil) throws
+    func run(over store: any StateStore, candidates: [(key: String, record: StoredRecord)]? = nil) throws
         -> [(key: String, record: Record<JSONValue>)]
     {
         var matches: [(key: String, record: Record<JSONValue>)] = []
-        var visited = 0
-        let visit = { (key: String, record: Record<JSONValue>) throws in
-            visited &+= 1
-            if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
-            if query.matches(record.data) { matches.append((key, record)) }
-        }
-        if let candidates {
-            for (key, record) in candidates { try visit(key.string, record) }
-        } else {
-            try store.forEachRecord(visit)
+        try Self.forEachMatch(of: query, in: store, candidates: candidates) { key, record in
+            matches.append((key, record.record(key: key)))
         }
         guard options.needsOrder else { return matches }
         let sortPaths = options.sort.keys.map { (FieldPath($0.path), $0.direction == .ascending) }
@@ -150,6 +142,28 @@ struct QueryRunner {
         let start = min(options.offset, ordered.count)
         let end = options.limit.map { min(ordered.count, start + $0) } ?? ordered.count
         return ordered[start..<end].map { ($0.key, $0.record) }
+    }
+
+    /// Calls `body` with every record of `candidates` (or, without candidates, of `store`) that
+    /// matches `query`. Packed records are decoded only as far as the query reads them.
+    /// - Throws: `CancellationError` when the task is cancelled (checked every 1,024 records).
+    static func forEachMatch(
+        of query: Query, in store: any StateStore, candidates: [(key: String, record: StoredRecord)]?,
+        _ body: (_ key: String, _ record: StoredRecord) throws -> Void
+    ) throws {
+        var visited = 0
+        func visit(_ key: String, _ record: StoredRecord) throws {
+            visited &+= 1
+            if visited & 1023 == 0, Task.isCancelled { throw CancellationError() }
+            if record.matches(query) { try body(key, record) }
+        }
+        if let candidates {
+            for (key, record) in candidates { try visit(key, record) }
+        } else if store.keepsPackedRecords {
+            try store.forEachPackedRecord { key, record in try visit(key, .packed(record)) }
+        } else {
+            try store.forEachRecord { key, record in try visit(key, .decoded(record)) }
+        }
     }
 
     private struct SortEntry {

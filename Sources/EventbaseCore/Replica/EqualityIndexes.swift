@@ -1,13 +1,14 @@
-/// Hash indexes from field values to records, so equality queries (`{"city": "Oslo"}`,
+/// Hash indexes from field values to keys, so equality queries (`{"city": "Oslo"}`,
 /// `{"status": {"$in": [...]}}`) visit only the records that can match instead of the whole replica.
 ///
 /// The replica builds an index the first time a query could use it (up to
 /// ``EventbaseOptions/maxAutomaticIndexes`` fields) and keeps every index up to date as it applies
-/// events, under its lock, so an index is always consistent with the store.
+/// events, under its lock, so an index is always consistent with the store. An index holds keys only:
+/// the replica reads the candidates' records from the store (under the same lock).
 struct EqualityIndexes {
     struct FieldIndex {
         let path: FieldPath
-        var buckets: [JSONValue: [ExactKey: Record<JSONValue>]] = [:]
+        var buckets: [JSONValue: Set<ExactKey>] = [:]
 
         /// The values a record is found under: each value at the path, and each element of an array value.
         func values(of record: Record<JSONValue>) -> Set<JSONValue> {
@@ -16,14 +17,14 @@ struct EqualityIndexes {
 
         mutating func remove(_ key: String, _ record: Record<JSONValue>) {
             for value in values(of: record) {
-                buckets[value]?[ExactKey(key)] = nil
+                buckets[value]?.remove(ExactKey(key))
                 if buckets[value]?.isEmpty == true { buckets[value] = nil }
             }
         }
 
         mutating func insert(_ key: String, _ record: Record<JSONValue>) {
             for value in values(of: record) {
-                buckets[value, default: [:]][ExactKey(key)] = record
+                buckets[value, default: []].insert(ExactKey(key))
             }
         }
     }
@@ -104,13 +105,13 @@ struct EqualityIndexes {
         }
     }
 
-    /// The records that may match `values` at `path`, if the path is indexed.
-    func candidates(path: FieldPath, values: [JSONValue]) -> [ExactKey: Record<JSONValue>]? {
+    /// The keys of the records that may match `values` at `path`, if the path is indexed.
+    func candidates(path: FieldPath, values: [JSONValue]) -> Set<ExactKey>? {
         guard let index = indexes[path.text] else { return nil }
-        if values.count == 1 { return index.buckets[values[0]] ?? [:] }
-        var union: [ExactKey: Record<JSONValue>] = [:]
+        if values.count == 1 { return index.buckets[values[0]] ?? [] }
+        var union = Set<ExactKey>()
         for value in values {
-            union.merge(index.buckets[value] ?? [:]) { first, _ in first }
+            union.formUnion(index.buckets[value] ?? [])
         }
         return union
     }

@@ -108,6 +108,9 @@ final class Replica: Sendable {
             guard state.failure == nil, batch.position > state.applied else { return .success(()) }
             var overlay: [ExactKey: Record<JSONValue>?] = [:]
             var changes: [StateBatch.Change] = []
+            // Without indexes or subscribers only the old record's meta is needed, which a store that
+            // keeps documents encoded returns without decoding.
+            let needsOldData = state.indexes.count > 0 || state.subscribers.count > 0
             changes.reserveCapacity(batch.entries.count)
             for entry in batch.entries where entry.sequence > state.applied {
                 switch entry.payload {
@@ -122,11 +125,19 @@ final class Replica: Sendable {
                             "subject": "\(subject.prefix(200))", "reason": "\(reason)",
                         ])
                 case .event(let event):
-                    let old: Record<JSONValue>? =
-                        if let pending = overlay[ExactKey(event.key)] { pending } else {
-                            store.record(forKey: event.key)
-                        }
-                    let new = Self.fold(old: old, event: event, entry: entry)
+                    let old: Record<JSONValue>?
+                    let oldMeta: Meta?
+                    if let pending = overlay[ExactKey(event.key)] {
+                        old = pending
+                        oldMeta = pending?.meta
+                    } else if needsOldData {
+                        old = store.record(forKey: event.key)
+                        oldMeta = old?.meta
+                    } else {
+                        old = nil
+                        oldMeta = store.meta(forKey: event.key)
+                    }
+                    let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
                     overlay[ExactKey(event.key)] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
@@ -178,7 +189,10 @@ final class Replica: Sendable {
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil else { return .success(()) }
             var removed: [(key: String, record: Record<JSONValue>)] = []
-            store.forEachRecord { key, record in removed.append((key, record)) }
+            // Only subscribers and indexes need the removed records.
+            if state.subscribers.count > 0 || state.indexes.count > 0 {
+                store.forEachRecord { key, record in removed.append((key, record)) }
+            }
             do {
                 try store.reset(identity: identity)
             } catch {
@@ -219,6 +233,11 @@ final class Replica: Sendable {
 
     /// The record after applying `event` to `old`.
     static func fold(old: Record<JSONValue>?, event: Event, entry: LogEntry) -> Record<JSONValue>? {
+        fold(oldMeta: old?.meta, event: event, entry: entry)
+    }
+
+    /// The record after applying `event` to a record with meta `oldMeta` (`nil`: no record).
+    static func fold(oldMeta old: Meta?, event: Event, entry: LogEntry) -> Record<JSONValue>? {
         switch event.kind {
         case .delete:
             return nil
@@ -235,8 +254,8 @@ final class Replica: Sendable {
                 changes = carried
                 created = event.dateCreated.map { Date(millisecondsSince1970: $0) } ?? entry.time
             } else {
-                changes = (old?.meta.changes ?? 0) + 1
-                created = old?.meta.dateCreated ?? entry.time
+                changes = (old?.changes ?? 0) + 1
+                created = old?.dateCreated ?? entry.time
             }
             let meta = Meta(dateCreated: created, dateModified: entry.time, changes: changes, revision: entry.sequence)
             return Record(key: event.key, data: data, meta: meta)
@@ -298,16 +317,33 @@ final class Replica: Sendable {
 
     /// The records that can match `query`, from an equality index, or `nil` when no index applies
     /// (the caller then scans the store). Builds an index on first use while fewer than `maxIndexes` exist.
-    func candidates(for query: Query, maxIndexes: Int) -> [ExactKey: Record<JSONValue>]? {
+    func candidates(for query: Query, maxIndexes: Int) -> [(key: String, record: StoredRecord)]? {
         guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
+        // The records are read under the lock, while no batch is being applied: one consistent view.
+        // A store that keeps them packed hands them over without decoding.
+        let packed = store.keepsPackedRecords
+        func records(_ keys: Set<ExactKey>) -> [(key: String, record: StoredRecord)] {
+            var records: [(key: String, record: StoredRecord)] = []
+            records.reserveCapacity(keys.count)
+            for key in keys {
+                if packed {
+                    if let record = store.packedRecord(forKey: key.string) {
+                        records.append((key.string, .packed(record)))
+                    }
+                } else if let record = store.record(forKey: key.string) {
+                    records.append((key.string, .decoded(record)))
+                }
+            }
+            return records
+        }
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
-                return found
+                return records(found)
             }
             guard state.indexes.count < maxIndexes, state.failure == nil else { return nil }
             logger.debug("Building an equality index", metadata: ["field": "\(condition.path.text)"])
             state.indexes.build(condition.path, from: store)
-            return state.indexes.candidates(path: condition.path, values: condition.values)
+            return state.indexes.candidates(path: condition.path, values: condition.values).map(records)
         }
     }
 
@@ -399,8 +435,14 @@ final class Replica: Sendable {
             if case .liveQuery(let continuation) = sink {
                 // Yielding here keeps the snapshot and the live changes in order; the stream never
                 // calls back into the replica.
-                store.forEachRecord { _, record in
-                    if query.matches(record.data) { continuation.yield(.existing(record)) }
+                if store.keepsPackedRecords {
+                    store.forEachPackedRecord { key, record in
+                        if record.matches(query) { continuation.yield(.existing(record.record(key: key))) }
+                    }
+                } else {
+                    store.forEachRecord { _, record in
+                        if query.matches(record.data) { continuation.yield(.existing(record)) }
+                    }
                 }
                 continuation.yield(.caughtUp)
             }
