@@ -51,14 +51,20 @@ struct ShardedRecords: Sendable {
     }
 
     /// Inserts a record for a key that must not be present yet.
-    /// - Returns: `false` if the key was already present (the old record is kept).
+    /// - Returns: `false` if the key was already present (the table is then not to be used).
     mutating func insertNew(_ key: String, _ record: PackedRecord) -> Bool {
         let key = ExactKey(key)
         let index = shard(of: key)
-        guard shards[index][key] == nil else { return false }
-        shards[index][key] = record
+        // One lookup: a repeated key replaces the earlier record, and the caller gives up on the table.
+        guard shards[index].updateValue(record, forKey: key) == nil else { return false }
         count += 1
         return true
+    }
+
+    /// Makes room for `total` records spread over the shards, so that loading them grows no shard.
+    mutating func reserveCapacity(_ total: Int) {
+        let each = total / shards.count + total / shards.count / 8 + 1
+        for index in shards.indices { shards[index].reserveCapacity(each) }
     }
 
     /// Visits every record once.

@@ -247,6 +247,11 @@ struct SnapshotFolder: Sendable {
         let inflater = try Inflater(limit: header.uncompressedLength)
         let limits = JSONLimits(maxDepth: 1024, maxBytes: Int(clamping: header.uncompressedLength))
         var records = ShardedRecords(shardCount: shardCount)
+        // Room for the declared records, but never more than the file could hold: deflate inflates
+        // at most 1,032 times and a record takes at least 40 bytes, so a lying header with a small
+        // body cannot make this reserve much.
+        let holdable = header.compressedLength > UInt64.max / 26 ? UInt64.max : header.compressedLength * 26
+        records.reserveCapacity(Int(clamping: min(header.recordCount, holdable)))
         var pending: [UInt8] = []
         var checksum = CRC32()
         var remaining = header.compressedLength

@@ -62,9 +62,11 @@ enum SnapshotRecordCodec {
             reader = start
             return nil
         }
-        guard let key = String(validating: keyBytes, as: UTF8.self) else {
+        let keyUTF8 = keyBytes.bindMemory(to: UInt8.self)
+        guard UTF8Validation.isValid(keyUTF8) else {
             throw EventbaseError(.corruptData, "A snapshot record's key is not valid UTF-8.")
         }
+        let key = String(decoding: keyUTF8, as: UTF8.self)
         let createdDate = Date(timeIntervalSinceReferenceDate: Double(bitPattern: created))
         let modifiedDate = Date(timeIntervalSinceReferenceDate: Double(bitPattern: modified))
         guard createdDate.timeIntervalSinceReferenceDate.isFinite, modifiedDate.timeIntervalSinceReferenceDate.isFinite

@@ -19,12 +19,21 @@
 public struct PackedRecord: @unchecked Sendable {
     // Immutable after `init`: the buffer is written once, before the value is shared.
     @usableFromInline
-    internal let buffer: ManagedBuffer<Header, UInt8>
+    internal let buffer: Storage
 
     @usableFromInline
     internal struct Header {
         @usableFromInline var meta: Meta
         @usableFromInline var count: Int
+    }
+
+    /// A non-generic subclass, so that creating one needs no generic metadata lookup at run time.
+    @usableFromInline
+    internal final class Storage: ManagedBuffer<Header, UInt8> {
+        static func make(count: Int, meta: Meta) -> Storage {
+            // `create` on a subclass returns an instance of the subclass.
+            unsafeDowncast(create(minimumCapacity: count) { _ in Header(meta: meta, count: count) }, to: Storage.self)
+        }
     }
 
     /// Packs `record`'s document and meta (its key is not kept: the store keys it).
@@ -35,9 +44,7 @@ public struct PackedRecord: @unchecked Sendable {
     /// Packs a document and its meta.
     public init(data: JSONValue, meta: Meta) {
         let count = PackedJSON.size(of: data)
-        buffer = ManagedBuffer<Header, UInt8>.create(minimumCapacity: count) { _ in
-            Header(meta: meta, count: count)
-        }
+        buffer = Storage.make(count: count, meta: meta)
         buffer.withUnsafeMutablePointerToElements { start in
             let end = PackedJSON.write(data, to: start)
             precondition(end == start + count, "PackedJSON.size and PackedJSON.write disagree.")
@@ -56,13 +63,13 @@ public struct PackedRecord: @unchecked Sendable {
     public init(meta: Meta, validatingPackedBytes bytes: UnsafeRawBufferPointer, maxDepth: Int) throws {
         let start = bytes.bindMemory(to: UInt8.self)
         var validator = PackedJSON.Validator(bytes: start, maxDepth: maxDepth)
-        if let problem = validator.validateDocument() {
-            throw EventbaseError(.corruptData, "A packed document is malformed: \(problem).")
+        do {
+            try validator.validateDocument()
+        } catch {
+            throw EventbaseError(.corruptData, "A packed document is malformed: \(error.problem).")
         }
         let count = bytes.count
-        buffer = ManagedBuffer<Header, UInt8>.create(minimumCapacity: count) { _ in
-            Header(meta: meta, count: count)
-        }
+        buffer = Storage.make(count: count, meta: meta)
         buffer.withUnsafeMutablePointerToElements { target in
             if let base = start.baseAddress { target.update(from: base, count: count) }
         }
@@ -385,7 +392,14 @@ enum PackedJSON {
 }
 
 extension PackedJSON {
-    /// Checks untrusted bytes before they are trusted as a packed document, without recursion.
+    /// What is wrong with untrusted packed bytes.
+    struct Malformed: Error {
+        let problem: String
+        init(_ problem: String) { self.problem = problem }
+    }
+
+    /// Checks untrusted bytes before they are trusted as a packed document. Recursion is bounded by
+    /// `maxDepth`; objects of up to 16 keys are checked for repeated keys without allocating.
     struct Validator {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int
@@ -396,100 +410,109 @@ extension PackedJSON {
             self.maxDepth = maxDepth
         }
 
-        /// What is wrong with the bytes as one packed value, or `nil` when nothing is.
-        mutating func validateDocument() -> String? {
-            // Each open container: how many values it still holds, and for objects the keys seen.
-            struct Open {
-                var remaining: UInt64
-                let isObject: Bool
-                /// The keys seen, compared one by one while few, then hashed.
-                var keys: [UnsafeBufferPointer<UInt8>]
-                var hashedKeys: Set<[UInt8]>?
+        /// Checks that the bytes are exactly one packed value.
+        mutating func validateDocument() throws(Malformed) {
+            try value(depth: 0)
+            guard offset == bytes.count else { throw Malformed("\(bytes.count - offset) bytes follow the document") }
+        }
 
-                /// Records `key`; `false` if the object already had it.
-                mutating func insert(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
-                    if hashedKeys == nil, keys.count < 16 {
-                        if keys.contains(where: { $0.elementsEqual(key) }) { return false }
-                        keys.append(key)
-                        return true
+        mutating func value(depth: Int) throws(Malformed) {
+            guard offset < bytes.count else { throw Malformed("it ends inside a value") }
+            let tag = bytes[offset]
+            offset += 1
+            switch Tag(rawValue: tag) {
+            case .null, .false, .true:
+                return
+            case .integer:
+                let raw = try varint()
+                guard raw >> 1 <= UInt64(maxInteger) else { throw Malformed("an integer is too large") }
+            case .double:
+                guard bytes.count - offset >= 8 else { throw Malformed("a number is cut short") }
+                var bits: UInt64 = 0
+                for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
+                offset += 8
+                guard Double(bitPattern: bits).isFinite else { throw Malformed("a number is not finite") }
+            case .string:
+                _ = try string()
+            case .array:
+                let count = try count(minimumBytesEach: 1, depth: depth)
+                for _ in 0..<count { try value(depth: depth + 1) }
+            case .object:
+                let count = try count(minimumBytesEach: 2, depth: depth)
+                if count <= 16 {
+                    try withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: 16) {
+                        (keys) throws(Malformed) in
+                        for index in 0..<count {
+                            let key = try string()
+                            for earlier in 0..<index where keys[earlier].elementsEqual(key) {
+                                throw Malformed("an object repeats a key")
+                            }
+                            keys[index] = key
+                            try value(depth: depth + 1)
+                        }
                     }
-                    if hashedKeys == nil {
-                        hashedKeys = Set(keys.map(Array.init))
-                        keys = []
+                } else {
+                    var keys = Set<[UInt8]>(minimumCapacity: count)
+                    for _ in 0..<count {
+                        guard keys.insert(Array(try string())).inserted else {
+                            throw Malformed("an object repeats a key")
+                        }
+                        try value(depth: depth + 1)
                     }
-                    return hashedKeys!.insert(Array(key)).inserted
                 }
+            case nil:
+                throw Malformed("unknown tag \(tag)")
             }
-            var stack: [Open] = []
-            repeat {
-                if var top = stack.last {
-                    if top.remaining == 0 {
-                        stack.removeLast()
-                        continue
-                    }
-                    top.remaining -= 1
-                    if top.isObject {
-                        guard let key = string() else { return "an object key is cut short or not UTF-8" }
-                        // Duplicate keys would break JSONObject's invariant.
-                        guard top.insert(key) else { return "an object repeats a key" }
-                    }
-                    stack[stack.count - 1] = top
-                }
-                guard offset < bytes.count else { return "it ends inside a value" }
-                let tag = bytes[offset]
-                offset += 1
-                switch Tag(rawValue: tag) {
-                case .null, .false, .true:
-                    break
-                case .integer:
-                    guard let raw = varint() else { return "an integer is cut short" }
-                    guard raw >> 1 <= UInt64(maxInteger) else { return "an integer is too large" }
-                case .double:
-                    guard bytes.count - offset >= 8 else { return "a number is cut short" }
-                    var bits: UInt64 = 0
-                    for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
-                    offset += 8
-                    guard Double(bitPattern: bits).isFinite else { return "a number is not finite" }
-                case .string:
-                    guard string() != nil else { return "a string is cut short or not UTF-8" }
-                case .array, .object:
-                    guard let count = varint() else { return "a count is cut short" }
-                    // Every value takes at least one byte (every entry two), so a larger count is a lie.
-                    let isObject = tag == Tag.object.rawValue
-                    guard count <= UInt64(bytes.count - offset) / (isObject ? 2 : 1) else {
-                        return "a count is larger than the bytes left"
-                    }
-                    guard stack.count < maxDepth else { return "it nests deeper than \(maxDepth) levels" }
-                    stack.append(Open(remaining: count, isObject: isObject, keys: [], hashedKeys: nil))
-                case nil:
-                    return "unknown tag \(tag)"
-                }
-            } while !stack.isEmpty
-            return offset == bytes.count ? nil : "\(bytes.count - offset) bytes follow the document"
+        }
+
+        /// Reads a container's count: each element takes at least `minimumBytesEach` bytes, so a
+        /// larger count than the bytes left is a lie (and would make a huge allocation).
+        mutating func count(minimumBytesEach: Int, depth: Int) throws(Malformed) -> Int {
+            let count = try varint()
+            guard count <= UInt64(bytes.count - offset) / UInt64(minimumBytesEach) else {
+                throw Malformed("a count is larger than the bytes left")
+            }
+            guard depth < maxDepth else { throw Malformed("it nests deeper than \(maxDepth) levels") }
+            return Int(count)
         }
 
         /// Reads a varint of at most 10 bytes that fits 64 bits.
-        mutating func varint() -> UInt64? {
+        mutating func varint() throws(Malformed) -> UInt64 {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while offset < bytes.count, shift < 64 {
                 let byte = bytes[offset]
                 offset += 1
-                if shift == 63, byte > 1 { return nil }
+                if shift == 63, byte > 1 { break }
                 value |= UInt64(byte & 0x7F) << shift
                 if byte < 0x80 { return value }
                 shift += 7
             }
-            return nil
+            throw Malformed("a varint is cut short or too long")
         }
 
         /// Reads a length-prefixed string whose bytes are valid UTF-8.
-        mutating func string() -> UnsafeBufferPointer<UInt8>? {
-            guard let length = varint(), length <= UInt64(bytes.count - offset) else { return nil }
+        mutating func string() throws(Malformed) -> UnsafeBufferPointer<UInt8> {
+            let length = try varint()
+            guard length <= UInt64(bytes.count - offset) else { throw Malformed("a string is cut short") }
             let string = UnsafeBufferPointer(rebasing: bytes[offset..<(offset + Int(length))])
             offset += Int(length)
-            if string.allSatisfy({ $0 < 0x80 }) { return string }
-            return String(validating: string, as: UTF8.self) == nil ? nil : string
+            guard UTF8Validation.isValid(string) else { throw Malformed("a string is not UTF-8") }
+            return string
         }
+    }
+}
+
+/// UTF-8 validation with a fast path for ASCII.
+package enum UTF8Validation {
+    /// Whether `bytes` are valid UTF-8.
+    @inlinable
+    package static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var ascii = true
+        for byte in bytes where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        return ascii || String(validating: bytes, as: UTF8.self) != nil
     }
 }

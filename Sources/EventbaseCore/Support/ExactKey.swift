@@ -22,7 +22,15 @@ public struct ExactKey: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Whether both keys have the same UTF-8 bytes.
     @inlinable
     public static func == (lhs: ExactKey, rhs: ExactKey) -> Bool {
-        lhs.string.utf8.elementsEqual(rhs.string.utf8)
+        let left = lhs.string.utf8
+        let right = rhs.string.utf8
+        guard left.count == right.count else { return false }
+        // Native strings (small or not) hand out their bytes; compare them as buffers.
+        let compared = left.withContiguousStorageIfAvailable { leftBytes in
+            right.withContiguousStorageIfAvailable { rightBytes in leftBytes.elementsEqual(rightBytes) }
+        }
+        if let compared, let equal = compared { return equal }
+        return left.elementsEqual(right)
     }
 
     /// Hashes the UTF-8 bytes.
