@@ -27,6 +27,33 @@ import Testing
         await eventbase.close()
     }
 
+    @Test func concurrentPutsOfNewKeysRequestNoPurgeButAPutOverAnotherInstancesPutDoes() async throws {
+        let server = InMemoryLogServer()
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "retention", server: server))
+        let eventbase = try await open(log, clock: ManualClock())
+        let other = try await open(
+            FaultyEventLog(wrapping: InMemoryEventLog(streamName: "retention", server: server)), clock: ManualClock())
+        // 64 writers creating keys: each lands after puts of other keys, none after a put of its own key.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<64 {
+                group.addTask { _ = try await eventbase.put("new-\(index)", ["n": .number(Double(index))]) }
+            }
+            try await group.waitForAll()
+        }
+        // A deleted key put again: the delete's writer purges, the put has nothing left to purge.
+        _ = try await eventbase.delete("new-3")
+        _ = try await eventbase.put("new-3", ["n": 3])
+        // Another instance's put of a key, then this instance's: the older put is left to purge.
+        let theirs = try await other.put("shared", ["by": "other"])
+        _ = try await eventbase.put("shared", ["by": "this"])
+        await log.waitForPurgeCalls(2)
+        let calls = log.purgeCalls
+        #expect(calls.map(\.key) == ["new-3", "shared"])
+        #expect(calls[1].before > theirs.meta.revision)
+        await other.close()
+        await eventbase.close()
+    }
+
     @Test func aStreamRecreatedUnderARunningInstanceRebuildsItsReplica() async throws {
         let server = InMemoryLogServer()
         func instance() async throws -> Eventbase {

@@ -442,22 +442,31 @@ public final class Eventbase: Sendable {
                 "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
-        // Read before `existing`: if the replica then had no record of the key and the put lands right
-        // after what it had applied, no earlier put of the key is left in the stream to purge.
-        let appliedBefore = replica.appliedSequence
         let existing = store.meta(forKey: key)
+        let eventID = EventIDs.next()
         let event = Event(
             kind: .put,
             key: key,
             data: data,
             timestamp: started.millisecondsSince1970,
-            eventID: EventIDs.next(),
+            eventID: eventID,
             changes: (existing?.changes ?? 0) + 1,
             dateCreated: existing?.dateCreated.millisecondsSince1970
         )
-        let ack = try await appendAndWait(event, condition: condition, deadline: deadline)
-        let nothingToPurge = existing == nil && ack.sequence == appliedBefore + 1
-        if configuration.options.retention == .latestPut, !ack.duplicate, !nothingToPurge {
+        // The replica notes whether the key had a record when this put was applied. When it had
+        // none, no earlier put of the key is left in the stream: it was never put, or a delete
+        // (whose writer purges the puts before it) came last. So concurrent puts of new keys, the
+        // common case, cost the server no purge.
+        replica.expectPut(eventID: eventID)
+        let ack: AppendAck
+        do {
+            ack = try await appendAndWait(event, condition: condition, deadline: deadline)
+        } catch {
+            _ = replica.takePut(eventID: eventID)
+            throw error
+        }
+        let replaced = replica.takePut(eventID: eventID)
+        if configuration.options.retention == .latestPut, !ack.duplicate, replaced != false {
             purges.offer(PurgeRequest(key: key, before: ack.sequence))
         }
         record(.put, started: started, id: key)
@@ -634,9 +643,13 @@ public final class Eventbase: Sendable {
     public func subscribe(_ query: JSONValue, _ handler: @escaping SubscriptionHandler) async throws -> Subscription {
         let started = try begin()
         let parsed = try Query(query, limits: configuration.options.queryLimits)
-        let emitHandler: SubscriptionHandler = { [weak self] key, data, meta, change in
-            self?.record(.subscribeEmit, started: self?.configuration.now() ?? started, id: key, query: query)
-            try handler(key, data, meta, change)
+        // Without a stats sink there is nothing to record per notification: hand the handler over as it is.
+        var emitHandler = handler
+        if configuration.statsSink != nil {
+            emitHandler = { [weak self] key, data, meta, change in
+                self?.record(.subscribeEmit, started: self?.configuration.now() ?? started, id: key, query: query)
+                try handler(key, data, meta, change)
+            }
         }
         let id = try replica.subscribe(parsed, sink: .handler(emitHandler))
         record(.subscribe, started: started, query: query)

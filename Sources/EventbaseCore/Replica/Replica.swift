@@ -46,11 +46,14 @@ final class Replica: Sendable {
         /// The deadlines of waiters, in registration order (all share one timeout, so this is sorted).
         var deadlines: [(deadline: Duration, id: Int)] = []
         var deadlinesStart = 0
+        /// This instance's puts in flight, by event id: whether the key had a record when the put
+        /// was applied (`nil` until then). See ``expectPut(eventID:)``.
+        var ownPuts: [String: Bool?] = [:]
     }
 
     /// One notification to deliver after the lock is released.
     enum Delivery {
-        case change(Int, Sink, Change)
+        case change(Int, Subscriber, Change)
         case message(LogEntry)
     }
 
@@ -137,15 +140,21 @@ final class Replica: Sendable {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
                     }
+                    if !state.ownPuts.isEmpty, event.kind == .put, let id = event.eventID,
+                        state.ownPuts[id] == .some(nil)
+                    {
+                        state.ownPuts[id] = .some(oldMeta != nil)
+                    }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
                     overlay[ExactKey(event.key)] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
-                    for (id, subscriber) in state.subscribers.candidates(old: old, new: new) {
+                    for candidate in state.subscribers.candidates(old: old, new: new) {
                         if let change = Self.change(
-                            for: subscriber.query, key: event.key, old: old, new: new, entry: entry)
+                            for: candidate.subscriber.query, known: candidate.known, key: event.key, old: old,
+                            new: new, entry: entry)
                         {
-                            deliveries.append(.change(id, subscriber.sink, change))
+                            deliveries.append(.change(candidate.id, candidate.subscriber, change))
                         }
                     }
                     if onMessage != nil { deliveries.append(.message(entry)) }
@@ -208,9 +217,12 @@ final class Replica: Sendable {
                 state.indexes.update(key: key, old: old, new: nil)
                 let entry = LogEntry(
                     sequence: 0, time: time, event: Event(kind: .delete, key: key, timestamp: timestamp))
-                for (id, subscriber) in state.subscribers.candidates(old: old, new: nil) {
-                    if let change = Self.change(for: subscriber.query, key: key, old: old, new: nil, entry: entry) {
-                        deliveries.append(.change(id, subscriber.sink, change))
+                for candidate in state.subscribers.candidates(old: old, new: nil) {
+                    if let change = Self.change(
+                        for: candidate.subscriber.query, known: candidate.known, key: key, old: old, new: nil,
+                        entry: entry)
+                    {
+                        deliveries.append(.change(candidate.id, candidate.subscriber, change))
                     }
                 }
             }
@@ -262,11 +274,14 @@ final class Replica: Sendable {
         }
     }
 
+    /// The change `query` sees from `old` to `new`, if any. `known` gives whether each matches, when
+    /// the subscription table already knows (the query is the equality it is filed under).
     static func change(
-        for query: Query, key: String, old: Record<JSONValue>?, new: Record<JSONValue>?, entry: LogEntry
+        for query: Query, known: (matchedBefore: Bool, matchesNow: Bool)? = nil, key: String,
+        old: Record<JSONValue>?, new: Record<JSONValue>?, entry: LogEntry
     ) -> Change? {
-        let matchedBefore = old.map { query.matches($0.data) } ?? false
-        let matchesNow = new.map { query.matches($0.data) } ?? false
+        let matchedBefore = old.map { known?.matchedBefore ?? query.matches($0.data) } ?? false
+        let matchesNow = new.map { known?.matchesNow ?? query.matches($0.data) } ?? false
         let kind: Change.Kind
         switch (matchedBefore, matchesNow) {
         case (false, true): kind = .entered
@@ -286,8 +301,8 @@ final class Replica: Sendable {
                 } catch {
                     logger.warning("onMessage threw; replication continues", metadata: ["error": "\(error)"])
                 }
-            case .change(let id, let sink, let change):
-                switch sink {
+            case .change(let id, let subscriber, let change):
+                switch subscriber.sink {
                 case .handler(let handler):
                     do {
                         try handler(change.key, change.data, change.meta, change)
@@ -359,6 +374,19 @@ final class Replica: Sendable {
     ///   ``expireWaiters(now:)`` is called with); `nil` never gives up.
     /// - Throws: `.timeout`; the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`);
     ///   `CancellationError` when the task is cancelled.
+    /// Registers a put this instance is about to append, so that ``takePut(eventID:)`` can tell,
+    /// once it is applied, whether it replaced a record (and so left an older put to purge).
+    func expectPut(eventID: String) {
+        state.withLock { $0.ownPuts[eventID] = .some(nil) }
+    }
+
+    /// Whether the put registered with ``expectPut(eventID:)`` found a record of its key when it was
+    /// applied; `nil` when it was not seen being applied (for example when the replica was rebuilt,
+    /// or the log answered with an earlier copy). Forgets the put.
+    func takePut(eventID: String) -> Bool? {
+        state.withLock { $0.ownPuts.removeValue(forKey: eventID) } ?? nil
+    }
+
     func waitUntilApplied(_ sequence: UInt64, deadline: Duration? = nil) async throws {
         let id = state.withLock { state -> Int in
             defer { state.nextID += 1 }

@@ -10,6 +10,9 @@ struct SubscriberTable {
     private var scanned: Set<Int> = []
     private var byPath: [String: (path: FieldPath, byValue: [JSONValue: Set<Int>])] = [:]
     private var filing: [Int: (path: String, values: [JSONValue])] = [:]
+    /// Subscriptions whose whole query is the condition they are filed under: a record matches
+    /// them exactly when it is found under one of their values, so they need no query evaluation.
+    private var exact: Set<Int> = []
 
     var count: Int { all.count }
 
@@ -24,12 +27,14 @@ struct SubscriberTable {
         for value in condition.values { entry.byValue[value, default: []].insert(id) }
         byPath[text] = entry
         filing[id] = (text, condition.values)
+        if case .field(_, let predicates) = subscriber.query.root, predicates.count == 1 { exact.insert(id) }
     }
 
     @discardableResult
     mutating func remove(_ id: Int) -> Replica.Subscriber? {
         guard let removed = all.removeValue(forKey: id) else { return nil }
         scanned.remove(id)
+        exact.remove(id)
         if let (text, values) = filing.removeValue(forKey: id) {
             for value in values {
                 byPath[text]?.byValue[value]?.remove(id)
@@ -45,28 +50,46 @@ struct SubscriberTable {
         return all.keys.sorted().compactMap { all[$0] }
     }
 
+    /// A subscription that may see a change, and, for one whose query needs no evaluation, whether
+    /// the old and the new record match it.
+    struct Candidate {
+        let id: Int
+        let subscriber: Replica.Subscriber
+        let known: (matchedBefore: Bool, matchesNow: Bool)?
+    }
+
     /// The subscriptions that may see a change from `old` to `new`, in subscription order.
-    func candidates(old: Record<JSONValue>?, new: Record<JSONValue>?) -> [(id: Int, subscriber: Replica.Subscriber)] {
+    func candidates(old: Record<JSONValue>?, new: Record<JSONValue>?) -> [Candidate] {
         guard !all.isEmpty else { return [] }
-        // Ids in an array, sorted and de-duplicated once: cheaper than a set per event.
-        var ids = Array(scanned)
+        // Ids in an array, sorted and de-duplicated once: cheaper than a set per event. The low two
+        // bits say where an id was found: 1 under a value of the old record, 2 of the new, 0 scanned.
+        var marks = scanned.map { $0 << 2 }
         for (_, entry) in byPath {
-            func collect(_ record: Record<JSONValue>?) {
+            func collect(_ record: Record<JSONValue>?, _ bit: Int) {
                 guard let record else { return }
                 EqualityIndexes.forEachIndexValue(at: entry.path, in: record.data) { value in
-                    if let found = entry.byValue[value] { ids.append(contentsOf: found) }
+                    if let found = entry.byValue[value] {
+                        for id in found { marks.append(id << 2 | bit) }
+                    }
                 }
             }
-            collect(old)
-            collect(new)
+            collect(old, 1)
+            collect(new, 2)
         }
-        ids.sort()
-        var result: [(id: Int, subscriber: Replica.Subscriber)] = []
-        result.reserveCapacity(ids.count)
-        var previous: Int?
-        for id in ids where id != previous {
-            previous = id
-            if let subscriber = all[id] { result.append((id, subscriber)) }
+        marks.sort()
+        var result: [Candidate] = []
+        result.reserveCapacity(marks.count)
+        var index = 0
+        while index < marks.count {
+            let id = marks[index] >> 2
+            var found = 0
+            while index < marks.count, marks[index] >> 2 == id {
+                found |= marks[index] & 3
+                index += 1
+            }
+            guard let subscriber = all[id] else { continue }
+            let known = exact.contains(id) ? (matchedBefore: found & 1 != 0, matchesNow: found & 2 != 0) : nil
+            result.append(Candidate(id: id, subscriber: subscriber, known: known))
         }
         return result
     }
