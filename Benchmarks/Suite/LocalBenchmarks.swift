@@ -125,22 +125,29 @@ struct LocalBenchmarks {
     }
 
     /// subscribe_fanout: puts applied per second with `subscriptions` live queries vs with none.
+    /// Timed in two alternating halves, baseline first, so both see the same load.
     func subscribeFanout() async throws -> BenchmarkResult {
-        let events = configuration.fanoutEvents
+        let half = max(1, configuration.fanoutEvents / 2)
         let eventbase = try await inMemory("bench_fanout")
         func apply(_ range: Range<Int>) async throws -> Double {
             try await Measure.time {
                 for index in range { _ = try await eventbase.put("f\(index % 1000)", BenchmarkData.document(index)) }
             }
         }
-        let baselineSeconds = try await apply(0..<events)
-        var subscriptions: [Subscription] = []
-        for index in 0..<configuration.subscriptions {
-            subscriptions.append(
-                try await eventbase.subscribe(["age": .number(Double(index % 90))]) { _, _, _, _ in })
+        var baselineSeconds = 0.0
+        var seconds = 0.0
+        for round in 0..<2 {
+            let start = round * 2 * half
+            baselineSeconds += try await apply(start..<(start + half))
+            var subscriptions: [Subscription] = []
+            for index in 0..<configuration.subscriptions {
+                subscriptions.append(
+                    try await eventbase.subscribe(["age": .number(Double(index % 90))]) { _, _, _, _ in })
+            }
+            seconds += try await apply((start + half)..<(start + 2 * half))
+            for subscription in subscriptions { subscription.cancel() }
         }
-        let seconds = try await apply(events..<(2 * events))
-        for subscription in subscriptions { subscription.cancel() }
+        let events = 2 * half
         await eventbase.close()
         return BenchmarkResult(
             name: "subscribe_fanout", operations: events, seconds: seconds, opsPerSecond: Double(events) / seconds,

@@ -180,7 +180,7 @@ final class Replica: Sendable {
         switch outcome {
         case .success:
             for continuation in released { continuation.resume() }
-            deliver(deliveries)
+            deliver(consume deliveries)
             return skipped
         case .failure(let error):
             for continuation in released { continuation.resume(throwing: error) }
@@ -236,7 +236,7 @@ final class Replica: Sendable {
             let error = EventbaseError(
                 .streamDeleted, "Stream \(streamName) was deleted and created again; the write went to the old stream.")
             for continuation in released { continuation.resume(throwing: error) }
-            deliver(deliveries)
+            deliver(consume deliveries)
         case .failure(let error):
             for continuation in released { continuation.resume(throwing: error) }
             throw error
@@ -292,8 +292,11 @@ final class Replica: Sendable {
         return Change(kind: kind, key: key, data: new?.data, meta: new?.meta, oldData: old?.data, entry: entry)
     }
 
-    private func deliver(_ deliveries: [Delivery]) {
-        for delivery in deliveries {
+    private func deliver(_ deliveries: consuming [Delivery]) {
+        // Each delivery is moved out (one in-place reverse, then popLast) rather than copied: a
+        // change holds the event, both documents and the meta.
+        deliveries.reverse()
+        while let delivery = deliveries.popLast() {
             switch delivery {
             case .message(let entry):
                 do {

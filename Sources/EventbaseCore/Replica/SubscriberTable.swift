@@ -88,7 +88,9 @@ struct SubscriberTable {
                 index += 1
             }
             guard let subscriber = all[id] else { continue }
-            let known = exact.contains(id) ? (matchedBefore: found & 1 != 0, matchesNow: found & 2 != 0) : nil
+            // Found under a value (found != 0) means filed, so only filed ids are looked up in `exact`.
+            let known =
+                found != 0 && exact.contains(id) ? (matchedBefore: found & 1 != 0, matchesNow: found & 2 != 0) : nil
             result.append(Candidate(id: id, subscriber: subscriber, known: known))
         }
         return result
