@@ -157,6 +157,23 @@ enum StoredRecord {
     }
 }
 
+extension StateStore {
+    /// The record for `key` as a query meets it: packed when the store keeps it so, else decoded.
+    func storedRecord(forKey key: String) -> StoredRecord? {
+        if keepsPackedRecords { return packedRecord(forKey: key).map(StoredRecord.packed) }
+        return record(forKey: key).map(StoredRecord.decoded)
+    }
+
+    /// Visits every record as a query meets it (see ``storedRecord(forKey:)``), from a consistent view.
+    func forEachStoredRecord(_ body: (_ key: String, _ record: StoredRecord) throws -> Void) rethrows {
+        if keepsPackedRecords {
+            try forEachPackedRecord { key, record in try body(key, .packed(record)) }
+        } else {
+            try forEachRecord { key, record in try body(key, .decoded(record)) }
+        }
+    }
+}
+
 /// The binary encoding of a ``JSONValue`` that ``PackedRecord`` stores: a tag byte per value, then
 /// its payload. Lengths and counts are unsigned LEB128 varints; integral numbers of at most 2^53 in
 /// magnitude are zig-zag varints, every other number is the 8 bytes of its IEEE 754 bit pattern

@@ -159,10 +159,8 @@ struct QueryRunner {
         }
         if let candidates {
             for (key, record) in candidates { try visit(key, record) }
-        } else if store.keepsPackedRecords {
-            try store.forEachPackedRecord { key, record in try visit(key, .packed(record)) }
         } else {
-            try store.forEachRecord { key, record in try visit(key, .decoded(record)) }
+            try store.forEachStoredRecord(visit)
         }
     }
 

@@ -339,20 +339,8 @@ final class Replica: Sendable {
         guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
         // The records are read under the lock, while no batch is being applied: one consistent view.
         // A store that keeps them packed hands them over without decoding.
-        let packed = store.keepsPackedRecords
         func records(_ keys: Set<ExactKey>) -> [(key: String, record: StoredRecord)] {
-            var records: [(key: String, record: StoredRecord)] = []
-            records.reserveCapacity(keys.count)
-            for key in keys {
-                if packed {
-                    if let record = store.packedRecord(forKey: key.string) {
-                        records.append((key.string, .packed(record)))
-                    }
-                } else if let record = store.record(forKey: key.string) {
-                    records.append((key.string, .decoded(record)))
-                }
-            }
-            return records
+            keys.compactMap { key in store.storedRecord(forKey: key.string).map { (key.string, $0) } }
         }
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
@@ -466,14 +454,8 @@ final class Replica: Sendable {
             if case .liveQuery(let continuation) = sink {
                 // Yielding here keeps the snapshot and the live changes in order; the stream never
                 // calls back into the replica.
-                if store.keepsPackedRecords {
-                    store.forEachPackedRecord { key, record in
-                        if record.matches(query) { continuation.yield(.existing(record.record(key: key))) }
-                    }
-                } else {
-                    store.forEachRecord { _, record in
-                        if query.matches(record.data) { continuation.yield(.existing(record)) }
-                    }
+                store.forEachStoredRecord { key, record in
+                    if record.matches(query) { continuation.yield(.existing(record.record(key: key))) }
                 }
                 continuation.yield(.caughtUp)
             }
