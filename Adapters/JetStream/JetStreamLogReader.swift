@@ -319,7 +319,7 @@ final class JetStreamLogReader: Sendable {
         let expected = control.withLock { $0.identity }
         if let expected, expected != current { throw Self.deleted(streamName) }
         guard info.lastSequence >= machine.knownLastSequence else { throw Self.deleted(streamName) }
-        if beforeConsumer { _ = machine.streamRead(lastSequence: info.lastSequence) }
+        if beforeConsumer { _ = machine.streamRead(lastSequence: info.lastSequence, replicas: info.config.replicas) }
         let known = machine.knownLastSequence
         control.withLock { control in
             control.identity = current

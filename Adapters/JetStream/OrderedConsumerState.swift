@@ -49,6 +49,13 @@ struct OrderedConsumerState: Sendable {
     private(set) var position: UInt64
     /// The stream's last sequence as last read, before the current consumer was created.
     private(set) var knownLastSequence: UInt64 = 0
+    /// Whether a consumer's `pending == 0` proves that nothing up to ``knownLastSequence`` is left to
+    /// deliver. Only for a stream on one server: a replicated stream's consumer counts pending
+    /// messages in its own server's copy, which may lag the leader that answered the stream read
+    /// (after a leader change, for example); skipping to the known last sequence would then skip
+    /// messages that are still to be delivered. A probe (answered by the leader) moves the position
+    /// over a purged tail instead.
+    private(set) var trustsPending = true
     /// Starts before `start` (the first sequence wanted).
     init(start: UInt64) {
         delivered = max(1, start) - 1
@@ -58,18 +65,20 @@ struct OrderedConsumerState: Sendable {
     /// Where a new consumer must start.
     var nextStart: UInt64 { delivered + 1 }
 
-    /// Records the stream's last sequence, read before creating a consumer.
+    /// Records the stream's last sequence, read before creating a consumer, and how many servers
+    /// hold the stream.
     /// - Returns: `false` when it went backwards: the stream was deleted and created again.
-    mutating func streamRead(lastSequence: UInt64) -> Bool {
+    mutating func streamRead(lastSequence: UInt64, replicas: Int = 1) -> Bool {
         guard lastSequence >= knownLastSequence else { return false }
         knownLastSequence = lastSequence
+        trustsPending = replicas <= 1
         return true
     }
 
     /// A new consumer was created from ``nextStart``; `pending` messages are waiting for it.
     mutating func consumerCreated(pending: UInt64) {
         consumerSequence = 0
-        if pending == 0 {
+        if pending == 0, trustsPending {
             // Nothing at or after nextStart existed after knownLastSequence was read.
             position = max(position, knownLastSequence)
         }
@@ -95,7 +104,7 @@ struct OrderedConsumerState: Sendable {
         guard metadata.streamSequence > delivered else { return .skip }
         delivered = metadata.streamSequence
         position = max(position, delivered)
-        if metadata.pending == 0 {
+        if metadata.pending == 0, trustsPending {
             // Nothing after this message existed when it was sent, and everything up to
             // knownLastSequence existed before the consumer was created: the rest was purged.
             position = max(position, knownLastSequence)

@@ -364,6 +364,25 @@ func collect(
         #expect(state.position == 5)
     }
 
+    @Test func aReplicatedStreamsPendingCountDoesNotSkipToTheKnownLastSequence() {
+        // A consumer of a replicated stream counts pending messages in its own server's copy, which
+        // can lag the leader that answered the stream read: only a probe may skip what is missing.
+        var replicated = OrderedConsumerState(start: 1)
+        _ = replicated.streamRead(lastSequence: 10, replicas: 3)
+        replicated.consumerCreated(pending: 0)
+        #expect(replicated.position == 0)
+        let first = ScriptedJetStream.event(stream: "s", key: "a", streamSequence: 1, consumerSequence: 1, pending: 0)
+        _ = replicated.receive(first)
+        #expect(replicated.position == 1)
+        replicated.probed(lastSequence: 10, nextExisting: 6)
+        #expect(replicated.position == 5)
+        // On one server the count is the stream's own: a purged tail is skipped at once.
+        var single = OrderedConsumerState(start: 1)
+        _ = single.streamRead(lastSequence: 10, replicas: 1)
+        single.consumerCreated(pending: 0)
+        #expect(single.position == 10)
+    }
+
     @Test func probesOnlyTrustWhatExists() {
         var state = OrderedConsumerState(start: 1)
         _ = state.streamRead(lastSequence: 10)
