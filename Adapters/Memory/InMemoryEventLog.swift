@@ -26,157 +26,106 @@ public final class InMemoryEventLog: EventLog {
         try NameRules.validateStreamName(streamName)
         return server.state.withLock { state in
             if state.streams[streamName] == nil {
-                state.streams[streamName] = InMemoryLogServer.Stream(name: streamName, created: server.now())
+                state.streams[streamName] = state.makeStream(streamName, created: server.now())
             }
-            return Self.logState(state.streams[streamName]!)
+            return state.streams[streamName]!.logState
         }
-    }
-
-    private static func logState(_ stream: InMemoryLogServer.Stream) -> LogState {
-        LogState(
-            lastSequence: stream.lastSequence,
-            messageCount: UInt64(stream.messages.count),
-            identity: StreamIdentity(name: stream.name, created: stream.created)
-        )
     }
 
     public func state() async throws -> LogState {
         try checkOpen()
         return try server.state.withLock { state in
             guard let stream = state.streams[streamName] else { throw EventbaseError.deleted(streamName) }
-            return Self.logState(stream)
+            return stream.logState
         }
     }
 
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
         try checkOpen()
-        let subject = EventCodec.subject(stream: streamName, key: event.key, kind: event.kind)
-        let payload = EventCodec.encodePayload(event)
-        let headers = EventCodec.headers(for: event)
-        let putSubject = EventCodec.subject(stream: streamName, key: event.key, kind: .put)
-        return try server.state.withLock { state in
+        // The entry replicas read: built from the event when that gives what decoding its wire form
+        // would (the common case, without the JSON round trip); through the codec otherwise.
+        let shortcut = WireEquivalent.entry(for: event)
+        let subject = shortcut == nil ? EventCodec.subject(stream: streamName, key: event.key, kind: event.kind) : ""
+        let payload = shortcut == nil ? EventCodec.encodePayload(event) : []
+        let headers = shortcut == nil ? EventCodec.headers(for: event) : []
+        let window = server.deduplicationWindow
+        // A forgotten generation of event ids is released after the lock, where `_` drops it.
+        let (ack, waiters, _) = try server.state.withLock {
+            state -> (AppendAck, [InMemoryLogServer.Waiter], [ExactKey: UInt64]?) in
             guard state.streams[streamName] != nil else { throw EventbaseError.deleted(streamName) }
-            let window = server.deduplicationWindow
-            if let id = event.eventID, let existing = state.streams[streamName]!.deduplication[id] {
-                return AppendAck(
-                    sequence: existing, time: state.streams[streamName]!.messages[existing]?.time, duplicate: true)
+            if let id = event.eventID, let existing = state.streams[streamName]!.sequence(ofEventID: id) {
+                let time = state.streams[streamName]!.entry(at: existing)?.time
+                return (AppendAck(sequence: existing, time: time, duplicate: true), [], nil)
             }
             // As JetStream's Nats-Expected-Last-Subject-Sequence on the key's put subject.
-            let lastPut = state.streams[streamName]!.lastBySubject[putSubject].flatMap { sequence in
-                state.streams[streamName]!.messages[sequence] != nil ? sequence : nil
-            }
-            switch condition {
-            case .keyRevision(let revision)? where lastPut != revision:
-                throw EventbaseError(
-                    .conflict,
-                    "The key \(event.key) changed since revision \(revision); read it again and retry.")
-            case .keyAbsent? where lastPut != nil:
-                throw EventbaseError(.conflict, "The key \(event.key) already exists.")
-            default:
-                break
+            if let condition {
+                let lastPut = state.streams[streamName]!.puts[ExactKey(event.key)]?.last
+                switch condition {
+                case .keyRevision(let revision) where lastPut != revision:
+                    throw EventbaseError(
+                        .conflict,
+                        "The key \(event.key) changed since revision \(revision); read it again and retry.")
+                case .keyAbsent where lastPut != nil:
+                    throw EventbaseError(.conflict, "The key \(event.key) already exists.")
+                default:
+                    break
+                }
             }
             let time = server.now()
-            let sequence = InMemoryLogServer.store(
-                in: &state.streams[streamName]!, subject: subject, payload: payload, headers: headers, time: time)
-            if let id = event.eventID, window > 0 {
-                Self.remember(id, sequence: sequence, window: window, in: &state.streams[streamName]!)
+            let sequence = state.streams[streamName]!.lastSequence + 1
+            let entry: LogEntry
+            if let shortcut {
+                entry = LogEntry(sequence: sequence, time: time, payload: shortcut)
+            } else {
+                entry = EventCodec.entry(
+                    sequence: sequence, time: time, subject: subject, stream: streamName, payload: payload,
+                    header: { name in headers.first { $0.name == name }?.value })
             }
-            return AppendAck(sequence: sequence, time: time)
+            let waiters = state.streams[streamName]!.store(entry, putKey: event.kind == .put ? event.key : nil)
+            var forgotten: [ExactKey: UInt64]?
+            if let id = event.eventID, window > 0 {
+                forgotten = state.streams[streamName]!.remember(id, sequence: sequence, window: window)
+            }
+            return (AppendAck(sequence: sequence, time: time), waiters, forgotten)
         }
-    }
-
-    private static func remember(_ id: String, sequence: UInt64, window: Int, in stream: inout InMemoryLogServer.Stream)
-    {
-        stream.deduplication[id] = sequence
-        if stream.deduplicationRing.count < window {
-            stream.deduplicationRing.append(id)
-        } else {
-            stream.deduplication[stream.deduplicationRing[stream.deduplicationNext]] = nil
-            stream.deduplicationRing[stream.deduplicationNext] = id
-        }
-        stream.deduplicationNext = (stream.deduplicationNext + 1) % window
+        for waiter in waiters { waiter.continuation.resume() }
+        return ack
     }
 
     public func entries(from sequence: UInt64) -> LogEntries {
-        let (stream, continuation) = AsyncThrowingStream<LogBatch, any Error>.makeStream()
-        if closed.withLock({ $0 }) {
-            continuation.finish(throwing: EventbaseError.closedLog)
-            return LogEntries(stream)
-        }
-        let owner = ObjectIdentifier(self)
-        let id: Int? = server.state.withLock { state in
-            guard let data = state.streams[streamName] else {
-                continuation.finish(throwing: EventbaseError.deleted(streamName))
-                return nil
-            }
-            // The backlog, in batches, then live entries as they are stored (under the same lock, so
-            // nothing is missed or repeated).
-            let start = data.order.partitionPoint { $0 < sequence }
-            var batch: [LogEntry] = []
-            for position in data.order[start...] {
-                guard let message = data.messages[position] else { continue }
-                batch.append(InMemoryLogServer.entry(from: message, stream: streamName))
-                if batch.count == 1024 {
-                    continuation.yield(LogBatch(entries: batch, position: message.sequence))
-                    batch.removeAll(keepingCapacity: true)
-                }
-            }
-            continuation.yield(LogBatch(entries: batch, position: data.lastSequence))
-            let id = state.nextFollower
-            state.nextFollower += 1
-            state.streams[streamName]!.followers[id] = InMemoryLogServer.Follower(
-                continuation: continuation, owner: owner)
-            return id
-        }
-        if let id {
-            let server = self.server
-            let name = streamName
-            continuation.onTermination = { _ in
-                server.state.withLock { state in
-                    _ = state.streams[name]?.followers.removeValue(forKey: id)
-                }
-            }
-        }
-        return LogEntries(stream)
+        let cursor = InMemoryLogCursor(log: self, from: sequence)
+        return LogEntries(AsyncThrowingStream(unfolding: { try await cursor.next() }))
     }
+
+    /// Whether ``close()`` was called.
+    var isClosed: Bool { closed.withLock { $0 } }
 
     public func purgePuts(of key: String, before sequence: UInt64) async throws -> Int {
         try checkOpen()
-        let subject = EventCodec.subject(stream: streamName, key: key, kind: .put)
         return try server.state.withLock { state in
             guard state.streams[streamName] != nil else { throw EventbaseError.deleted(streamName) }
-            let sequences = state.streams[streamName]!.subjectSequences[subject] ?? []
-            var kept: [UInt64] = []
+            let key = ExactKey(key)
+            guard let removed = state.streams[streamName]!.puts[key]?.remove(below: sequence), !removed.isEmpty
+            else { return 0 }
+            if state.streams[streamName]!.puts[key]?.isEmpty == true {
+                state.streams[streamName]!.puts[key] = nil
+            }
             var purged = 0
-            for candidate in sequences {
-                if candidate < sequence {
-                    if state.streams[streamName]!.messages.removeValue(forKey: candidate) != nil { purged += 1 }
-                } else {
-                    kept.append(candidate)
-                }
-            }
-            state.streams[streamName]!.subjectSequences[subject] = kept.isEmpty ? nil : kept
-            state.streams[streamName]!.purgedSinceCompaction += purged
-            if state.streams[streamName]!.purgedSinceCompaction > 4096 {
-                let messages = state.streams[streamName]!.messages
-                state.streams[streamName]!.order.removeAll { messages[$0] == nil }
-                state.streams[streamName]!.purgedSinceCompaction = 0
-            }
+            for candidate in removed where state.streams[streamName]!.remove(candidate) { purged += 1 }
             return purged
         }
     }
 
     public func destroy() async throws {
         try checkOpen()
-        let followers = try server.state.withLock { state in
+        let waiters = try server.state.withLock { state in
             guard let removed = state.streams.removeValue(forKey: streamName) else {
                 throw EventbaseError(.streamNotFound, "Stream \(streamName) does not exist.")
             }
-            return Array(removed.followers.values)
+            return Array(removed.waiters.values)
         }
-        for follower in followers {
-            follower.continuation.finish(throwing: EventbaseError.deleted(streamName))
-        }
+        // Woken readers find the stream gone and end with `.streamDeleted`.
+        for waiter in waiters { waiter.continuation.resume() }
     }
 
     public func close() async {
@@ -185,15 +134,15 @@ public final class InMemoryEventLog: EventLog {
             return closed
         }
         guard !wasClosed else { return }
+        // Woken readers of this log find it closed and finish.
         let owner = ObjectIdentifier(self)
-        let mine = server.state.withLock { state -> [InMemoryLogServer.Follower] in
-            guard var stream = state.streams[streamName] else { return [] }
-            let mine = stream.followers.filter { $0.value.owner == owner }
-            for id in mine.keys { stream.followers[id] = nil }
-            state.streams[streamName] = stream
+        let mine = server.state.withLock { state -> [InMemoryLogServer.Waiter] in
+            guard let waiters = state.streams[streamName]?.waiters else { return [] }
+            let mine = waiters.filter { $0.value.owner == owner }
+            for id in mine.keys { state.streams[streamName]!.waiters[id] = nil }
             return Array(mine.values)
         }
-        for follower in mine { follower.continuation.finish() }
+        for waiter in mine { waiter.continuation.resume() }
     }
 }
 
@@ -204,18 +153,5 @@ extension EventbaseError {
 
     static var closedLog: EventbaseError {
         EventbaseError(.closed, "This event log is closed.")
-    }
-}
-
-extension Array where Element == UInt64 {
-    /// The index of the first element for which `predicate` is false (the array is partitioned).
-    func partitionPoint(_ predicate: (UInt64) -> Bool) -> Int {
-        var low = 0
-        var high = count
-        while low < high {
-            let middle = (low + high) / 2
-            if predicate(self[middle]) { low = middle + 1 } else { high = middle }
-        }
-        return low
     }
 }

@@ -2,47 +2,138 @@ public import EventbaseCore
 public import Foundation
 import Synchronization
 
-/// An in-process stand-in for a JetStream server: it holds streams of encoded messages that any
-/// number of ``InMemoryEventLog``s read and write.
+/// An in-process stand-in for a JetStream server: it holds streams of events that any number of
+/// ``InMemoryEventLog``s read and write.
 ///
-/// Messages are stored as their wire form (subject, JSON payload, headers) and decoded when read, so
-/// the in-memory backend exercises the same codec as JetStream. Share one server between instances
-/// to test several replicas of one stream; tests can also publish raw messages, as another client
-/// (or eventbase v3) would, with ``publishRaw(stream:subject:payload:headers:)``.
+/// Entries are kept as replicas read them: what JetStream's wire would carry (subject, JSON payload,
+/// headers) decoded by ``EventCodec``. An appended event takes a shortcut that gives the same entry
+/// without the round trip through JSON (see ``InMemoryEventLog/append(_:condition:)``); raw messages,
+/// as another client (or eventbase v3) would publish them with
+/// ``publishRaw(stream:subject:payload:headers:)``, are decoded once, when stored. Share one server
+/// between instances to test several replicas of one stream.
 public final class InMemoryLogServer: Sendable {
-    struct Message: Sendable {
-        let sequence: UInt64
-        let time: Date
-        let subject: String
-        let payload: [UInt8]
-        let headers: [(name: String, value: String)]
+    /// The puts of one key still in a stream, oldest first (most keys have one).
+    struct PutSequences {
+        private var first: UInt64 = 0
+        private var rest: [UInt64] = []
+
+        var isEmpty: Bool { first == 0 }
+        var last: UInt64? { rest.last ?? (first == 0 ? nil : first) }
+
+        mutating func append(_ sequence: UInt64) {
+            if first == 0 { first = sequence } else { rest.append(sequence) }
+        }
+
+        /// Removes the sequences below `bound`; returns them.
+        mutating func remove(below bound: UInt64) -> [UInt64] {
+            let all = first == 0 ? [] : [first] + rest
+            let removed = all.filter { $0 < bound }
+            guard !removed.isEmpty else { return [] }
+            let kept = all.filter { $0 >= bound }
+            first = kept.first ?? 0
+            rest = Array(kept.dropFirst())
+            return removed
+        }
     }
 
-    struct Follower {
-        let continuation: AsyncThrowingStream<LogBatch, any Error>.Continuation
+    /// A reader waiting for entries, woken by the next append (or by the stream's end, or its log's close).
+    struct Waiter {
         let owner: ObjectIdentifier
+        let continuation: UnsafeContinuation<Void, Never>
     }
 
     struct Stream {
         let name: String
         let created: Date
+        /// Tells this stream from an earlier one of the same name (deleted or recreated meanwhile).
+        let incarnation: Int
         var lastSequence: UInt64 = 0
-        var messages: [UInt64: Message] = [:]
-        /// Sequences in order; may hold purged ones (skipped when reading), compacted now and then.
-        var order: [UInt64] = []
-        var purgedSinceCompaction = 0
-        var subjectSequences: [String: [UInt64]] = [:]
-        var lastBySubject: [String: UInt64] = [:]
-        var deduplication: [String: UInt64] = [:]
-        /// Ids in the order they were stored, as a ring of `deduplicationWindow` slots.
-        var deduplicationRing: [String] = []
-        var deduplicationNext = 0
-        var followers: [Int: Follower] = [:]
+        /// Slot `i` holds the entry at sequence `base + i`, `nil` once purged; slots before `head` are all `nil`.
+        var slots: [LogEntry?] = []
+        var base: UInt64 = 1
+        var head = 0
+        var count = 0
+        /// The surviving puts of each key (byte for byte): the messages on its put subject, which
+        /// purges and expected-last-subject-sequence checks address.
+        var puts: [ExactKey: PutSequences] = [:]
+        /// The ids of recent appends, for de-duplication, in two generations: the current one, and
+        /// the one before it, dropped whole when the current one is full. So the last `window` ids
+        /// are always remembered (and at most the last `2 × window`), without removing ids one by one.
+        var recentIDs: [ExactKey: UInt64] = [:]
+        var olderIDs: [ExactKey: UInt64] = [:]
+        var waiters: [Int: Waiter] = [:]
+
+        init(name: String, created: Date, incarnation: Int) {
+            self.name = name
+            self.created = created
+            self.incarnation = incarnation
+        }
+
+        func entry(at sequence: UInt64) -> LogEntry? {
+            guard sequence >= base, sequence - base < UInt64(slots.count) else { return nil }
+            return slots[Int(sequence - base)]
+        }
+
+        /// Stores `entry` at the next sequence (which it must carry) and returns the readers to wake.
+        mutating func store(_ entry: LogEntry, putKey: String?) -> [Waiter] {
+            lastSequence = entry.sequence
+            slots.append(entry)
+            count += 1
+            if let putKey { puts[ExactKey(putKey), default: PutSequences()].append(entry.sequence) }
+            guard !waiters.isEmpty else { return [] }
+            defer { waiters.removeAll(keepingCapacity: true) }
+            return Array(waiters.values)
+        }
+
+        mutating func remove(_ sequence: UInt64) -> Bool {
+            guard sequence >= base, sequence - base < UInt64(slots.count) else { return false }
+            let index = Int(sequence - base)
+            guard slots[index] != nil else { return false }
+            slots[index] = nil
+            count -= 1
+            while head < slots.count, slots[head] == nil { head += 1 }
+            // Drops the purged prefix once it is most of the array (amortised O(1) per entry).
+            if head > 4096, head * 2 > slots.count {
+                slots.removeFirst(head)
+                base += UInt64(head)
+                head = 0
+            }
+            return true
+        }
+
+        /// The sequence of the append with event id `id`, if it is remembered.
+        func sequence(ofEventID id: String) -> UInt64? {
+            let id = ExactKey(id)
+            return recentIDs[id] ?? olderIDs[id]
+        }
+
+        /// Remembers the event id of an append; returns the generation of ids it forgot, to be
+        /// released after the lock is.
+        mutating func remember(_ id: String, sequence: UInt64, window: Int) -> [ExactKey: UInt64]? {
+            recentIDs[ExactKey(id)] = sequence
+            guard recentIDs.count >= window else { return nil }
+            let forgotten = olderIDs
+            olderIDs = recentIDs
+            recentIDs = Dictionary(minimumCapacity: min(window, 1 << 20))
+            return forgotten
+        }
+
+        var logState: LogState {
+            LogState(
+                lastSequence: lastSequence, messageCount: UInt64(count),
+                identity: StreamIdentity(name: name, created: created))
+        }
     }
 
     struct State {
         var streams: [String: Stream] = [:]
-        var nextFollower = 0
+        var nextIncarnation = 0
+        var nextWaiter = 0
+
+        mutating func makeStream(_ name: String, created: Date) -> Stream {
+            nextIncarnation += 1
+            return Stream(name: name, created: created, incarnation: nextIncarnation)
+        }
     }
 
     let now: @Sendable () -> Date
@@ -51,7 +142,8 @@ public final class InMemoryLogServer: Sendable {
 
     /// Creates an empty server.
     /// - Parameters:
-    ///   - deduplicationWindow: How many recent event ids each stream remembers for de-duplication.
+    ///   - deduplicationWindow: How many recent event ids each stream remembers, at least, for
+    ///     de-duplication (it may remember up to twice as many).
     ///   - now: The server's clock, used to timestamp messages.
     public init(deduplicationWindow: Int = 100_000, now: @escaping @Sendable () -> Date = { Date() }) {
         self.deduplicationWindow = deduplicationWindow
@@ -68,62 +160,50 @@ public final class InMemoryLogServer: Sendable {
     /// looking. Readers of the old stream end with `.streamDeleted`.
     /// - Throws: `.streamNotFound` when the stream does not exist.
     public func recreateStream(_ stream: String, created: Date) throws {
-        let followers = try state.withLock { state in
+        let waiters = try state.withLock { state in
             guard let removed = state.streams.removeValue(forKey: stream) else {
                 throw EventbaseError(.streamNotFound, "Stream \(stream) does not exist.")
             }
-            state.streams[stream] = Stream(name: stream, created: created)
-            return Array(removed.followers.values)
+            state.streams[stream] = state.makeStream(stream, created: created)
+            return Array(removed.waiters.values)
         }
-        for follower in followers {
-            follower.continuation.finish(throwing: EventbaseError.deleted(stream))
-        }
+        for waiter in waiters { waiter.continuation.resume() }
     }
 
-    /// Publishes a raw message to an existing stream, as another client would.
+    /// Publishes a raw message to an existing stream, as another client would. It is decoded as
+    /// replicas decode JetStream's messages: one that is not a valid event is stored, and skipped by
+    /// replicas.
     /// - Returns: The sequence assigned.
     /// - Throws: `.streamNotFound` when the stream does not exist.
     @discardableResult
     public func publishRaw(
         stream: String, subject: String, payload: [UInt8], headers: [(name: String, value: String)] = []
     ) throws -> UInt64 {
-        try state.withLock { state in
+        let parsed = EventCodec.parseSubject(subject, stream: stream)
+        // Only the canonical spelling of a key's put subject is that subject.
+        let putKey = parsed.flatMap { parsed in
+            parsed.kind == .put && EventCodec.subject(stream: stream, key: parsed.key, kind: .put) == subject
+                ? parsed.key : nil
+        }
+        let (sequence, waiters) = try state.withLock { state in
             guard state.streams[stream] != nil else {
                 throw EventbaseError(.streamNotFound, "Stream \(stream) does not exist.")
             }
-            return Self.store(
-                in: &state.streams[stream]!, subject: subject, payload: payload, headers: headers, time: now())
+            let sequence = state.streams[stream]!.lastSequence + 1
+            let entry = EventCodec.entry(
+                sequence: sequence, time: now(), subject: subject, stream: stream, payload: payload,
+                header: { name in headers.first { $0.name == name }?.value })
+            return (sequence, state.streams[stream]!.store(entry, putKey: putKey))
         }
-    }
-
-    /// Every message of a stream in order, decoded (for tests that fold the log independently).
-    public func entries(of stream: String) -> [LogEntry] {
-        state.withLock { state in
-            guard let data = state.streams[stream] else { return [] }
-            return data.order.compactMap { data.messages[$0] }.map { Self.entry(from: $0, stream: stream) }
-        }
-    }
-
-    static func store(
-        in stream: inout Stream, subject: String, payload: [UInt8], headers: [(name: String, value: String)], time: Date
-    ) -> UInt64 {
-        stream.lastSequence += 1
-        let sequence = stream.lastSequence
-        let message = Message(sequence: sequence, time: time, subject: subject, payload: payload, headers: headers)
-        stream.messages[sequence] = message
-        stream.order.append(sequence)
-        stream.subjectSequences[subject, default: []].append(sequence)
-        stream.lastBySubject[subject] = sequence
-        if !stream.followers.isEmpty {
-            let batch = LogBatch(entries: [entry(from: message, stream: stream.name)], position: sequence)
-            for follower in stream.followers.values { follower.continuation.yield(batch) }
-        }
+        for waiter in waiters { waiter.continuation.resume() }
         return sequence
     }
 
-    static func entry(from message: Message, stream: String) -> LogEntry {
-        EventCodec.entry(
-            sequence: message.sequence, time: message.time, subject: message.subject, stream: stream,
-            payload: message.payload, header: { name in message.headers.first { $0.name == name }?.value })
+    /// Every entry of a stream in order (for tests that fold the log independently).
+    public func entries(of stream: String) -> [LogEntry] {
+        state.withLock { state in
+            guard let data = state.streams[stream] else { return [] }
+            return data.slots[data.head...].compactMap { $0 }
+        }
     }
 }

@@ -156,7 +156,7 @@ struct LocalBenchmarks {
     }
 
     /// put_conc_memory: `put` from `writers` concurrent writers on the in-memory backend vs the same
-    /// events appended to an `InMemoryEventLog` (encoding, storing, de-duplication; no replica) with as
+    /// events appended to an `InMemoryEventLog` (entry building, storing, de-duplication; no replica) with as
     /// many writers. Timed in two alternating halves, baseline first, so both see the same load.
     func putConcurrentlyInMemory() async throws -> BenchmarkResult {
         let half = max(1, configuration.puts / 2)

@@ -1,0 +1,117 @@
+import EventbaseCore
+import Synchronization
+
+/// One reader of an in-memory stream: each call to ``next()`` hands over every entry stored since the
+/// last one (up to ``batchLimit``) in one batch, or waits for the next append. Appends wake a reader
+/// only while it waits, so a busy reader costs writers nothing and reads in ever larger batches.
+final class InMemoryLogCursor: Sendable {
+    /// The most entries in one batch.
+    static let batchLimit = 4096
+
+    private struct Position {
+        /// The lowest sequence to deliver.
+        var from: UInt64
+        /// The last position reported (entries up to it were delivered).
+        var reported: UInt64 = 0
+        var started = false
+        var done = false
+    }
+
+    private enum Step {
+        case batch(LogBatch)
+        case end
+        case failure(EventbaseError)
+        case wait
+    }
+
+    private let log: InMemoryEventLog
+    private let server: InMemoryLogServer
+    private let stream: String
+    /// The stream followed; `nil` when it did not exist when reading started.
+    private let incarnation: Int?
+    /// Identifies this reader's waiter.
+    private let id: Int
+    private let position: Mutex<Position>
+
+    init(log: InMemoryEventLog, from sequence: UInt64) {
+        self.log = log
+        self.server = log.server
+        self.stream = log.streamName
+        let name = log.streamName
+        (incarnation, id) = log.server.state.withLock { state in
+            defer { state.nextWaiter += 1 }
+            return (state.streams[name]?.incarnation, state.nextWaiter)
+        }
+        position = Mutex(Position(from: sequence))
+    }
+
+    func next() async throws -> LogBatch? {
+        while true {
+            switch step(waiter: nil) {
+            case .batch(let batch): return batch
+            case .end: return nil
+            case .failure(let error): throw error
+            case .wait: break
+            }
+            // Nothing new: wait for an append (checked again under the lock, so none is missed).
+            var woken: Step = .wait
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+                    woken = step(waiter: continuation)
+                    if case .wait = woken { return }
+                    continuation.resume()
+                }
+            } onCancel: {
+                let waiter = server.state.withLock { [stream, id] state in
+                    state.streams[stream]?.waiters.removeValue(forKey: id)
+                }
+                waiter?.continuation.resume()
+            }
+            switch woken {
+            case .batch(let batch): return batch
+            case .end: return nil
+            case .failure(let error): throw error
+            case .wait: continue
+            }
+        }
+    }
+
+    /// Takes what there is to deliver, or registers `waiter` (when given) to be woken by the next append.
+    private func step(waiter: UnsafeContinuation<Void, Never>?) -> Step {
+        position.withLock { position in
+            guard !position.done else { return .end }
+            let step = server.state.withLock { state -> Step in
+                if log.isClosed || Task.isCancelled { return .end }
+                guard let incarnation, state.streams[stream]?.incarnation == incarnation else {
+                    return .failure(.deleted(stream))
+                }
+                if position.started, state.streams[stream]!.lastSequence <= position.reported {
+                    if let waiter {
+                        state.streams[stream]!.waiters[id] = InMemoryLogServer.Waiter(
+                            owner: ObjectIdentifier(log), continuation: waiter)
+                    }
+                    return .wait
+                }
+                let data = state.streams[stream]!
+                var entries: [LogEntry] = []
+                let first = max(position.from, position.reported + 1)
+                var index = first < data.base ? data.head : max(data.head, Int(min(first - data.base, UInt64(Int.max))))
+                while index < data.slots.count, entries.count < Self.batchLimit {
+                    if let entry = data.slots[index] { entries.append(entry) }
+                    index += 1
+                }
+                // Past the newest entry the position is the stream's last sequence (its newest
+                // entries may have been purged).
+                let reached = index >= data.slots.count ? data.lastSequence : data.base + UInt64(index) - 1
+                position.started = true
+                position.reported = max(position.reported, reached)
+                return .batch(LogBatch(entries: entries, position: reached))
+            }
+            switch step {
+            case .end, .failure: position.done = true
+            case .batch, .wait: break
+            }
+            return step
+        }
+    }
+}
