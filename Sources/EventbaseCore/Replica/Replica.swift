@@ -6,9 +6,11 @@ import Synchronization
 /// notifies live queries, in log order.
 ///
 /// One task applies (the instance's tail loop); any task may read, wait or subscribe. Store
-/// writes, waiter bookkeeping and subscription matching happen under one lock, so a subscription
-/// registered with a snapshot of existing records sees every later change exactly once. Handlers,
-/// continuations and `onMessage` are called after the lock is released.
+/// writes and subscription matching happen under one lock, so a subscription registered with a
+/// snapshot of existing records sees every later change exactly once. Writes waiting to be applied
+/// are kept under a second lock (taken after the first, never before it), so that writers do not
+/// wait while a batch is applied. Handlers, continuations and `onMessage` are called after the
+/// locks are released.
 final class Replica: Sendable {
     enum Sink: Sendable {
         case handler(SubscriptionHandler)
@@ -37,18 +39,32 @@ final class Replica: Sendable {
 
     private struct State {
         var applied: UInt64
-        var waiters: [Int: Waiter] = [:]
         var subscribers = SubscriberTable()
         var nextID = 1
         var failure: EventbaseError?
         var invalidEntries: [InvalidEntryKind: Int] = [:]
         var indexes = EqualityIndexes()
+    }
+
+    /// Writes waiting for the replica: a copy of what they need from ``State``, kept up to date by
+    /// whoever changes it there.
+    private struct Writes {
+        var applied: UInt64
+        var failure: EventbaseError?
+        var waiters: [Int: Waiter] = [:]
+        var nextID = 1
         /// The deadlines of waiters, in registration order (all share one timeout, so this is sorted).
         var deadlines: [(deadline: Duration, id: Int)] = []
         var deadlinesStart = 0
         /// This instance's puts in flight, by event id: whether the key had a record when the put
         /// was applied (`nil` until then). See ``expectPut(eventID:)``.
         var ownPuts: [String: Bool?] = [:]
+
+        /// Takes every waiter, to resume after the lock is released.
+        mutating func takeAll() -> [CheckedContinuation<Void, any Error>] {
+            defer { waiters.removeAll() }
+            return waiters.values.map(\.continuation)
+        }
     }
 
     /// One notification to deliver after the lock is released.
@@ -62,6 +78,7 @@ final class Replica: Sendable {
     private let logger: Logger
     private let onMessage: (@Sendable (LogEntry) throws -> Void)?
     private let state: Mutex<State>
+    private let writes: Mutex<Writes>
 
     init(
         store: any StateStore,
@@ -74,10 +91,11 @@ final class Replica: Sendable {
         self.logger = logger
         self.onMessage = onMessage
         self.state = Mutex(State(applied: store.lastAppliedSequence))
+        self.writes = Mutex(Writes(applied: store.lastAppliedSequence))
     }
 
     /// The last applied sequence.
-    var appliedSequence: UInt64 { state.withLock { $0.applied } }
+    var appliedSequence: UInt64 { writes.withLock { $0.applied } }
 
     /// How many entries were skipped because they were not valid events.
     var invalidEntryCount: Int { state.withLock { $0.invalidEntries.values.reduce(0, +) } }
@@ -89,7 +107,7 @@ final class Replica: Sendable {
     var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     /// Why the replica stopped, if it did.
-    var failure: EventbaseError? { state.withLock { $0.failure } }
+    var failure: EventbaseError? { writes.withLock { $0.failure } }
 
     // MARK: Applying
 
@@ -107,8 +125,11 @@ final class Replica: Sendable {
         var skipped: [SkippedEntry] = []
         var deliveries: [Delivery] = []
         var released: [CheckedContinuation<Void, any Error>] = []
+        // Own puts in this batch were registered before they were appended, so before this batch.
+        let tracksPuts = writes.withLock { !$0.ownPuts.isEmpty }
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil, batch.position > state.applied else { return .success(()) }
+            var putOutcomes: [(eventID: String, replaced: Bool)] = []
             var overlay: [ExactKey: Record<JSONValue>?] = [:]
             var changes: [StateBatch.Change] = []
             // Without indexes or subscribers only the old record's meta is needed, which a store that
@@ -140,10 +161,8 @@ final class Replica: Sendable {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
                     }
-                    if !state.ownPuts.isEmpty, event.kind == .put, let id = event.eventID,
-                        state.ownPuts[id] == .some(nil)
-                    {
-                        state.ownPuts[id] = .some(oldMeta != nil)
+                    if tracksPuts, event.kind == .put, let id = event.eventID {
+                        putOutcomes.append((id, oldMeta != nil))
                     }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
                     overlay[ExactKey(event.key)] = .some(new)
@@ -166,14 +185,24 @@ final class Replica: Sendable {
                 let failure = EventbaseError(
                     .storageFailure, "The state store failed to apply events; the replica stopped.", cause: error)
                 state.failure = failure
-                released = state.waiters.values.map(\.continuation)
-                state.waiters.removeAll()
+                released = writes.withLock { writes in
+                    writes.failure = failure
+                    return writes.takeAll()
+                }
                 return .failure(failure)
             }
             state.applied = batch.position
-            for (id, waiter) in state.waiters where waiter.sequence <= batch.position {
-                released.append(waiter.continuation)
-                state.waiters[id] = nil
+            released = writes.withLock { writes in
+                writes.applied = batch.position
+                for (id, replaced) in putOutcomes where writes.ownPuts[id] == .some(nil) {
+                    writes.ownPuts[id] = .some(replaced)
+                }
+                var released: [CheckedContinuation<Void, any Error>] = []
+                for (id, waiter) in writes.waiters where waiter.sequence <= batch.position {
+                    released.append(waiter.continuation)
+                    writes.waiters[id] = nil
+                }
+                return released
             }
             return .success(())
         }
@@ -208,8 +237,10 @@ final class Replica: Sendable {
                 let failure = EventbaseError(
                     .storageFailure, "The state store failed to reset for the recreated stream.", cause: error)
                 state.failure = failure
-                released = state.waiters.values.map(\.continuation)
-                state.waiters.removeAll()
+                released = writes.withLock { writes in
+                    writes.failure = failure
+                    return writes.takeAll()
+                }
                 return .failure(failure)
             }
             let timestamp = time.millisecondsSince1970
@@ -227,8 +258,10 @@ final class Replica: Sendable {
                 }
             }
             state.applied = 0
-            released = state.waiters.values.map(\.continuation)
-            state.waiters.removeAll()
+            released = writes.withLock { writes in
+                writes.applied = 0
+                return writes.takeAll()
+            }
             return .success(())
         }
         switch outcome {
@@ -360,37 +393,41 @@ final class Replica: Sendable {
 
     // MARK: Waiting
 
-    /// Waits until the replica has applied `sequence`.
-    /// - Parameter deadline: When to give up with `.timeout` (on the elapsed clock that
-    ///   ``expireWaiters(now:)`` is called with); `nil` never gives up.
-    /// - Throws: `.timeout`; the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`);
-    ///   `CancellationError` when the task is cancelled.
     /// Registers a put this instance is about to append, so that ``takePut(eventID:)`` can tell,
     /// once it is applied, whether it replaced a record (and so left an older put to purge).
     func expectPut(eventID: String) {
-        state.withLock { $0.ownPuts[eventID] = .some(nil) }
+        writes.withLock { $0.ownPuts[eventID] = .some(nil) }
     }
 
     /// Whether the put registered with ``expectPut(eventID:)`` found a record of its key when it was
     /// applied; `nil` when it was not seen being applied (for example when the replica was rebuilt,
     /// or the log answered with an earlier copy). Forgets the put.
     func takePut(eventID: String) -> Bool? {
-        state.withLock { $0.ownPuts.removeValue(forKey: eventID) } ?? nil
+        writes.withLock { $0.ownPuts.removeValue(forKey: eventID) } ?? nil
     }
 
+    /// Waits until the replica has applied `sequence`.
+    /// - Parameter deadline: When to give up with `.timeout` (on the elapsed clock that
+    ///   ``expireWaiters(now:)`` is called with); `nil` never gives up.
+    /// - Throws: `.timeout`; the replica's failure (`.closed`, `.streamDeleted`, `.storageFailure`);
+    ///   `CancellationError` when the task is cancelled.
     func waitUntilApplied(_ sequence: UInt64, deadline: Duration? = nil) async throws {
-        let id = state.withLock { state -> Int in
-            defer { state.nextID += 1 }
-            return state.nextID
+        let first = writes.withLock { writes -> Result<Int, any Error>? in
+            if let failure = writes.failure { return .failure(failure) }
+            if writes.applied >= sequence { return nil }
+            defer { writes.nextID += 1 }
+            return .success(writes.nextID)
         }
+        guard let first else { return }
+        let id = try first.get()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let immediate: Result<Void, any Error>? = state.withLock { state in
-                    if let failure = state.failure { return .failure(failure) }
-                    if state.applied >= sequence { return .success(()) }
+                let immediate: Result<Void, any Error>? = writes.withLock { writes in
+                    if let failure = writes.failure { return .failure(failure) }
+                    if writes.applied >= sequence { return .success(()) }
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiters[id] = Waiter(sequence: sequence, deadline: deadline, continuation: continuation)
-                    if let deadline { state.deadlines.append((deadline, id)) }
+                    writes.waiters[id] = Waiter(sequence: sequence, deadline: deadline, continuation: continuation)
+                    if let deadline { writes.deadlines.append((deadline, id)) }
                     return nil
                 }
                 if let immediate {
@@ -400,7 +437,7 @@ final class Replica: Sendable {
                 }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            let waiter = writes.withLock { $0.waiters.removeValue(forKey: id) }
             waiter?.continuation.resume(throwing: CancellationError())
         }
     }
@@ -410,7 +447,7 @@ final class Replica: Sendable {
 
     /// The earliest deadline of a waiter still waiting, if any.
     var nextDeadline: Duration? {
-        state.withLock { state in
+        writes.withLock { state in
             while state.deadlinesStart < state.deadlines.count {
                 let (deadline, id) = state.deadlines[state.deadlinesStart]
                 if state.waiters[id] != nil { return deadline }
@@ -424,7 +461,7 @@ final class Replica: Sendable {
 
     /// Fails every waiter whose deadline is at or before `now` with `.timeout`.
     func expireWaiters(now: Duration, message: String) {
-        let expired = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+        let expired = writes.withLock { state -> [CheckedContinuation<Void, any Error>] in
             var expired: [CheckedContinuation<Void, any Error>] = []
             while state.deadlinesStart < state.deadlines.count, state.deadlines[state.deadlinesStart].deadline <= now {
                 let id = state.deadlines[state.deadlinesStart].id
@@ -485,10 +522,14 @@ final class Replica: Sendable {
     func fail(_ error: EventbaseError) {
         let (waiters, subscribers) = state.withLock { state in
             if state.failure == nil { state.failure = error }
-            defer { state.waiters.removeAll() }
-            return (Array(state.waiters.values), state.subscribers.removeAll())
+            let failure = state.failure
+            let waiters = writes.withLock { writes in
+                writes.failure = failure
+                return writes.takeAll()
+            }
+            return (waiters, state.subscribers.removeAll())
         }
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+        for waiter in waiters { waiter.resume(throwing: error) }
         for subscriber in subscribers {
             finish(subscriber.sink, throwing: error.code == .closed ? nil : error)
         }
