@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -32,24 +33,23 @@ package enum Measure {
         return (percentile(sorted, 0.5) * 1e6, percentile(sorted, 0.99) * 1e6)
     }
 
-    /// Runs `operation(0..<count)` with at most `width` operations in flight.
+    /// Runs `operation(0..<count)` from `width` concurrent writers: each a task that takes the next
+    /// index and runs it, until none is left (so no task is created per operation).
     package static func concurrently(
         _ count: Int, width: Int, _ operation: @escaping @Sendable (Int) async throws -> Void
     ) async throws {
+        let next = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var next = 0
             for _ in 0..<min(max(1, width), count) {
-                let index = next
-                next += 1
-                group.addTask { try await operation(index) }
-            }
-            while try await group.next() != nil {
-                if next < count {
-                    let index = next
-                    next += 1
-                    group.addTask { try await operation(index) }
+                group.addTask {
+                    while true {
+                        let index = next.take()
+                        guard index < count else { return }
+                        try await operation(index)
+                    }
                 }
             }
+            try await group.waitForAll()
         }
     }
 
@@ -69,5 +69,14 @@ package enum Measure {
             guard let symbol = dlsym(nil, "malloc_trim") else { return }
             _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
         #endif
+    }
+}
+
+/// Hands out 0, 1, 2, … to concurrent takers.
+private final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    func take() -> Int {
+        value.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 }
