@@ -50,12 +50,29 @@ import Testing
             key: "k", data: ["age": 20], meta: Meta(dateCreated: t1, dateModified: t1, changes: 1, revision: 1))
         let child = Record<JSONValue>(key: "k", data: ["age": 10], meta: adult.meta)
         let logEntry = entry(2, t2, put)
-        #expect(Replica.change(for: query, key: "k", old: nil, new: adult, entry: logEntry)?.kind == .entered)
-        #expect(Replica.change(for: query, key: "k", old: adult, new: adult, entry: logEntry)?.kind == .updated)
-        #expect(Replica.change(for: query, key: "k", old: adult, new: child, entry: logEntry)?.kind == .left)
-        #expect(Replica.change(for: query, key: "k", old: adult, new: nil, entry: logEntry)?.kind == .left)
-        #expect(Replica.change(for: query, key: "k", old: child, new: child, entry: logEntry) == nil)
-        #expect(Replica.change(for: query, key: "k", old: adult, new: nil, entry: logEntry)?.oldData == adult.data)
+        #expect(Replica.changeKind(for: query, known: nil, old: nil, new: adult) == .entered)
+        #expect(Replica.changeKind(for: query, known: nil, old: adult, new: adult) == .updated)
+        #expect(Replica.changeKind(for: query, known: nil, old: adult, new: child) == .left)
+        #expect(Replica.changeKind(for: query, known: nil, old: adult, new: nil) == .left)
+        #expect(Replica.changeKind(for: query, known: nil, old: child, new: child) == nil)
+        // What the subscription table knows is taken as it is.
+        #expect(Replica.changeKind(for: query, known: (true, false), old: child, new: child) == .left)
+
+        // Subscribers that an event moves alike share one change; each kind is made once.
+        let younger = try Query(["age": ["$lt": 18]])
+        let sink = Replica.Sink.handler { _, _, _, _ in }
+        let candidates =
+            (0..<3).map { SubscriberTable.Candidate(id: $0, subscriber: .init(query: query, sink: sink), known: nil) }
+            + [SubscriberTable.Candidate(id: 3, subscriber: .init(query: younger, sink: sink), known: nil)]
+        var deliveries = Replica.Deliveries()
+        deliveries.add(candidates, key: "k", old: child, new: adult, entry: logEntry)
+        #expect(deliveries.changes.map(\.kind) == [.entered, .left])
+        #expect(deliveries.changes.allSatisfy { $0.oldData == child.data && $0.data == adult.data && $0.key == "k" })
+        let slots = deliveries.items.map { item -> Int? in
+            if case .change(_, _, let slot) = item { return slot }
+            return nil
+        }
+        #expect(slots == [0, 0, 0, 1])
     }
 
     @Test func metaEncodesDatesAsISO8601WithMilliseconds() throws {

@@ -69,8 +69,50 @@ final class Replica: Sendable {
 
     /// One notification to deliver after the lock is released.
     enum Delivery {
-        case change(Int, Subscriber, Change)
+        /// Subscriber `id` gets the change at this index of ``Deliveries/changes``.
+        case change(Int, Subscriber, Int)
         case message(LogEntry)
+    }
+
+    /// The notifications of a batch: each distinct change made once (every subscriber that an event
+    /// moves the same way gets the same change), and who gets what, in order.
+    struct Deliveries {
+        var changes: [Change] = []
+        var items: [Delivery] = []
+
+        /// Files the change `event` makes for each candidate subscriber.
+        mutating func add(
+            _ candidates: [SubscriberTable.Candidate], key: String, old: Record<JSONValue>?, new: Record<JSONValue>?,
+            entry: LogEntry
+        ) {
+            // The index in `changes` of this event's entered, updated and left change, once made.
+            var entered = -1
+            var updated = -1
+            var left = -1
+            for candidate in candidates {
+                guard
+                    let kind = Replica.changeKind(
+                        for: candidate.subscriber.query, known: candidate.known, old: old, new: new)
+                else { continue }
+                func slot(_ made: inout Int) -> Int {
+                    if made < 0 {
+                        made = changes.count
+                        changes.append(
+                            Change(
+                                kind: kind, key: key, data: new?.data, meta: new?.meta, oldData: old?.data, entry: entry
+                            ))
+                    }
+                    return made
+                }
+                let index =
+                    switch kind {
+                    case .entered: slot(&entered)
+                    case .updated: slot(&updated)
+                    case .left: slot(&left)
+                    }
+                items.append(.change(candidate.id, candidate.subscriber, index))
+            }
+        }
     }
 
     let store: any StateStore
@@ -123,7 +165,7 @@ final class Replica: Sendable {
     @discardableResult
     func apply(_ batch: LogBatch) throws -> [SkippedEntry] {
         var skipped: [SkippedEntry] = []
-        var deliveries: [Delivery] = []
+        var deliveries = Deliveries()
         var released: [CheckedContinuation<Void, any Error>] = []
         // Own puts in this batch were registered before they were appended, so before this batch.
         let tracksPuts = writes.withLock { !$0.ownPuts.isEmpty }
@@ -168,15 +210,10 @@ final class Replica: Sendable {
                     overlay[ExactKey(event.key)] = .some(new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
-                    for candidate in state.subscribers.candidates(old: old, new: new) {
-                        if let change = Self.change(
-                            for: candidate.subscriber.query, known: candidate.known, key: event.key, old: old,
-                            new: new, entry: entry)
-                        {
-                            deliveries.append(.change(candidate.id, candidate.subscriber, change))
-                        }
-                    }
-                    if onMessage != nil { deliveries.append(.message(entry)) }
+                    deliveries.add(
+                        state.subscribers.candidates(old: old, new: new), key: event.key, old: old, new: new,
+                        entry: entry)
+                    if onMessage != nil { deliveries.items.append(.message(entry)) }
                 }
             }
             do {
@@ -222,7 +259,7 @@ final class Replica: Sendable {
     /// `.streamDeleted` (they went to the old stream), and applying starts again after sequence 0.
     /// - Throws: what the store throws when it resets; the replica then fails.
     func rebuild(identity: StreamIdentity, time: Date) throws {
-        var deliveries: [Delivery] = []
+        var deliveries = Deliveries()
         var released: [CheckedContinuation<Void, any Error>] = []
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil else { return .success(()) }
@@ -248,14 +285,8 @@ final class Replica: Sendable {
                 state.indexes.update(key: key, old: old, new: nil)
                 let entry = LogEntry(
                     sequence: 0, time: time, event: Event(kind: .delete, key: key, timestamp: timestamp))
-                for candidate in state.subscribers.candidates(old: old, new: nil) {
-                    if let change = Self.change(
-                        for: candidate.subscriber.query, known: candidate.known, key: key, old: old, new: nil,
-                        entry: entry)
-                    {
-                        deliveries.append(.change(candidate.id, candidate.subscriber, change))
-                    }
-                }
+                deliveries.add(
+                    state.subscribers.candidates(old: old, new: nil), key: key, old: old, new: nil, entry: entry)
             }
             state.applied = 0
             released = writes.withLock { writes in
@@ -307,29 +338,26 @@ final class Replica: Sendable {
         }
     }
 
-    /// The change `query` sees from `old` to `new`, if any. `known` gives whether each matches, when
-    /// the subscription table already knows (the query is the equality it is filed under).
-    static func change(
-        for query: Query, known: (matchedBefore: Bool, matchesNow: Bool)? = nil, key: String,
-        old: Record<JSONValue>?, new: Record<JSONValue>?, entry: LogEntry
-    ) -> Change? {
+    /// How a change from `old` to `new` moves a record relative to `query`; `nil` when it concerns
+    /// the query not at all. `known` gives whether each matches, when the subscription table already
+    /// knows (the query is the equality it is filed under).
+    static func changeKind(
+        for query: Query, known: (matchedBefore: Bool, matchesNow: Bool)?, old: Record<JSONValue>?,
+        new: Record<JSONValue>?
+    ) -> Change.Kind? {
         let matchedBefore = old.map { known?.matchedBefore ?? query.matches($0.data) } ?? false
         let matchesNow = new.map { known?.matchesNow ?? query.matches($0.data) } ?? false
-        let kind: Change.Kind
         switch (matchedBefore, matchesNow) {
-        case (false, true): kind = .entered
-        case (true, true): kind = .updated
-        case (true, false): kind = .left
+        case (false, true): return .entered
+        case (true, true): return .updated
+        case (true, false): return .left
         case (false, false): return nil
         }
-        return Change(kind: kind, key: key, data: new?.data, meta: new?.meta, oldData: old?.data, entry: entry)
     }
 
-    private func deliver(_ deliveries: consuming [Delivery]) {
-        // Each delivery is moved out (one in-place reverse, then popLast) rather than copied: a
-        // change holds the event, both documents and the meta.
-        deliveries.reverse()
-        while let delivery = deliveries.popLast() {
+    private func deliver(_ deliveries: consuming Deliveries) {
+        let changes = deliveries.changes
+        for delivery in deliveries.items {
             switch delivery {
             case .message(let entry):
                 do {
@@ -337,10 +365,11 @@ final class Replica: Sendable {
                 } catch {
                     logger.warning("onMessage threw; replication continues", metadata: ["error": "\(error)"])
                 }
-            case .change(let id, let subscriber, let change):
+            case .change(let id, let subscriber, let slot):
                 switch subscriber.sink {
                 case .handler(let handler):
                     do {
+                        let change = changes[slot]
                         try handler(change.key, change.data, change.meta, change)
                     } catch {
                         logger.warning(
@@ -348,9 +377,9 @@ final class Replica: Sendable {
                             metadata: ["subscription": "\(id)", "error": "\(error)"])
                     }
                 case .changes(let continuation):
-                    if case .dropped = continuation.yield(change) { overflowed(id) }
+                    if case .dropped = continuation.yield(changes[slot]) { overflowed(id) }
                 case .liveQuery(let continuation):
-                    if case .dropped = continuation.yield(.change(change)) { overflowed(id) }
+                    if case .dropped = continuation.yield(.change(changes[slot])) { overflowed(id) }
                 }
             }
         }
