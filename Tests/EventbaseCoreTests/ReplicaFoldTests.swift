@@ -1,3 +1,4 @@
+import EventbaseTestKit
 import Foundation
 import Testing
 
@@ -73,6 +74,31 @@ import Testing
             return nil
         }
         #expect(slots == [0, 0, 0, 1])
+    }
+
+    /// The batch overlay answers as a plain dictionary of the batch's writes would, whatever mix of
+    /// new and repeated keys (and filter collisions) the batch has.
+    @Test(arguments: [2, 40, 5_000] as [Int])
+    func batchOverlayAnswersAsADictionaryOfTheBatchsWrites(distinctKeys: Int) {
+        var generator = SeededGenerator(seed: UInt64(distinctKeys))
+        var overlay = Replica.BatchOverlay()
+        var expected: [ExactKey: Record<JSONValue>?] = [:]
+        var changes: [StateBatch.Change] = []
+        let meta = Meta(dateCreated: t1, dateModified: t1, changes: 1, revision: 1)
+        for step in 0..<3_000 {
+            // Keys that are canonically equivalent but not byte-equal stay apart.
+            let key =
+                Bool.random(using: &generator) && step % 7 == 0
+                ? "e\u{301}" : "k\(Int.random(in: 0..<distinctKeys, using: &generator))"
+            let pending = overlay.pending(key, written: changes)
+            #expect(pending.map { $0?.data } == expected[ExactKey(key)].map { $0?.data }, "step \(step), key \(key)")
+            let record: Record<JSONValue>? =
+                step % 5 == 0 ? nil : Record(key: key, data: ["step": .number(Double(step))], meta: meta)
+            overlay.wrote(key, record)
+            expected[ExactKey(key)] = .some(record)
+            changes.append(StateBatch.Change(key: key, record: record))
+        }
+        #expect(overlay.pending("é", written: changes).map { $0?.data } == expected[ExactKey("é")].map { $0?.data })
     }
 
     @Test func metaEncodesDatesAsISO8601WithMilliseconds() throws {

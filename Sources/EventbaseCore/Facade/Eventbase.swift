@@ -393,7 +393,7 @@ public final class Eventbase: Sendable {
     /// - Parameters:
     ///   - key: Any non-empty string within ``NameRules/maxKeyBytes(stream:)``.
     ///   - data: A JSON object; the stored document gets `"id": key` added.
-    /// - Returns: The record as the replica holds it.
+    /// - Returns: The record this put stored, as the replica applied it (later writes to the key do not show in it).
     /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.limitExceeded` when it
     ///   nests deeper than ``EventbaseOptions/jsonLimits`` (or the default limits replicas read with)
     ///   allow, or its event is larger than the server's max_payload; `.timeout` after
@@ -465,12 +465,14 @@ public final class Eventbase: Sendable {
             _ = replica.takePut(eventID: eventID)
             throw error
         }
-        let replaced = replica.takePut(eventID: eventID)
-        if configuration.options.retention == .latestPut, !ack.duplicate, replaced != false {
+        let applied = replica.takePut(eventID: eventID)
+        if configuration.options.retention == .latestPut, !ack.duplicate, applied?.replaced != false {
             purges.offer(PurgeRequest(key: key, before: ack.sequence))
         }
         record(.put, started: started, id: key)
-        if let stored = store.record(forKey: key), stored.meta.revision >= ack.sequence {
+        // The record as this put stored it, when the replica was seen applying it (the usual case).
+        if let applied { return applied.record }
+        if let stored = store.record(forKey: key), stored.meta.revision == ack.sequence {
             return stored
         }
         // A later write to the key (a delete, or another instance's put) was applied meanwhile;

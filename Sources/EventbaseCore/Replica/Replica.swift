@@ -56,15 +56,61 @@ final class Replica: Sendable {
         /// The deadlines of waiters, in registration order (all share one timeout, so this is sorted).
         var deadlines: [(deadline: Duration, id: Int)] = []
         var deadlinesStart = 0
-        /// This instance's puts in flight, by event id: whether the key had a record when the put
-        /// was applied (`nil` until then). See ``expectPut(eventID:)``.
-        var ownPuts: [String: Bool?] = [:]
+        /// This instance's puts in flight, by event id: what became of each once applied (`nil`
+        /// until then). See ``expectPut(eventID:)``.
+        var ownPuts: [String: AppliedPut?] = [:]
 
         /// Takes every waiter, to resume after the lock is released.
         mutating func takeAll() -> [CheckedContinuation<Void, any Error>] {
             defer { waiters.removeAll() }
             return waiters.values.map(\.continuation)
         }
+    }
+
+    /// The records a batch has written so far, for later events of the same keys in it (the store
+    /// is written once, at the end of the batch).
+    ///
+    /// Most batches write each key once. A Bloom filter of the keys seen (1,024 bits, two probes of
+    /// an FNV-1a hash of the key's bytes) answers "not written in this batch" without hashing the key
+    /// into a dictionary; the dictionary is built, from the writes so far, the first time the filter
+    /// cannot tell. A crafted key can only make the filter say "maybe", never skip a write.
+    struct BatchOverlay {
+        private var filter = [UInt64](repeating: 0, count: 16)
+        private var written: [ExactKey: Record<JSONValue>?]?
+
+        /// The record `key` has after the batch's writes so far (`.some(nil)`: deleted), or `nil`
+        /// when the batch has not written it. `written` are the batch's writes so far, in order.
+        mutating func pending(_ key: String, written changes: [StateBatch.Change]) -> Record<JSONValue>?? {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            let first = Int(truncatingIfNeeded: hash & 1023)
+            let second = Int(truncatingIfNeeded: (hash >> 32) & 1023)
+            let seen =
+                filter[first >> 6] & (1 << UInt64(first & 63)) != 0
+                && filter[second >> 6] & (1 << UInt64(second & 63)) != 0
+            filter[first >> 6] |= 1 << UInt64(first & 63)
+            filter[second >> 6] |= 1 << UInt64(second & 63)
+            guard seen else { return nil }
+            if written == nil {
+                var built: [ExactKey: Record<JSONValue>?] = [:]
+                for change in changes { built[ExactKey(change.key)] = .some(change.record) }
+                written = built
+            }
+            return written![ExactKey(key)]
+        }
+
+        /// Notes that the batch wrote `record` (`nil`: deleted) under `key`.
+        mutating func wrote(_ key: String, _ record: Record<JSONValue>?) {
+            if written != nil { written![ExactKey(key)] = .some(record) }
+        }
+    }
+
+    /// What became of a put of this instance once the replica applied it.
+    struct AppliedPut {
+        /// Whether the key had a record (so an older put of it may be left to purge).
+        let replaced: Bool
+        /// The record the put folded to.
+        let record: Record<JSONValue>
     }
 
     /// One notification to deliver after the lock is released.
@@ -171,8 +217,8 @@ final class Replica: Sendable {
         let tracksPuts = writes.withLock { !$0.ownPuts.isEmpty }
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil, batch.position > state.applied else { return .success(()) }
-            var putOutcomes: [(eventID: String, replaced: Bool)] = []
-            var overlay: [ExactKey: Record<JSONValue>?] = [:]
+            var putOutcomes: [(eventID: String, applied: AppliedPut)] = []
+            var overlay = BatchOverlay()
             var changes: [StateBatch.Change] = []
             // Without indexes or subscribers only the old record's meta is needed, which a store that
             // keeps documents encoded returns without decoding.
@@ -193,7 +239,7 @@ final class Replica: Sendable {
                 case .event(let event):
                     let old: Record<JSONValue>?
                     let oldMeta: Meta?
-                    if let pending = overlay[ExactKey(event.key)] {
+                    if let pending = overlay.pending(event.key, written: changes) {
                         old = pending
                         oldMeta = pending?.meta
                     } else if needsOldData {
@@ -203,11 +249,11 @@ final class Replica: Sendable {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
                     }
-                    if tracksPuts, event.kind == .put, let id = event.eventID {
-                        putOutcomes.append((id, oldMeta != nil))
-                    }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
-                    overlay[ExactKey(event.key)] = .some(new)
+                    if tracksPuts, let new, let id = event.eventID {
+                        putOutcomes.append((id, AppliedPut(replaced: oldMeta != nil, record: new)))
+                    }
+                    overlay.wrote(event.key, new)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
                     deliveries.add(
@@ -231,8 +277,11 @@ final class Replica: Sendable {
             state.applied = batch.position
             released = writes.withLock { writes in
                 writes.applied = batch.position
-                for (id, replaced) in putOutcomes where writes.ownPuts[id] == .some(nil) {
-                    writes.ownPuts[id] = .some(replaced)
+                for (id, applied) in putOutcomes {
+                    // Own puts only (one look-up), each the first time it is applied.
+                    if let index = writes.ownPuts.index(forKey: id), writes.ownPuts.values[index] == nil {
+                        writes.ownPuts.values[index] = applied
+                    }
                 }
                 var released: [CheckedContinuation<Void, any Error>] = []
                 for (id, waiter) in writes.waiters where waiter.sequence <= batch.position {
@@ -423,15 +472,15 @@ final class Replica: Sendable {
     // MARK: Waiting
 
     /// Registers a put this instance is about to append, so that ``takePut(eventID:)`` can tell,
-    /// once it is applied, whether it replaced a record (and so left an older put to purge).
+    /// once it is applied, the record it stored and whether it replaced one (and so left an older
+    /// put to purge).
     func expectPut(eventID: String) {
         writes.withLock { $0.ownPuts[eventID] = .some(nil) }
     }
 
-    /// Whether the put registered with ``expectPut(eventID:)`` found a record of its key when it was
-    /// applied; `nil` when it was not seen being applied (for example when the replica was rebuilt,
-    /// or the log answered with an earlier copy). Forgets the put.
-    func takePut(eventID: String) -> Bool? {
+    /// What became of the put registered with ``expectPut(eventID:)``; `nil` when it was not seen
+    /// being applied (for example when the replica was rebuilt meanwhile). Forgets the put.
+    func takePut(eventID: String) -> AppliedPut? {
         writes.withLock { $0.ownPuts.removeValue(forKey: eventID) } ?? nil
     }
 
