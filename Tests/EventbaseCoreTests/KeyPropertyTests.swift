@@ -45,6 +45,22 @@ import Testing
         }
     }
 
+    /// Keys of one length that differ in a single byte, wherever it is, are two keys; copies are one.
+    @Test func keysDifferingInOneByteAnywhereAreDistinct() {
+        for length in 0...40 {
+            let bytes = (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+            let key = String(decoding: bytes, as: UTF8.self)
+            // A copy in other storage (not the same string object).
+            let copy = String(decoding: Array(bytes), as: UTF8.self)
+            #expect(ExactKey(key) == ExactKey(copy))
+            for position in 0..<length {
+                var changed = bytes
+                changed[position] = UInt8(ascii: "Z")
+                #expect(ExactKey(key) != ExactKey(String(decoding: changed, as: UTF8.self)), "\(length), \(position)")
+            }
+        }
+    }
+
     /// The key limit is exact: a key of `maxKeyBytes` fits the subject budget, one byte more is rejected.
     @Test func theKeyLimitMatchesTheSubjectBudget() async {
         await propertyCheck(count: 200, input: Gen.int(in: 1...255)) { streamLength in

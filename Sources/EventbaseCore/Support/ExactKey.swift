@@ -27,10 +27,31 @@ public struct ExactKey: Hashable, Sendable, Comparable, CustomStringConvertible 
         guard left.count == right.count else { return false }
         // Native strings (small or not) hand out their bytes; compare them as buffers.
         let compared = left.withContiguousStorageIfAvailable { leftBytes in
-            right.withContiguousStorageIfAvailable { rightBytes in leftBytes.elementsEqual(rightBytes) }
+            right.withContiguousStorageIfAvailable { rightBytes in
+                bytesEqual(UnsafeRawBufferPointer(leftBytes), UnsafeRawBufferPointer(rightBytes))
+            }
         }
         if let compared, let equal = compared { return equal }
         return left.elementsEqual(right)
+    }
+
+    /// Whether two buffers of the same length hold the same bytes, compared eight at a time.
+    @inlinable
+    static func bytesEqual(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        let count = left.count
+        var offset = 0
+        while offset + 8 <= count {
+            guard
+                left.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                    == right.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            else { return false }
+            offset += 8
+        }
+        while offset < count {
+            guard left[offset] == right[offset] else { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// Hashes the UTF-8 bytes.
