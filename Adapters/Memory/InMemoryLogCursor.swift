@@ -93,16 +93,13 @@ final class InMemoryLogCursor: Sendable {
                     return .wait
                 }
                 let data = state.streams[stream]!
-                var entries: [LogEntry] = []
                 let first = max(position.from, position.reported + 1)
-                var index = first < data.base ? data.head : max(data.head, Int(min(first - data.base, UInt64(Int.max))))
-                while index < data.slots.count, entries.count < Self.batchLimit {
-                    if let entry = data.slots[index] { entries.append(entry) }
-                    index += 1
-                }
+                let slots = data.slots
+                let start = first < slots.base ? 0 : Int(min(first - slots.base, UInt64(slots.count)))
+                let (entries, end) = slots.entries(from: start, limit: Self.batchLimit)
                 // Past the newest entry the position is the stream's last sequence (its newest
                 // entries may have been purged).
-                let reached = index >= data.slots.count ? data.lastSequence : data.base + UInt64(index) - 1
+                let reached = end >= slots.count ? data.lastSequence : slots.base + UInt64(end) - 1
                 position.started = true
                 position.reported = max(position.reported, reached)
                 return .batch(LogBatch(entries: entries, position: reached))

@@ -48,10 +48,8 @@ public final class InMemoryLogServer: Sendable {
         /// Tells this stream from an earlier one of the same name (deleted or recreated meanwhile).
         let incarnation: Int
         var lastSequence: UInt64 = 0
-        /// Slot `i` holds the entry at sequence `base + i`, `nil` once purged; slots before `head` are all `nil`.
-        var slots: [LogEntry?] = []
-        var base: UInt64 = 1
-        var head = 0
+        /// The entries by sequence (`nil` once purged).
+        var slots = LogSlots()
         var count = 0
         /// The surviving puts of each key (byte for byte): the messages on its put subject, which
         /// purges and expected-last-subject-sequence checks address.
@@ -70,8 +68,7 @@ public final class InMemoryLogServer: Sendable {
         }
 
         func entry(at sequence: UInt64) -> LogEntry? {
-            guard sequence >= base, sequence - base < UInt64(slots.count) else { return nil }
-            return slots[Int(sequence - base)]
+            slots.index(of: sequence).flatMap { slots[$0] }
         }
 
         /// Stores `entry` at the next sequence (which it must carry) and returns the readers to wake.
@@ -86,18 +83,8 @@ public final class InMemoryLogServer: Sendable {
         }
 
         mutating func remove(_ sequence: UInt64) -> Bool {
-            guard sequence >= base, sequence - base < UInt64(slots.count) else { return false }
-            let index = Int(sequence - base)
-            guard slots[index] != nil else { return false }
-            slots[index] = nil
+            guard let index = slots.index(of: sequence), slots.clear(index) else { return false }
             count -= 1
-            while head < slots.count, slots[head] == nil { head += 1 }
-            // Drops the purged prefix once it is most of the array (amortised O(1) per entry).
-            if head > 4096, head * 2 > slots.count {
-                slots.removeFirst(head)
-                base += UInt64(head)
-                head = 0
-            }
             return true
         }
 
@@ -203,7 +190,7 @@ public final class InMemoryLogServer: Sendable {
     public func entries(of stream: String) -> [LogEntry] {
         state.withLock { state in
             guard let data = state.streams[stream] else { return [] }
-            return data.slots[data.head...].compactMap { $0 }
+            return data.slots.entries(from: 0, limit: .max).entries
         }
     }
 }

@@ -168,6 +168,32 @@ import Testing
         #expect(try await iterator.next() == nil)
     }
 
+    /// Purging a long prefix drops whole chunks of slots; reading, appending and counting go on.
+    @Test func aLongPurgedPrefixIsDroppedAndReadingGoesOn() async throws {
+        let server = InMemoryLogServer()
+        let log = InMemoryEventLog(streamName: "prefix", server: server)
+        _ = try await log.open()
+        for index in 0..<9_000 {
+            _ = try await log.append(Event(kind: .put, key: "k\(index % 3)", data: [:], timestamp: 1), condition: nil)
+        }
+        for key in ["k0", "k1", "k2"] { _ = try await log.purgePuts(of: key, before: 8_990) }
+        #expect(server.entries(of: "prefix").map(\.sequence) == Array(8_990...9_000))
+        #expect(try await log.state().messageCount == 11)
+        for start in [1, 5_000, 8_995] as [UInt64] {
+            var iterator = log.entries(from: start).makeAsyncIterator()
+            let batch = try await iterator.next()
+            #expect(batch?.entries.map(\.sequence) == Array(max(start, 8_990)...9_000), "from \(start)")
+            #expect(batch?.position == 9_000)
+        }
+        var iterator = log.entries(from: 1).makeAsyncIterator()
+        _ = try await iterator.next()
+        let next = try await log.append(
+            Event(kind: .put, key: "k0", data: [:], timestamp: 1), condition: .keyRevision(8_998))
+        #expect(next.sequence == 9_001)
+        #expect(try await iterator.next()?.entries.map(\.sequence) == [9_001])
+        await log.close()
+    }
+
     /// The last `window` event ids are always remembered, ids older than twice the window never.
     @Test func deduplicationRemembersTheWindowAndForgetsWhatIsOlderThanTwiceIt() async throws {
         let window = 4
