@@ -436,7 +436,7 @@ public final class Eventbase: Sendable {
         // Replicas read events with JSONLimits.default: a deeper document would be sent, then skipped
         // by every replica (and this write would time out). The event object adds one level.
         let maxDepth = min(configuration.options.jsonLimits.maxDepth, JSONLimits.default.maxDepth) - 1
-        if data.nestingDepth > maxDepth {
+        if data.nests(deeperThan: maxDepth) {
             throw EventbaseError(
                 .limitExceeded,
                 "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")

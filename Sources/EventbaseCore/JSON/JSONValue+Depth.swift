@@ -18,4 +18,19 @@ extension JSONValue {
         }
         return deepest
     }
+
+    /// Whether arrays and objects nest deeper than `limit` (the same measure as ``nestingDepth``),
+    /// found without allocating and without looking further than `limit + 1` levels down.
+    package func nests(deeperThan limit: Int) -> Bool {
+        switch self {
+        case .array(let elements):
+            guard limit > 0 else { return true }
+            return elements.contains { $0.nests(deeperThan: limit - 1) }
+        case .object(let object):
+            guard limit > 0 else { return true }
+            return object.contains { $0.value.nests(deeperThan: limit - 1) }
+        default:
+            return false
+        }
+    }
 }
