@@ -2,10 +2,14 @@ import EventbaseCore
 package import NIOCore
 import NIOSSL
 
-/// The I/O side of one NATS connection: handshakes, then forwards what the server sends to the
-/// ``NATSTransport`` and answers server PINGs. Runs on its channel's event loop only.
+/// The I/O side of one NATS connection: decodes what the server sends, handshakes, then forwards it
+/// to the ``NATSTransport`` and answers server PINGs. Runs on its channel's event loop only.
+///
+/// It decodes the bytes itself (with a ``NATSDecoder``) instead of behind a `ByteToMessageHandler`,
+/// so that no operation is boxed into an `NIOAny` and cast back on its way here: with one message per
+/// operation, that boxing was the largest cost of draining a stream.
 package final class NATSChannelHandler: ChannelInboundHandler {
-    package typealias InboundIn = NATSServerOp
+    package typealias InboundIn = ByteBuffer
     package typealias OutboundOut = ByteBuffer
 
     private enum State {
@@ -20,6 +24,9 @@ package final class NATSChannelHandler: ChannelInboundHandler {
     private let setup: NATSConnectionSetup
     private let handshake: EventLoopPromise<NATSServerInfo>
     private var state = State.waitingForInfo
+    private var decoder = NATSDecoder()
+    /// Bytes received and not decoded yet (the start of a frame still arriving).
+    private var unread: ByteBuffer?
     private var handshakeTimeout: Scheduled<Void>?
     private var pingTask: RepeatedTask?
     /// Messages decoded in the current read, handed to the transport together when the read completes
@@ -87,7 +94,52 @@ package final class NATSChannelHandler: ChannelInboundHandler {
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let op = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
+        if var buffered = unread, buffered.readableBytes > 0 {
+            unread = nil  // One owner while appending, so the bytes are not copied on write.
+            buffered.writeBuffer(&bytes)
+            bytes = buffered
+        }
+        do {
+            while !isDone, let op = try decoder.decode(buffer: &bytes) {
+                handle(op, context: context)
+            }
+        } catch {
+            errorCaught(context: context, error: error)
+            return
+        }
+        guard !isDone, bytes.readableBytes > 0 else {
+            unread = nil
+            return
+        }
+        // Keep only the unread tail (a partial frame); drop the bytes before it once they are many.
+        if bytes.readerIndex > 64 * 1024 { bytes.discardReadBytes() }
+        unread = bytes
+    }
+
+    private var isDone: Bool {
+        if case .done = state { return true }
+        return false
+    }
+
+    private func handleConnected(_ op: NATSServerOp, context: ChannelHandlerContext) {
+        if case .message(let message) = op {
+            pendingMessages.append(message)
+            if pendingMessages.count >= Self.maxPendingMessages { deliverPendingMessages() }
+            return
+        }
+        deliverPendingMessages()
+        switch op {
+        case .message: break
+        case .ping: writePong(context: context)
+        case .pong: transport.pongReceived()
+        case .error(let text): transport.serverError(text, channel: context.channel)
+        case .info(let info): transport.receivedInfo(info)
+        case .ok: break
+        }
+    }
+
+    private func handle(_ op: NATSServerOp, context: ChannelHandlerContext) {
         switch state {
         case .waitingForInfo:
             guard case .info(let info) = op else {
@@ -130,20 +182,7 @@ package final class NATSChannelHandler: ChannelInboundHandler {
                 break
             }
         case .connected:
-            if case .message(let message) = op {
-                pendingMessages.append(message)
-                if pendingMessages.count >= Self.maxPendingMessages { deliverPendingMessages() }
-                return
-            }
-            deliverPendingMessages()
-            switch op {
-            case .message: break
-            case .ping: writePong(context: context)
-            case .pong: transport.pongReceived()
-            case .error(let text): transport.serverError(text, channel: context.channel)
-            case .info(let info): transport.receivedInfo(info)
-            case .ok: break
-            }
+            handleConnected(op, context: context)
         case .done:
             break
         }

@@ -778,7 +778,6 @@ public final class NATSTransport: Transport, Sendable {
                     if setup.tlsFirst {
                         try sync.addHandler(setup.makeTLSHandler(server: server))
                     }
-                    try sync.addHandler(ByteToMessageHandler(NATSDecoder()))
                     try sync.addHandler(
                         NATSChannelHandler(transport: self, server: server, setup: setup, handshake: handshake))
                 }

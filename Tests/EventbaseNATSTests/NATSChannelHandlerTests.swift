@@ -22,10 +22,8 @@ import Testing
             let setup = try NATSConnectionSetup(options: options)
             let (transport, channel, handshake) = (transport, channel, handshake)
             try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandlers(
-                    ByteToMessageHandler(NATSDecoder()),
-                    NATSChannelHandler(transport: transport, server: server, setup: setup, handshake: handshake)
-                )
+                try channel.pipeline.syncOperations.addHandler(
+                    NATSChannelHandler(transport: transport, server: server, setup: setup, handshake: handshake))
             }.get()
             #expect(transport.attachForTesting(channel))
             try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4222))
@@ -75,6 +73,51 @@ import Testing
         var iterator = subscription.makeAsyncIterator()
         #expect(try await iterator.next()?.payload == Array("hi".utf8))
 
+        await harness.transport.close()
+    }
+
+    /// The handler decodes what it reads itself: frames split at every byte, or many in one read, or a
+    /// large one over many reads, arrive whole and in order.
+    @Test(arguments: [1, 3, 7, 64, 100_000])
+    func framesSplitAcrossReadsArriveWholeAndInOrder(chunk: Int) async throws {
+        let harness = try await Harness(
+            options: NATSOptions(servers: ["nats://127.0.0.1:4222"]))
+        _ = try await harness.handshake(info: #"{"server_id":"S","max_payload":100000,"headers":true}"#)
+        let transport = harness.transport
+        let subscribing = Task { try await transport.subscribe("orders.*") }
+        var written = ""
+        while !written.hasSuffix("PING\r\n") { written += try await harness.clientWrote() }
+        try await harness.serverSends("PONG\r\n")
+        let subscription = try await subscribing.value
+
+        let large = String(repeating: "x", count: 5_000)
+        var payloads = (0..<20).map { "message \($0)" }
+        payloads.insert(large, at: 7)
+        var stream = ""
+        for (index, payload) in payloads.enumerated() {
+            if index % 2 == 0 {
+                stream += "MSG orders.\(index) 1 \(payload.utf8.count)\r\n\(payload)\r\n"
+            } else {
+                let headers = "NATS/1.0\r\nNats-Msg-Id: m\(index)\r\n\r\n"
+                stream +=
+                    "HMSG orders.\(index) 1 \(headers.utf8.count) \(headers.utf8.count + payload.utf8.count)\r\n"
+                    + "\(headers)\(payload)\r\n"
+            }
+        }
+        let bytes = Array(stream.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + chunk, bytes.count)
+            try await harness.channel.writeInbound(ByteBuffer(bytes: bytes[offset..<end]))
+            offset = end
+        }
+        var iterator = subscription.makeAsyncIterator()
+        for (index, payload) in payloads.enumerated() {
+            let message = try await iterator.next()
+            #expect(message?.subject == "orders.\(index)")
+            #expect(message?.payload == Array(payload.utf8))
+            if index % 2 == 1 { #expect(message?.headers?["Nats-Msg-Id"] == "m\(index)") }
+        }
         await harness.transport.close()
     }
 
