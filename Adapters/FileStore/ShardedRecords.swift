@@ -24,8 +24,24 @@ struct ShardedRecords: Sendable {
         shards = Array(repeating: [:], count: shardCount)
     }
 
+    /// Builds a table from its shards: `shards[i]` holds the records whose keys have shard `i`.
+    init(shards: [[ExactKey: PackedRecord]], count: Int) {
+        precondition(!shards.isEmpty, "A sharded table needs at least one shard")
+        self.shards = shards
+        self.count = count
+    }
+
     private func shard(of key: ExactKey) -> Int {
-        Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))
+        var string = key.string
+        return string.withUTF8 { Self.shard(ofKeyBytes: UnsafeRawBufferPointer($0), shardCount: shards.count) }
+    }
+
+    /// The shard of the key with these UTF-8 bytes (its `ExactKey` hash, modulo the shard count), so
+    /// that a loader can place a record before making its key.
+    static func shard(ofKeyBytes bytes: UnsafeRawBufferPointer, shardCount: Int) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: bytes)
+        return Int(UInt(bitPattern: hasher.finalize()) % UInt(shardCount))
     }
 
     /// The record for `key`, if any.
@@ -48,23 +64,6 @@ struct ShardedRecords: Sendable {
         } else if shards[index].removeValue(forKey: key) != nil {
             count -= 1
         }
-    }
-
-    /// Inserts a record for a key that must not be present yet.
-    /// - Returns: `false` if the key was already present (the table is then not to be used).
-    mutating func insertNew(_ key: String, _ record: PackedRecord) -> Bool {
-        let key = ExactKey(key)
-        let index = shard(of: key)
-        // One lookup: a repeated key replaces the earlier record, and the caller gives up on the table.
-        guard shards[index].updateValue(record, forKey: key) == nil else { return false }
-        count += 1
-        return true
-    }
-
-    /// Makes room for `total` records spread over the shards, so that loading them grows no shard.
-    mutating func reserveCapacity(_ total: Int) {
-        let each = total / shards.count + total / shards.count / 8 + 1
-        for index in shards.indices { shards[index].reserveCapacity(each) }
     }
 
     /// Visits every record once.

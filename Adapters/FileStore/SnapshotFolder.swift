@@ -246,12 +246,15 @@ struct SnapshotFolder: Sendable {
     private func readBody(_ handle: PosixFile, header: SnapshotHeader, shardCount: Int) throws -> ShardedRecords {
         let inflater = try Inflater(limit: header.uncompressedLength)
         let limits = JSONLimits(maxDepth: 1024, maxBytes: Int(clamping: header.uncompressedLength))
-        var records = ShardedRecords(shardCount: shardCount)
         // Room for the declared records, but never more than the file could hold: deflate inflates
         // at most 1,032 times and a record takes at least 40 bytes, so a lying header with a small
         // body cannot make this reserve much.
         let holdable = header.compressedLength > UInt64.max / 26 ? UInt64.max : header.compressedLength * 26
-        records.reserveCapacity(Int(clamping: min(header.recordCount, holdable)))
+        let loader = SnapshotRecordLoader(
+            shardCount: shardCount, version: header.version, limits: limits,
+            expectedRecords: Int(clamping: min(header.recordCount, holdable)),
+            // This thread inflates meanwhile: one worker a core besides it.
+            workers: ProcessInfo.processInfo.activeProcessorCount - 1)
         var pending: [UInt8] = []
         var checksum = CRC32()
         var remaining = header.compressedLength
@@ -267,18 +270,16 @@ struct SnapshotFolder: Sendable {
             try inflater.inflate(input) { output in
                 pending.append(contentsOf: output)
             }
-            let consumed = try pending.withUnsafeBytes { buffer in
-                var reader = ByteReader(buffer)
-                while let (key, record) = try SnapshotRecordCodec.decode(
-                    from: &reader, version: header.version, limits: limits)
-                {
-                    guard records.insertNew(key, record) else {
-                        throw EventbaseError(.corruptData, "The snapshot holds the same key twice.")
-                    }
-                }
-                return reader.offset
+            // Records are decoded by other threads a run of about a mebibyte at a time, while this
+            // one inflates the next run.
+            if pending.count >= Self.recordRunBytes || remaining == 0 {
+                let end = pending.withUnsafeBytes { SnapshotRecordLoader.completeRecords(in: $0) }
+                var run = pending
+                pending = Array(run[end...])
+                pending.reserveCapacity(Self.recordRunBytes + Inflater.bufferSize * 4)
+                run.removeLast(run.count - end)
+                try loader.submit(run)
             }
-            pending.removeFirst(consumed)
         }
         guard checksum.value == header.bodyChecksum else {
             throw EventbaseError(.corruptData, "The snapshot body's checksum does not match.")
@@ -286,10 +287,14 @@ struct SnapshotFolder: Sendable {
         guard inflater.finished, inflater.bytesOut == header.uncompressedLength, pending.isEmpty else {
             throw EventbaseError(.corruptData, "The snapshot body is incomplete.")
         }
+        let records = try loader.finish()
         guard UInt64(records.count) == header.recordCount else {
             throw EventbaseError(
                 .corruptData, "The snapshot holds \(records.count) records but declares \(header.recordCount).")
         }
         return records
     }
+
+    /// How many inflated bytes are collected before their records are decoded.
+    static let recordRunBytes = 1 << 20
 }
