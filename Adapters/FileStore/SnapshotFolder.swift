@@ -253,7 +253,7 @@ struct SnapshotFolder: Sendable {
         let loader = SnapshotRecordLoader(
             shardCount: shardCount, version: header.version, limits: limits,
             expectedRecords: Int(clamping: min(header.recordCount, holdable)),
-            // This thread inflates meanwhile: one worker a core besides it.
+            // This thread inflates and takes a share: one worker a core besides it.
             workers: ProcessInfo.processInfo.activeProcessorCount - 1)
         var pending: [UInt8] = []
         var checksum = CRC32()

@@ -1,33 +1,43 @@
 import Dispatch
 import EventbaseCore
 
-/// Turns a snapshot body's records into a ``ShardedRecords`` on other threads, while the caller
+/// Turns a snapshot body's records into a ``ShardedRecords`` on several threads, while the caller
 /// reads and inflates the rest of the body.
 ///
 /// Most of a load is per record: checking its packed bytes, allocating its buffer (on a fresh heap
 /// that is also the kernel handing out and zeroing pages) and hashing it into its shard; inflating
-/// is most of the rest. The caller hands over runs of whole records (``submit(_:)``) and goes on
-/// inflating the next run while workers decode this one. Each worker owns the shards whose index is
-/// its number modulo the worker count; every worker walks every record of a run, hashes the key's
-/// bytes to find its shard, and decodes and inserts only its own. Shards never share a worker, so
-/// no lock is taken, and the table built is the one a single thread would build.
+/// is most of the rest. The caller hands over runs of whole records (``submit(_:)``): workers decode
+/// most of each run on other threads while the caller decodes a smaller share and then goes on
+/// inflating the next run.
+///
+/// Each part (the caller's, and one per worker) owns a fixed set of shards: the shard index modulo
+/// one plus twice the worker count falls in its residues (one for the caller, two for each worker,
+/// as the caller also inflates). Every part walks every record of a run, hashes the key's bytes to
+/// find its shard (as ``ShardedRecords`` places keys), and decodes and inserts only its own. Shards
+/// never share a part, so no lock is taken, and the table built is the one one thread would build.
 final class SnapshotRecordLoader {
+    /// The caller's part first, then one per worker.
     private let parts: [Part]
     private let shardCount: Int
     private let version: UInt16
     private let limits: JSONLimits
-    /// The run being decoded, if any.
+    /// The workers' share of the run being decoded, if any.
     private let running = DispatchGroup()
 
-    /// A loader for records of format `version` into `shardCount` shards, with `workers` threads,
-    /// room made for `expectedRecords`.
+    /// A loader for records of format `version` into `shardCount` shards, with `workers` threads
+    /// besides the caller's, room made for `expectedRecords`.
     init(shardCount: Int, version: UInt16, limits: JSONLimits, expectedRecords: Int, workers: Int) {
-        let workers = max(1, min(workers, shardCount))
+        let workers = max(0, workers)
+        let modulus = 1 + 2 * workers
         self.shardCount = shardCount
         self.version = version
         self.limits = limits
         let perShard = expectedRecords / shardCount + expectedRecords / shardCount / 8 + 1
-        parts = (0..<workers).map { Part(number: $0, of: workers, shardCount: shardCount, reserving: perShard) }
+        parts = (0...workers).map { number in
+            Part(
+                residues: number == 0 ? 0..<1 : (2 * number - 1)..<(2 * number + 1), modulus: modulus,
+                shardCount: shardCount, reserving: perShard)
+        }
     }
 
     deinit {
@@ -35,18 +45,21 @@ final class SnapshotRecordLoader {
         running.wait()
     }
 
-    /// Starts decoding `run`, whole records only (see ``completeRecords(in:)``), once the run
-    /// before it is done.
-    /// - Throws: `.corruptData` found in an earlier run: a record that is invalid, or a key seen twice.
+    /// Decodes `run`, whole records only (see ``completeRecords(in:)``): the caller's share now, the
+    /// workers' share on their threads, after the workers are done with the run before it.
+    /// - Throws: `.corruptData` found in this run's share of the caller or in an earlier run: a
+    ///   record that is invalid, or a key seen twice.
     func submit(_ run: [UInt8]) throws {
         try waitForRun()
         guard !run.isEmpty else { return }
         let (version, limits) = (self.version, self.limits)
-        for part in parts {
+        for part in parts.dropFirst() {
             DispatchQueue.global().async(group: running) {
                 run.withUnsafeBytes { part.decode($0, version: version, limits: limits) }
             }
         }
+        run.withUnsafeBytes { parts[0].decode($0, version: version, limits: limits) }
+        if let error = parts[0].error { throw error }
     }
 
     /// The records decoded, as one table, once the last run is done.
@@ -55,7 +68,7 @@ final class SnapshotRecordLoader {
         try waitForRun()
         var shards = [[ExactKey: PackedRecord]](repeating: [:], count: shardCount)
         for part in parts {
-            for index in stride(from: part.number, to: shardCount, by: parts.count) {
+            for index in 0..<shardCount where part.owns(index) {
                 shards[index] = part.shards[index]
             }
             part.shards = []
@@ -84,19 +97,24 @@ final class SnapshotRecordLoader {
     /// One worker's shards. Used by one thread at a time: its worker during a run, the loader
     /// between runs (it waits for the run's group before touching it).
     private final class Part: @unchecked Sendable {
-        let number: Int
-        let workers: Int
+        /// The shards of this part: those whose index modulo `modulus` is in `residues`.
+        let residues: Range<Int>
+        let modulus: Int
         var shards: [[ExactKey: PackedRecord]]
         var count = 0
         var error: EventbaseError?
 
-        init(number: Int, of workers: Int, shardCount: Int, reserving perShard: Int) {
-            self.number = number
-            self.workers = workers
+        init(residues: Range<Int>, modulus: Int, shardCount: Int, reserving perShard: Int) {
+            self.residues = residues
+            self.modulus = modulus
             shards = [[ExactKey: PackedRecord]](repeating: [:], count: shardCount)
-            for index in stride(from: number, to: shardCount, by: workers) {
+            for index in 0..<shardCount where residues.contains(index % modulus) {
                 shards[index].reserveCapacity(perShard)
             }
+        }
+
+        func owns(_ shard: Int) -> Bool {
+            residues.contains(shard % modulus)
         }
 
         func decode(_ run: UnsafeRawBufferPointer, version: UInt16, limits: JSONLimits) {
@@ -109,7 +127,7 @@ final class SnapshotRecordLoader {
                     return
                 }
                 let shard = ShardedRecords.shard(ofKeyBytes: key, shardCount: shards.count)
-                guard shard % workers == number else {
+                guard owns(shard) else {
                     _ = reader.readBytes(32)
                     if let dataLength = reader.read(UInt32.self) { _ = reader.readBytes(Int(dataLength)) }
                     continue

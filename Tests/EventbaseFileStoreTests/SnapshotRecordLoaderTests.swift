@@ -4,7 +4,7 @@ import Testing
 
 @testable import EventbaseFileStore
 
-/// The loader builds, from runs of records decoded on other threads, exactly the table the records
+/// The loader builds, from runs of records decoded on several threads, exactly the table the records
 /// describe, with any number of workers and shards, and reports damage in any run.
 @Suite struct SnapshotRecordLoaderTests {
     private static let meta = Meta(
@@ -59,7 +59,7 @@ import Testing
         return try loader.finish()
     }
 
-    @Test(arguments: [(1, 4096), (2, 4096), (3, 7), (2, 1)] as [(Int, Int)])
+    @Test(arguments: [(0, 64), (1, 4096), (2, 4096), (3, 7), (2, 1)] as [(Int, Int)])
     func recordsLoadExactly(workers: Int, shardCount: Int) throws {
         let count = 12_000
         let (bytes, starts) = Self.body(0..<count)
@@ -83,7 +83,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2])
+    @Test(arguments: [0, 1, 2])
     func aKeyRepeatedInALaterRunIsCorrupt(workers: Int) throws {
         var (bytes, starts) = Self.body(0..<5_000)
         let again = Self.body(17..<18).bytes
@@ -94,7 +94,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2])
+    @Test(arguments: [0, 1, 2])
     func aDamagedRecordInAnyRunIsCorrupt(workers: Int) throws {
         let (clean, starts) = Self.body(0..<5_000)
         for victim in [3, 2_500, 4_999] {
