@@ -406,7 +406,12 @@ final class Replica: Sendable {
 
     private func deliver(_ deliveries: consuming Deliveries) {
         let changes = deliveries.changes
-        for delivery in deliveries.items {
+        // Handlers get the shared change lent from the buffer, not a copy each.
+        changes.withUnsafeBufferPointer { changes in deliver(deliveries.items, changes) }
+    }
+
+    private func deliver(_ items: [Delivery], _ changes: UnsafeBufferPointer<Change>) {
+        for delivery in items {
             switch delivery {
             case .message(let entry):
                 do {
@@ -418,8 +423,7 @@ final class Replica: Sendable {
                 switch subscriber.sink {
                 case .handler(let handler):
                     do {
-                        let change = changes[slot]
-                        try handler(change.key, change.data, change.meta, change)
+                        try handler(changes[slot].key, changes[slot].data, changes[slot].meta, changes[slot])
                     } catch {
                         logger.warning(
                             "A subscription handler threw; replication continues",
