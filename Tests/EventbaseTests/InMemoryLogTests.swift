@@ -194,6 +194,34 @@ import Testing
         await log.close()
     }
 
+    /// A reader waiting for appends ends when its task is cancelled, and when its log closes.
+    @Test(.timeLimit(.minutes(1)))
+    func aWaitingReaderEndsOnCancellationAndOnClose() async throws {
+        let server = InMemoryLogServer()
+        let log = InMemoryEventLog(streamName: "waiting", server: server)
+        _ = try await log.open()
+        let entries = log.entries(from: 1)
+        let (firstBatch, signal) = AsyncStream.makeStream(of: Void.self)
+        let reading = Task {
+            var batches = 0
+            for try await _ in entries {
+                batches += 1
+                signal.yield()
+            }
+            return batches
+        }
+        // The first batch (empty, as the stream is) comes at once; then the reader waits.
+        for await _ in firstBatch { break }
+        reading.cancel()
+        #expect(try await reading.value == 1)
+
+        var iterator = log.entries(from: 2).makeAsyncIterator()
+        _ = try await iterator.next()
+        let waiting = Task { try await iterator.next() }
+        await log.close()
+        #expect(try await waiting.value == nil)
+    }
+
     /// The last `window` event ids are always remembered, ids older than twice the window never.
     @Test func deduplicationRemembersTheWindowAndForgetsWhatIsOlderThanTwiceIt() async throws {
         let window = 4
