@@ -73,6 +73,22 @@ import Testing
         #expect(records.packed("k\(count)") == nil)
     }
 
+    /// Keys that differ little (counters, one shared prefix) still spread evenly over the shards.
+    @Test func similarKeysSpreadOverTheShards() {
+        let shardCount = 4096
+        var counts = [Int](repeating: 0, count: shardCount)
+        for index in 0..<200_000 {
+            var key = "user-\(index)"
+            let shard = key.withUTF8 {
+                ShardedRecords.shard(ofKeyBytes: UnsafeRawBufferPointer($0), shardCount: shardCount)
+            }
+            counts[shard] += 1
+        }
+        // About 49 a shard: none empty, none more than three times as full.
+        #expect(counts.min()! > 0)
+        #expect(counts.max()! < 3 * 200_000 / shardCount)
+    }
+
     @Test func aPartialRecordIsLeftForTheNextRun() {
         let (bytes, starts) = Self.body(0..<3)
         bytes.withUnsafeBytes { all in
