@@ -50,7 +50,6 @@ public final class InMemoryLogServer: Sendable {
         var lastSequence: UInt64 = 0
         /// The entries by sequence (`nil` once purged).
         var slots = LogSlots()
-        var count = 0
         /// The surviving puts of each key (byte for byte): the messages on its put subject, which
         /// purges and expected-last-subject-sequence checks address.
         var puts: [ExactKey: PutSequences] = [:]
@@ -75,7 +74,6 @@ public final class InMemoryLogServer: Sendable {
         mutating func store(_ entry: LogEntry, putKey: String?) -> [Waiter] {
             lastSequence = entry.sequence
             slots.append(entry)
-            count += 1
             if let putKey { puts[ExactKey(putKey), default: PutSequences()].append(entry.sequence) }
             guard !waiters.isEmpty else { return [] }
             defer { waiters.removeAll(keepingCapacity: true) }
@@ -83,9 +81,8 @@ public final class InMemoryLogServer: Sendable {
         }
 
         mutating func remove(_ sequence: UInt64) -> Bool {
-            guard let index = slots.index(of: sequence), slots.clear(index) else { return false }
-            count -= 1
-            return true
+            guard let index = slots.index(of: sequence) else { return false }
+            return slots.clear(index)
         }
 
         /// The sequence of the append with event id `id`, if it is remembered.
@@ -107,7 +104,7 @@ public final class InMemoryLogServer: Sendable {
 
         var logState: LogState {
             LogState(
-                lastSequence: lastSequence, messageCount: UInt64(count),
+                lastSequence: lastSequence, messageCount: UInt64(slots.entryCount),
                 identity: StreamIdentity(name: name, created: created))
         }
     }

@@ -12,6 +12,8 @@ struct LogSlots {
     private(set) var head = 0
     /// How many slots there are (sequences `base..<base + count`).
     private(set) var count = 0
+    /// How many slots hold an entry (not purged).
+    private(set) var entryCount = 0
     private var chunks: [[LogEntry?]] = []
 
     /// The slot of `sequence`, if the slots cover it.
@@ -33,12 +35,14 @@ struct LogSlots {
         }
         chunks[chunks.count - 1].append(entry)
         count += 1
+        entryCount += 1
     }
 
     /// Empties slot `index`; returns whether it held an entry.
     mutating func clear(_ index: Int) -> Bool {
         guard chunks[index / Self.chunkSize][index % Self.chunkSize] != nil else { return false }
         chunks[index / Self.chunkSize][index % Self.chunkSize] = nil
+        entryCount -= 1
         while head < count, self[head] == nil { head += 1 }
         // Whole chunks of purged slots go (and the slots count from the next one).
         let emptyChunks = min(head / Self.chunkSize, chunks.count - 1)
