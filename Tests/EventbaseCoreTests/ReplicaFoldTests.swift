@@ -77,11 +77,12 @@ import Testing
     }
 
     /// The batch overlay answers as a plain dictionary of the batch's writes would, whatever mix of
-    /// new and repeated keys (and filter collisions) the batch has.
-    @Test(arguments: [2, 40, 5_000] as [Int])
-    func batchOverlayAnswersAsADictionaryOfTheBatchsWrites(distinctKeys: Int) {
+    /// new and repeated keys (and filter collisions) the batch has, and whether it searches the
+    /// writes (a batch announced as large) or builds its table (searches past their budget).
+    @Test(arguments: [2, 40, 5_000] as [Int], [1, 3_000] as [Int])
+    func batchOverlayAnswersAsADictionaryOfTheBatchsWrites(distinctKeys: Int, capacity: Int) {
         var generator = SeededGenerator(seed: UInt64(distinctKeys))
-        var overlay = Replica.BatchOverlay()
+        var overlay = Replica.BatchOverlay(capacity: capacity)
         var expected: [ExactKey: Record<JSONValue>?] = [:]
         var changes: [StateBatch.Change] = []
         let meta = Meta(dateCreated: t1, dateModified: t1, changes: 1, revision: 1)
@@ -94,7 +95,7 @@ import Testing
             #expect(pending.map { $0?.data } == expected[ExactKey(key)].map { $0?.data }, "step \(step), key \(key)")
             let record: Record<JSONValue>? =
                 step % 5 == 0 ? nil : Record(key: key, data: ["step": .number(Double(step))], meta: meta)
-            overlay.wrote(key, record)
+            overlay.wrote(key, at: changes.count)
             expected[ExactKey(key)] = .some(record)
             changes.append(StateBatch.Change(key: key, record: record))
         }

@@ -67,41 +67,66 @@ final class Replica: Sendable {
         }
     }
 
-    /// The records a batch has written so far, for later events of the same keys in it (the store
-    /// is written once, at the end of the batch).
-    ///
-    /// Most batches write each key once. A Bloom filter of the keys seen (1,024 bits, two probes of
-    /// an FNV-1a hash of the key's bytes) answers "not written in this batch" without hashing the key
-    /// into a dictionary; the dictionary is built, from the writes so far, the first time the filter
-    /// cannot tell. A crafted key can only make the filter say "maybe", never skip a write.
+    /// The records a batch has written so far, for a key written twice in one batch (the store sees
+    /// the batch only at its end). A Bloom filter sized to the batch answers most keys (seen for the
+    /// first time) without hashing them into a table; a key the filter may have seen is looked for
+    /// among the batch's writes, newest first, and once such searches have read more writes than a
+    /// few times the batch holds, a table from key to its newest write is built and kept instead. So
+    /// a batch costs O(count) whatever its mix of repeated keys, and a crafted key can only make the
+    /// filter say "maybe", never skip a write.
     struct BatchOverlay {
-        private var filter = [UInt64](repeating: 0, count: 16)
-        private var written: [ExactKey: Record<JSONValue>?]?
+        private var filter: [UInt64]
+        private let mask: UInt64
+        /// Writes the searches may still read before the table is built.
+        private var budget: Int
+        /// The index in the batch's writes of each key's newest write, once built.
+        private var newest: [ExactKey: Int]?
+
+        /// An overlay for a batch of about `capacity` writes.
+        init(capacity: Int) {
+            // 16 bits a key (two probes: about 1.4 % false positives), 1,024 to 4 Mi bits.
+            var bits = 1_024
+            while bits < capacity &* 16, bits < 1 << 22 { bits <<= 1 }
+            filter = [UInt64](repeating: 0, count: bits >> 6)
+            mask = UInt64(bits - 1)
+            budget = 4 * max(0, capacity) + 256
+        }
 
         /// The record `key` has after the batch's writes so far (`.some(nil)`: deleted), or `nil`
-        /// when the batch has not written it. `written` are the batch's writes so far, in order.
+        /// when the batch has not written it. `changes` are the batch's writes so far, in order.
         mutating func pending(_ key: String, written changes: [StateBatch.Change]) -> Record<JSONValue>?? {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            let first = Int(truncatingIfNeeded: hash & 1023)
-            let second = Int(truncatingIfNeeded: (hash >> 32) & 1023)
+            let first = Int(truncatingIfNeeded: hash & mask)
+            let second = Int(truncatingIfNeeded: (hash >> 32 ^ hash >> 13) & mask)
             let seen =
                 filter[first >> 6] & (1 << UInt64(first & 63)) != 0
                 && filter[second >> 6] & (1 << UInt64(second & 63)) != 0
             filter[first >> 6] |= 1 << UInt64(first & 63)
             filter[second >> 6] |= 1 << UInt64(second & 63)
             guard seen else { return nil }
-            if written == nil {
-                var built: [ExactKey: Record<JSONValue>?] = [:]
-                for change in changes { built[ExactKey(change.key)] = .some(change.record) }
-                written = built
+            if newest == nil {
+                let exact = ExactKey(key)
+                var index = changes.count
+                while index > 0, budget > 0 {
+                    index -= 1
+                    budget -= 1
+                    if ExactKey(changes[index].key) == exact { return .some(changes[index].record) }
+                }
+                // Every write read: the filter was wrong. Otherwise the budget is spent.
+                if index == 0 { return nil }
+                var built: [ExactKey: Int] = [:]
+                built.reserveCapacity(changes.count)
+                for (index, change) in changes.enumerated() { built[ExactKey(change.key)] = index }
+                newest = built
             }
-            return written![ExactKey(key)]
+            guard let index = newest![ExactKey(key)] else { return nil }
+            return .some(changes[index].record)
         }
 
-        /// Notes that the batch wrote `record` (`nil`: deleted) under `key`.
-        mutating func wrote(_ key: String, _ record: Record<JSONValue>?) {
-            if written != nil { written![ExactKey(key)] = .some(record) }
+        /// Notes that the batch's write at `index` of its writes is to `key`.
+        mutating func wrote(_ key: String, at index: Int) {
+            if newest != nil { newest![ExactKey(key)] = index }
         }
     }
 
@@ -218,7 +243,7 @@ final class Replica: Sendable {
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil, batch.position > state.applied else { return .success(()) }
             var putOutcomes: [(eventID: String, applied: AppliedPut)] = []
-            var overlay = BatchOverlay()
+            var overlay = BatchOverlay(capacity: batch.entries.count)
             var changes: [StateBatch.Change] = []
             // Without indexes or subscribers only the old record's meta is needed, which a store that
             // keeps documents encoded returns without decoding.
@@ -253,7 +278,7 @@ final class Replica: Sendable {
                     if tracksPuts, let new, let id = event.eventID {
                         putOutcomes.append((id, AppliedPut(replaced: oldMeta != nil, record: new)))
                     }
-                    overlay.wrote(event.key, new)
+                    overlay.wrote(event.key, at: changes.count)
                     changes.append(StateBatch.Change(key: event.key, record: new))
                     state.indexes.update(key: event.key, old: old, new: new)
                     deliveries.add(
