@@ -52,41 +52,16 @@ public final class InMemoryEventLog: EventLog {
         // A forgotten generation of event ids is released after the lock, where `_` drops it.
         let (ack, waiters, _) = try server.state.withLock {
             state -> (AppendAck, [InMemoryLogServer.Waiter], [ExactKey: UInt64]?) in
-            guard state.streams[streamName] != nil else { throw EventbaseError.deleted(streamName) }
-            if let id = event.eventID, let existing = state.streams[streamName]!.sequence(ofEventID: id) {
-                let time = state.streams[streamName]!.entry(at: existing)?.time
-                return (AppendAck(sequence: existing, time: time, duplicate: true), [], nil)
-            }
-            // As JetStream's Nats-Expected-Last-Subject-Sequence on the key's put subject.
-            if let condition {
-                let lastPut = state.streams[streamName]!.puts[ExactKey(event.key)]?.last
-                switch condition {
-                case .keyRevision(let revision) where lastPut != revision:
-                    throw EventbaseError(
-                        .conflict,
-                        "The key \(event.key) changed since revision \(revision); read it again and retry.")
-                case .keyAbsent where lastPut != nil:
-                    throw EventbaseError(.conflict, "The key \(event.key) already exists.")
-                default:
-                    break
-                }
-            }
-            let time = server.now()
-            let sequence = state.streams[streamName]!.lastSequence + 1
-            let entry: LogEntry
-            if let shortcut {
-                entry = LogEntry(sequence: sequence, time: time, payload: shortcut)
-            } else {
-                entry = EventCodec.entry(
+            // One look-up of the stream: the lock is contended by every writer.
+            guard let index = state.streams.index(forKey: streamName) else { throw EventbaseError.deleted(streamName) }
+            return try state.streams.values[index].append(
+                event, condition: condition, time: server.now(), window: window
+            ) { sequence, time in
+                if let shortcut { return LogEntry(sequence: sequence, time: time, payload: shortcut) }
+                return EventCodec.entry(
                     sequence: sequence, time: time, subject: subject, stream: streamName, payload: payload,
                     header: { name in headers.first { $0.name == name }?.value })
             }
-            let waiters = state.streams[streamName]!.store(entry, putKey: event.kind == .put ? event.key : nil)
-            var forgotten: [ExactKey: UInt64]?
-            if let id = event.eventID, window > 0 {
-                forgotten = state.streams[streamName]!.remember(id, sequence: sequence, window: window)
-            }
-            return (AppendAck(sequence: sequence, time: time), waiters, forgotten)
         }
         for waiter in waiters { waiter.continuation.resume() }
         return ack

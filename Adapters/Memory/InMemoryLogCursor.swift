@@ -82,17 +82,19 @@ final class InMemoryLogCursor: Sendable {
             guard !position.done else { return .end }
             let step = server.state.withLock { state -> Step in
                 if log.isClosed || Task.isCancelled { return .end }
-                guard let incarnation, state.streams[stream]?.incarnation == incarnation else {
+                guard let incarnation, let index = state.streams.index(forKey: stream),
+                    state.streams.values[index].incarnation == incarnation
+                else {
                     return .failure(.deleted(stream))
                 }
-                if position.started, state.streams[stream]!.lastSequence <= position.reported {
+                if position.started, state.streams.values[index].lastSequence <= position.reported {
                     if let waiter {
-                        state.streams[stream]!.waiters[id] = InMemoryLogServer.Waiter(
+                        state.streams.values[index].waiters[id] = InMemoryLogServer.Waiter(
                             owner: ObjectIdentifier(log), continuation: waiter)
                     }
                     return .wait
                 }
-                let data = state.streams[stream]!
+                let data = state.streams.values[index]
                 let first = max(position.from, position.reported + 1)
                 let slots = data.slots
                 let start = first < slots.base ? 0 : Int(min(first - slots.base, UInt64(slots.count)))

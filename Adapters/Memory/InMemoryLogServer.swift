@@ -80,6 +80,38 @@ public final class InMemoryLogServer: Sendable {
             return Array(waiters.values)
         }
 
+        /// Appends `event` unless its id is remembered (then acks the first append as a duplicate)
+        /// or `condition` fails (as JetStream's Nats-Expected-Last-Subject-Sequence on the key's put
+        /// subject). `makeEntry` builds the entry at the sequence and time given.
+        /// - Returns: The ack, the readers to wake, and a forgotten generation of event ids (to be
+        ///   released after the lock is).
+        mutating func append(
+            _ event: Event, condition: AppendCondition?, time: Date, window: Int,
+            makeEntry: (UInt64, Date) -> LogEntry
+        ) throws -> (AppendAck, [Waiter], [ExactKey: UInt64]?) {
+            if let id = event.eventID, let existing = sequence(ofEventID: id) {
+                return (AppendAck(sequence: existing, time: entry(at: existing)?.time, duplicate: true), [], nil)
+            }
+            if let condition {
+                let lastPut = puts[ExactKey(event.key)]?.last
+                switch condition {
+                case .keyRevision(let revision) where lastPut != revision:
+                    throw EventbaseError(
+                        .conflict,
+                        "The key \(event.key) changed since revision \(revision); read it again and retry.")
+                case .keyAbsent where lastPut != nil:
+                    throw EventbaseError(.conflict, "The key \(event.key) already exists.")
+                default:
+                    break
+                }
+            }
+            let sequence = lastSequence + 1
+            let waiters = store(makeEntry(sequence, time), putKey: event.kind == .put ? event.key : nil)
+            var forgotten: [ExactKey: UInt64]?
+            if let id = event.eventID, window > 0 { forgotten = remember(id, sequence: sequence, window: window) }
+            return (AppendAck(sequence: sequence, time: time), waiters, forgotten)
+        }
+
         mutating func remove(_ sequence: UInt64) -> Bool {
             guard let index = slots.index(of: sequence) else { return false }
             return slots.clear(index)
