@@ -166,11 +166,26 @@ private struct JSONParser {
         }
     }
 
+    /// A finished container's contents in storage of their own size. (`Array(slice)` would share
+    /// the whole stack's storage when the slice spans it, and the stack would then be copied.)
+    @inline(__always)
+    static func exactCopy<Element>(of slice: ArraySlice<Element>) -> [Element] {
+        var copy: [Element] = []
+        copy.reserveCapacity(slice.count)
+        copy.append(contentsOf: slice)
+        return copy
+    }
+
     mutating func parseDocument() throws -> JSONValue {
-        // Open containers: `isObject` says which stack the innermost one lives on.
+        // Open containers: `isObject` says which kind the innermost one is. Their contents so far sit
+        // on two shared stacks (each open container's from its start offset up), so a finished
+        // container is copied once into storage of its exact size instead of growing its own.
         var isObject: [Bool] = []
-        var arrays: [[JSONValue]] = []
-        var objects: [JSONObject] = []
+        var elements: [JSONValue] = []
+        var elementStarts: [Int] = []
+        var members: [(key: String, value: JSONValue)] = []
+        // Each open object's start in `members`, and its table of key positions once it is large.
+        var memberStarts: [(start: Int, index: [String: Int]?)] = []
         var keys: [String] = []
         let maxElements = limits.maxElements ?? Int.max
 
@@ -196,7 +211,8 @@ private struct JSONParser {
                         value = .object(JSONObject())
                     } else {
                         keys.append(try parseKey())
-                        objects.append(JSONObject())
+                        if members.capacity == 0 { members.reserveCapacity(16) }
+                        memberStarts.append((members.count, nil))
                         isObject.append(true)
                         continue
                     }
@@ -205,7 +221,8 @@ private struct JSONParser {
                         index += 1
                         value = .array([])
                     } else {
-                        arrays.append([])
+                        if elements.capacity == 0 { elements.reserveCapacity(16) }
+                        elementStarts.append(elements.count)
                         isObject.append(false)
                         continue
                     }
@@ -249,11 +266,29 @@ private struct JSONParser {
                 }
                 skipWhitespace()
                 if innermostIsObject {
-                    let top = objects.count - 1
                     guard let key = keys.popLast() else { preconditionFailure("object without a pending key") }
-                    objects[top][key] = value
-                    if objects[top].count > maxElements {
-                        throw tooManyElements()
+                    let top = memberStarts.count - 1
+                    let start = memberStarts[top].start
+                    // A duplicate key keeps its first position and takes the last value (as JSONObject).
+                    let duplicate: Int?
+                    if let table = memberStarts[top].index {
+                        duplicate = table[key]
+                    } else {
+                        duplicate = members[start...].firstIndex { $0.key == key }
+                    }
+                    if let duplicate {
+                        members[duplicate].value = value
+                    } else {
+                        members.append((key, value))
+                        let count = members.count - start
+                        if count > maxElements { throw tooManyElements() }
+                        if memberStarts[top].index != nil {
+                            memberStarts[top].index![key] = members.count - 1
+                        } else if count > JSONObject.indexThreshold {
+                            var table = [String: Int](minimumCapacity: count)
+                            for position in start..<members.count { table[members[position].key] = position }
+                            memberStarts[top].index = table
+                        }
                     }
                     guard index < bytes.count else { throw unexpectedEnd("',' or '}'") }
                     let next = bytes[index]
@@ -269,15 +304,16 @@ private struct JSONParser {
                     } else if next == ASCII.closeBrace {
                         index += 1
                         isObject.removeLast()
-                        value = .object(objects.removeLast())
+                        let start = memberStarts.removeLast().start
+                        value = .object(JSONObject(uniqueEntries: Self.exactCopy(of: members[start...])))
+                        members.removeSubrange(start...)
                     } else {
                         throw invalid(
                             "Unexpected \(describe(next)) in object", at: index, "expected ',' or '}' after a member")
                     }
                 } else {
-                    let top = arrays.count - 1
-                    arrays[top].append(value)
-                    if arrays[top].count > maxElements {
+                    elements.append(value)
+                    if elements.count - elementStarts[elementStarts.count - 1] > maxElements {
                         throw tooManyElements()
                     }
                     guard index < bytes.count else { throw unexpectedEnd("',' or ']'") }
@@ -289,7 +325,9 @@ private struct JSONParser {
                     } else if next == ASCII.closeBracket {
                         index += 1
                         isObject.removeLast()
-                        value = .array(arrays.removeLast())
+                        let start = elementStarts.removeLast()
+                        value = .array(Self.exactCopy(of: elements[start...]))
+                        elements.removeSubrange(start...)
                     } else {
                         throw invalid(
                             "Unexpected \(describe(next)) in array", at: index, "expected ',' or ']' after an element")

@@ -223,10 +223,12 @@ public enum EventCodec {
         } catch {
             return fail(DecodeFailure(.notJSON, "The event payload is not JSON: \(error)"))
         }
-        guard case .object(var object) = value else {
+        guard case .object = value else {
             return fail(
                 DecodeFailure(.wrongShape, "An event payload must be a JSON object, found \(value.typeName)."))
         }
+        // Consumed, so the fields below are removed from the only copy of the members (no copy on write).
+        guard case .object(var object) = consume value else { preconditionFailure("checked above") }
         guard let typeName = object.removeValue(forKey: "type")?.stringValue, let kind = Event.Kind(rawValue: typeName)
         else {
             return fail(DecodeFailure(.unknownType, "An event payload needs \"type\": \"PUT\" or \"DELETE\"."))

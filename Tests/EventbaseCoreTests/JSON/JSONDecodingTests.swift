@@ -100,6 +100,18 @@ import Testing
         #expect(big.objectValue?.count == 50)
         #expect(big.objectValue?.keys[3] == "k3")
         #expect(big["k3"] == "last")
+        // Nested containers, closed between the members of the objects around them.
+        let nested = try JSONValue(jsonString: #"{"a":{"x":1,"x":2},"b":[1,{"c":2,"c":[3,{"d":4}]}],"a":{"y":1}}"#)
+        #expect(nested.jsonString() == #"{"a":{"y":1},"b":[1,{"c":[3,{"d":4}]}]}"#)
+        text = "{"
+        for i in 0..<20 { text += #""k\#(i)":{"inner\#(i)":[\#(i),{"k\#(i)":\#(i)}]},"# }
+        text += #""k5":"again","k19":{"z":[]}}"#
+        let table = try #require(JSONValue(jsonString: text).objectValue)
+        #expect(table.count == 20)
+        #expect(table["k5"] == "again")
+        #expect(table["k19"] == ["z": []])
+        #expect(table["k7"] == ["inner7": [7, ["k7": 7]]])
+        #expect(table.keys == (0..<20).map { "k\($0)" })
     }
 
     static let malformed: [String] = [
