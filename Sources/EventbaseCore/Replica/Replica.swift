@@ -270,6 +270,12 @@ final class Replica: Sendable {
                     } else if needsOldData {
                         old = store.record(forKey: event.key)
                         oldMeta = old?.meta
+                    } else if event.kind == .delete || (event.changes != nil && !tracksPuts) {
+                        // Nothing reads the old record: a delete folds to none, and a put that carries
+                        // its meta (as Eventbase writes them) folds without the old one. A replay of
+                        // such a stream then costs the store no look-up an event.
+                        old = nil
+                        oldMeta = nil
                     } else {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
