@@ -19,6 +19,8 @@ public final class FaultyEventLog: EventLog {
         case failAppends(EventbaseError.Code)
         /// Purges throw an error with this code.
         case failPurges(EventbaseError.Code)
+        /// Purges wait until healed (as when the server is slow to answer them), then run.
+        case holdPurges
     }
 
     private struct State {
@@ -86,8 +88,8 @@ public final class FaultyEventLog: EventLog {
         for continuation in stalled { continuation.resume() }
     }
 
-    /// Waits while delivery is stalled.
-    fileprivate func waitWhileStalled() async throws {
+    /// Waits while delivery is stalled (or, with `purges`, while purges are held).
+    fileprivate func waitWhileStalled(purges: Bool = false) async throws {
         let id = state.withLock { state in
             defer { state.nextID += 1 }
             return state.nextID
@@ -95,7 +97,13 @@ public final class FaultyEventLog: EventLog {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let proceed = state.withLock { state -> Bool in
-                    guard case .stallDelivery? = state.fault, !Task.isCancelled else { return true }
+                    let held: Bool
+                    switch state.fault {
+                    case .stallDelivery?: held = !purges
+                    case .holdPurges?: held = purges
+                    default: held = false
+                    }
+                    guard held, !Task.isCancelled else { return true }
                     state.stalled[id] = continuation
                     return false
                 }
@@ -160,6 +168,7 @@ public final class FaultyEventLog: EventLog {
         if case .failPurges(let code)? = fault {
             throw EventbaseError(code, "Injected purge failure.")
         }
+        try await waitWhileStalled(purges: true)
         return try await base.purgePuts(of: key, before: sequence)
     }
 

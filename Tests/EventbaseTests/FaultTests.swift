@@ -27,6 +27,25 @@ import Testing
         await eventbase.close()
     }
 
+    /// Closing lets purges already requested run before the log closes, so the stream keeps only the
+    /// newest put of a key written just before the close.
+    @Test func closeRunsQueuedPurgesBeforeClosingTheLog() async throws {
+        let server = InMemoryLogServer()
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "closing", server: server))
+        let eventbase = try await open(log, clock: ManualClock())
+        log.inject(.holdPurges)
+        _ = try await eventbase.put("a", ["n": 1])
+        let newest = try await eventbase.put("a", ["n": 2])
+        await log.waitForPurgeCalls(1)
+        // The purge waits on a slow server while the instance closes; the server answers once the
+        // instance refuses operations.
+        let closing = Task { await eventbase.close() }
+        while (try? await eventbase.get("a")) != nil { await Task.yield() }
+        log.heal()
+        await closing.value
+        #expect(server.entries(of: "closing").map(\.sequence) == [newest.meta.revision])
+    }
+
     @Test func concurrentPutsOfNewKeysRequestNoPurgeButAPutOverAnotherInstancesPutDoes() async throws {
         let server = InMemoryLogServer()
         let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "retention", server: server))

@@ -37,6 +37,9 @@ public final class Eventbase: Sendable {
         var draining = false
         var inFlightWrites = 0
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Set when the purge loop has ended (its queue finished and drained).
+        var purgesDone = false
+        var purgeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// A key whose older puts should be purged below a sequence.
@@ -262,6 +265,14 @@ public final class Eventbase: Sendable {
     }
 
     private func drainPurges() async {
+        defer {
+            let waiters = lifecycle.withLock { state in
+                state.purgesDone = true
+                defer { state.purgeWaiters.removeAll() }
+                return state.purgeWaiters
+            }
+            for waiter in waiters { waiter.resume() }
+        }
         while let batch = await purges.next() {
             // Only the newest request per key matters: it purges everything older.
             var newest: [ExactKey: UInt64] = [:]
@@ -275,6 +286,26 @@ public final class Eventbase: Sendable {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
             }
+        }
+    }
+
+    /// Returns once the purge loop has ended, or when the task is cancelled.
+    private func purgesDrained() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = lifecycle.withLock { state in
+                    if state.purgesDone || Task.isCancelled { return true }
+                    state.purgeWaiters.append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            let waiters = lifecycle.withLock { state in
+                defer { state.purgeWaiters.removeAll() }
+                return state.purgeWaiters
+            }
+            for waiter in waiters { waiter.resume() }
         }
     }
 
@@ -761,7 +792,18 @@ public final class Eventbase: Sendable {
         replica.deadlineAdded.finish()
         stats.finish()
         purges.finish()
-        // Closing the log ends the follow loop; the drain loops end once their queues are empty, so
+        // Purges still queued run before the log closes (each waits on the server at most its
+        // request deadline; all of them together at most the write timeout), so the stream keeps
+        // only the newest put of keys written just before the close.
+        let timeout = configuration.options.writeTimeout
+        let clock = configuration.clock
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.purgesDrained() }
+            group.addTask { try? await clock.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        // Closing the log ends the follow loop; the stats loop ends once its queue is empty, so
         // queued stats are flushed.
         await configuration.eventLog.close()
         await task?.value
