@@ -4,7 +4,7 @@ import Synchronization
 
 /// An ``EventLog`` kept in memory by an ``InMemoryLogServer``: fast, faithful to JetStream's
 /// ordering, de-duplication, optimistic concurrency and purge semantics, and gone when the process ends.
-public final class InMemoryEventLog: EventLog {
+public final class InMemoryEventLog: PollableEventLog {
     /// The stream this log stores.
     public let streamName: String
     /// The server holding the stream.
@@ -70,6 +70,10 @@ public final class InMemoryEventLog: EventLog {
     public func entries(from sequence: UInt64) -> LogEntries {
         let cursor = InMemoryLogCursor(log: self, from: sequence)
         return LogEntries(AsyncThrowingStream(unfolding: { try await cursor.next() }))
+    }
+
+    public func poller(from sequence: UInt64) -> any LogPoller {
+        InMemoryLogCursor(log: self, from: sequence)
     }
 
     /// Whether ``close()`` was called.

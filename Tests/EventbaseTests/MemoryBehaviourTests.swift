@@ -16,6 +16,12 @@ import Testing
         try await EventLogConformance { name in InMemoryEventLog(streamName: name, server: server) }.run(check)
     }
 
+    @Test(arguments: PollableLogConformance.Check.allCases)
+    func pollableLog(_ check: PollableLogConformance.Check) async throws {
+        let server = InMemoryLogServer()
+        try await PollableLogConformance { name in InMemoryEventLog(streamName: name, server: server) }.run(check)
+    }
+
     @Test(arguments: StateStoreConformance.Check.allCases)
     func stateStore(_ check: StateStoreConformance.Check) async throws {
         try await StateStoreConformance(durable: false) {

@@ -4,12 +4,16 @@ import Foundation
 import Synchronization
 import Testing
 
-/// A store that counts how often the replica asks it for a record's meta.
+/// A store that counts how often the replica asks it for a record's meta, and how many changes
+/// it was given.
 final class MetaCountingStore: StateStore {
     let inner = InMemoryStateStore()
     private let lookups = Atomic<Int>(0)
+    private let changes = Atomic<Int>(0)
 
     var metaLookups: Int { lookups.load(ordering: .relaxed) }
+    /// How many changes the applied batches held (each applied event is one).
+    var appliedChanges: Int { changes.load(ordering: .relaxed) }
 
     func open(stream: String) async throws -> StoreCheckpoint { try await inner.open(stream: stream) }
     func record(forKey key: String) -> Record<JSONValue>? { inner.record(forKey: key) }
@@ -22,7 +26,10 @@ final class MetaCountingStore: StateStore {
     func forEachRecord(_ body: (_ key: String, _ record: Record<JSONValue>) throws -> Void) rethrows {
         try inner.forEachRecord(body)
     }
-    func apply(_ batch: StateBatch) throws { try inner.apply(batch) }
+    func apply(_ batch: StateBatch) throws {
+        changes.add(batch.changes.count, ordering: .relaxed)
+        try inner.apply(batch)
+    }
     func reset(identity: StreamIdentity) throws { try inner.reset(identity: identity) }
     func checkpoint() async throws { try await inner.checkpoint() }
     func close() async throws { try await inner.close() }

@@ -61,6 +61,12 @@ public final class Eventbase: Sendable {
     private let purges: BoundedQueue<PurgeRequest>
     private let lifecycle: Mutex<Lifecycle>
     private let elapsed: ElapsedClock
+    /// The reader of a ``PollableEventLog`` while the follow loop polls it, for writers to apply
+    /// their own appends with.
+    private let poller = Mutex<(any LogPoller)?>(nil)
+    /// Held while a batch is taken from ``poller`` and applied, so batches are applied in order
+    /// whichever task takes them.
+    private let applying = Mutex<Void>(())
     private var logger: Logger { configuration.logger }
     private var log: any EventLog { configuration.eventLog }
     private var store: any StateStore { configuration.stateStore }
@@ -191,10 +197,15 @@ public final class Eventbase: Sendable {
         var delay = configuration.options.retryDelay
         while !Task.isCancelled {
             do {
-                for try await batch in log.entries(from: replica.appliedSequence + 1) {
-                    let skipped = try replica.apply(batch)
-                    if !skipped.isEmpty { recordSkipped(skipped) }
+                if let pollable = log as? any PollableEventLog {
+                    try await followPolling(pollable.poller(from: replica.appliedSequence + 1))
                     delay = configuration.options.retryDelay
+                } else {
+                    for try await batch in log.entries(from: replica.appliedSequence + 1) {
+                        let skipped = try replica.apply(batch)
+                        if !skipped.isEmpty { recordSkipped(skipped) }
+                        delay = configuration.options.retryDelay
+                    }
                 }
                 if Task.isCancelled || replica.failure != nil { return }
                 throw EventbaseError(.unavailable, "The log stopped delivering entries.")
@@ -222,6 +233,40 @@ public final class Eventbase: Sendable {
                     }
                     delay = min(delay * 2, .seconds(30))
                 }
+            }
+        }
+    }
+
+    /// Follows a pollable log: applies what `reader` has, then waits for more, until the log closes
+    /// (returns) or fails (throws). Writers apply through `reader` too, between these polls.
+    private func followPolling(_ reader: any LogPoller) async throws {
+        poller.withLock { $0 = reader }
+        defer { poller.withLock { $0 = nil } }
+        // A writer that met a failure (the store's) left it to the replica, which stopped.
+        while !Task.isCancelled, replica.failure == nil {
+            guard let finished = try applying.withLockIfAvailable({ _ in try applyPolled(reader) }) else {
+                // A writer is applying (without waiting on anything): try again after it.
+                await Task.yield()
+                continue
+            }
+            if finished { return }
+            await reader.waitForEntries()
+        }
+    }
+
+    /// Applies what `reader` has stored, up to what it stored when polled; `true` once the log has
+    /// closed. Call with ``applying`` held.
+    private func applyPolled(_ reader: any LogPoller) throws -> Bool {
+        while true {
+            switch try reader.poll() {
+            case .batch(let batch, let caughtUp):
+                let skipped = try replica.apply(batch)
+                if !skipped.isEmpty { recordSkipped(skipped) }
+                if caughtUp { return false }
+            case .empty:
+                return false
+            case .finished:
+                return true
             }
         }
     }
@@ -522,6 +567,14 @@ public final class Eventbase: Sendable {
         -> AppendAck
     {
         let ack = try await log.append(event, condition: condition)
+        // A log in this process: apply what it stores now, on this task, unless another task is
+        // applying (it, or the follow loop that the append woke, applies this write). A failure
+        // is left to the follow loop, which meets it again. Subscription and onMessage handlers
+        // are left to the follow loop too, which runs them while writers go on (they run after
+        // the waiting writers are released).
+        if !replica.hasListeners, let reader = poller.withLock({ $0 }) {
+            _ = try? applying.withLockIfAvailable { _ in try applyPolled(reader) }
+        }
         try await replica.waitUntilApplied(ack.sequence, deadline: deadline)
         return ack
     }

@@ -74,6 +74,53 @@ extension EventLog {
     public var connectionStatus: ConnectionStatus? { nil }
 }
 
+/// A log that can also hand out what it already stores without waiting: a log in this process, such
+/// as `InMemoryEventLog`.
+///
+/// Eventbase reads such a log through a ``LogPoller`` instead of ``EventLog/entries(from:)``, and a
+/// writer applies what is stored as soon as its append returns (when no other task is applying)
+/// instead of waking the replica's reader for each write.
+///
+/// ## Implementation requirements
+///
+/// A poller reads exactly what ``EventLog/entries(from:)`` would, in the same batches' order: the
+/// ordering, following and position rules of ``EventLog`` apply to the batches its polls return, and
+/// a failure that ends the entries is thrown by ``LogPoller/poll()``.
+public protocol PollableEventLog: EventLog {
+    /// A reader from `sequence` (the first surviving entry at or after it) that is polled.
+    func poller(from sequence: UInt64) -> any LogPoller
+}
+
+/// A reader of a ``PollableEventLog``: ``poll()`` takes what is stored, ``waitForEntries()`` waits for
+/// more.
+///
+/// Any task may poll. Successive polls return consecutive batches that never overlap, so a caller that
+/// polls from several tasks applies each batch before the next poll (Eventbase holds one lock across
+/// both).
+public protocol LogPoller: Sendable {
+    /// Takes everything stored since the last poll (at most a number of entries the log chooses):
+    /// `.empty` when nothing is, `.finished` once the log closed (and on every later call).
+    /// Cancelling the polling task does not end the reader.
+    /// - Throws: what iterating ``EventLog/entries(from:)`` would throw (`.streamDeleted`, for
+    ///   example), on this and every later call.
+    func poll() throws -> LogPoll
+
+    /// Returns once there may be something to poll: an append, the log closing or failing, or the
+    /// calling task being cancelled. Returns at once when something was stored since the last poll.
+    func waitForEntries() async
+}
+
+/// What a ``LogPoller/poll()`` found.
+public enum LogPoll: Sendable {
+    /// Entries (possibly none, when only the position moved). `caughtUp`: they reach everything the
+    /// log stored when polled (another poll now would find nothing).
+    case batch(LogBatch, caughtUp: Bool)
+    /// Nothing since the last poll.
+    case empty
+    /// The log closed; nothing more will come.
+    case finished
+}
+
 /// The state of a log.
 public struct LogState: Sendable, Hashable {
     /// The sequence of the newest entry ever appended (0 for a new stream), even if it was purged.

@@ -191,6 +191,8 @@ final class Replica: Sendable {
     private let logger: Logger
     private let onMessage: (@Sendable (LogEntry) throws -> Void)?
     private let state: Mutex<State>
+    /// How many subscribers there are, readable without the lock.
+    private let subscriberTotal = Atomic<Int>(0)
     private let writes: Mutex<Writes>
 
     init(
@@ -474,6 +476,7 @@ final class Replica: Sendable {
             .slowConsumer,
             "A change stream fell too far behind and was ended; consume faster or raise changeBufferSize.")
         let removed = state.withLock { $0.subscribers.remove(id) }
+        if removed != nil { subscriberTotal.subtract(1, ordering: .relaxed) }
         finish(removed?.sink, throwing: error)
     }
 
@@ -610,13 +613,19 @@ final class Replica: Sendable {
                 continuation.yield(.caughtUp)
             }
             state.subscribers.insert(Subscriber(query: query, sink: sink), id: id)
+            subscriberTotal.add(1, ordering: .relaxed)
             return id
         }
     }
 
+    /// Whether applying may run code of the application: a subscriber or an onMessage handler.
+    /// Read without the lock, so it may be a moment out of date.
+    var hasListeners: Bool { onMessage != nil || subscriberTotal.load(ordering: .relaxed) > 0 }
+
     /// Removes a subscriber and finishes its stream, if it has one.
     func unsubscribe(_ id: Int) {
         let removed = state.withLock { $0.subscribers.remove(id) }
+        if removed != nil { subscriberTotal.subtract(1, ordering: .relaxed) }
         finish(removed?.sink, throwing: nil)
     }
 
@@ -642,6 +651,7 @@ final class Replica: Sendable {
             }
             return (waiters, state.subscribers.removeAll())
         }
+        subscriberTotal.subtract(subscribers.count, ordering: .relaxed)
         for waiter in waiters { waiter.resume(throwing: error) }
         for subscriber in subscribers {
             finish(subscriber.sink, throwing: error.code == .closed ? nil : error)
