@@ -50,6 +50,26 @@ func collect(
     }
 }
 
+/// Makes a log on a new stream, runs `check` on it, then destroys the stream (unless the check
+/// destroys it itself) and closes the log, also when the check fails.
+func withFreshLog<Log: Sendable>(
+    prefix: String, make: (String) async throws -> Log, asEventLog: (Log) -> any EventLog,
+    checkDestroysStream: Bool, check: (Log, String) async throws -> Void
+) async throws {
+    let name = uniqueStreamName(prefix)
+    let log = try await make(name)
+    let eventLog = asEventLog(log)
+    do {
+        try await check(log, name)
+    } catch {
+        try? await eventLog.destroy()
+        await eventLog.close()
+        throw error
+    }
+    if !checkDestroysStream { try? await eventLog.destroy() }
+    await eventLog.close()
+}
+
 /// A stream name unique to one check.
 func uniqueStreamName(_ prefix: String = "conformance") -> String {
     prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()

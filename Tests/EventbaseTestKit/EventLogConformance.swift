@@ -65,19 +65,10 @@ public struct EventLogConformance: Sendable {
 
     /// Runs one check on a fresh stream, destroying the stream afterwards.
     public func run(_ check: Check) async throws {
-        let name = uniqueStreamName()
-        let log = try await makeLog(name)
-        do {
-            try await body(check, log: log, name: name)
-        } catch {
-            try? await log.destroy()
-            await log.close()
-            throw error
-        }
-        if check != .destroyStopsReaders, check != .closeEndsReadersAndRejectsWrites {
-            try? await log.destroy()
-        }
-        await log.close()
+        try await withFreshLog(
+            prefix: "conformance", make: makeLog, asEventLog: { $0 },
+            checkDestroysStream: check == .destroyStopsReaders || check == .closeEndsReadersAndRejectsWrites,
+            check: { log, name in try await body(check, log: log, name: name) })
     }
 
     private func body(_ check: Check, log: any EventLog, name: String) async throws {

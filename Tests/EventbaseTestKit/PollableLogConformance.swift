@@ -52,18 +52,12 @@ public struct PollableLogConformance: Sendable {
 
     /// Runs one check on a fresh stream, destroying the stream afterwards.
     public func run(_ check: Check) async throws {
-        let name = uniqueStreamName("pollable")
-        let log = try await makeLog(name)
-        do {
-            _ = try await log.open()
-            try await body(check, log: log)
-        } catch {
-            try? await log.destroy()
-            await log.close()
-            throw error
-        }
-        if check != .destroyFailsEveryPoll { try? await log.destroy() }
-        await log.close()
+        try await withFreshLog(
+            prefix: "pollable", make: makeLog, asEventLog: { $0 }, checkDestroysStream: check == .destroyFailsEveryPoll,
+            check: { log, _ in
+                _ = try await log.open()
+                try await body(check, log: log)
+            })
     }
 
     /// Polls until `.empty`, returning the batches.
