@@ -657,9 +657,15 @@ public final class Eventbase: Sendable {
     public func query(_ query: Query, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
         let started = try begin()
         try options.validate()
-        let matches = try QueryRunner(query: query, options: options).run(
-            over: store, candidates: candidates(for: query))
-        let documents = matches.map { QueryRunner.project($0.record.data, paths: options.project) }
+        let runner = QueryRunner(query: query, options: options)
+        let documents: [JSONValue]
+        if options.needsOrder {
+            documents = try runner.run(over: store, candidates: candidates(for: query)).map {
+                QueryRunner.project($0.record.data, paths: options.project)
+            }
+        } else {
+            documents = try runner.unorderedDocuments(over: store, candidates: candidates(for: query))
+        }
         record(.query, started: started, query: query.json, resultCount: documents.count)
         return documents
     }

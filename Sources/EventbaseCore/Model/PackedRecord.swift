@@ -138,7 +138,7 @@ public struct PackedRecord: @unchecked Sendable {
 
 /// A record as a query meets it: packed (matched on the fields the query reads, decoded only when
 /// it matches) or already decoded.
-enum StoredRecord {
+enum StoredRecord: Sendable {
     case packed(PackedRecord)
     case decoded(Record<JSONValue>)
 
@@ -153,6 +153,14 @@ enum StoredRecord {
         switch self {
         case .packed(let packed): packed.record(key: key)
         case .decoded(let record): record
+        }
+    }
+
+    /// The document, decoded (the meta is not).
+    var data: JSONValue {
+        switch self {
+        case .packed(let packed): packed.data
+        case .decoded(let record): record.data
         }
     }
 }

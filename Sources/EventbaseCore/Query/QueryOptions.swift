@@ -1,3 +1,5 @@
+import Foundation
+
 /// How to sort, page and shape query results.
 ///
 /// ```swift
@@ -93,6 +95,34 @@ public enum SortDirection: Sendable, Hashable, ExpressibleByIntegerLiteral {
 struct QueryRunner {
     let query: Query
     let options: QueryOptions
+
+    /// The matching documents, projected, when the options ask for no order (no sort, limit or
+    /// offset): no meta is decoded, and many documents are decoded on several threads.
+    func unorderedDocuments(over store: any StateStore, candidates: [(key: String, record: StoredRecord)]?) throws
+        -> [JSONValue]
+    {
+        var matched: [StoredRecord] = []
+        if let candidates { matched.reserveCapacity(candidates.count) }
+        try Self.forEachMatch(of: query, in: store, candidates: candidates) { _, record in matched.append(record) }
+        return Self.documents(of: matched, projecting: options.project)
+    }
+
+    /// Decodes (and projects) `records`, in order; on several threads when there are many.
+    static func documents(of records: [StoredRecord], projecting paths: [String]?) -> [JSONValue] {
+        let count = records.count
+        let parts = count >= 4_096 ? min(ProcessInfo.processInfo.activeProcessorCount, 8, count / 2_048) : 1
+        guard parts > 1 else { return records.map { project($0.data, paths: paths) } }
+        return [JSONValue](unsafeUninitializedCapacity: count) { buffer, initialized in
+            // Each part writes its own range of the buffer; `concurrentPerform` returns once all have.
+            nonisolated(unsafe) let base = buffer.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                for index in (count * part / parts)..<(count * (part + 1) / parts) {
+                    (base + index).initialize(to: project(records[index].data, paths: paths))
+                }
+            }
+            initialized = count
+        }
+    }
 
     /// Matching records, ordered and paged by the options (projection is applied by the caller).
     func run(over store: any StateStore, candidates: [(key: String, record: StoredRecord)]? = nil) throws
