@@ -194,6 +194,11 @@ public final class FileStateStore: StateStore {
         state.withLock { $0.records.packed(key) }
     }
 
+    /// The packed records of `keys`, read under one lock. Never waits for the disk.
+    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
+        state.withLock { state in keys.map { state.records.packed($0) } }
+    }
+
     /// Visits every packed record from a consistent view taken in O(shards).
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         let records = state.withLock { $0.records }

@@ -62,8 +62,11 @@ struct ShardedRecords: Sendable {
 
     /// The packed record for `key`, if any.
     func packed(_ key: String) -> PackedRecord? {
-        let key = ExactKey(key)
-        return shards[shard(of: key)][key]
+        packed(ExactKey(key))
+    }
+
+    func packed(_ key: ExactKey) -> PackedRecord? {
+        shards[shard(of: key)][key]
     }
 
     /// Stores `record` under `key`, or removes the key when `record` is nil.

@@ -52,6 +52,10 @@ public final class InMemoryStateStore: StateStore {
         state.withLock { $0.records[ExactKey(key)] }
     }
 
+    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
+        state.withLock { state in keys.map { state.records[$0] } }
+    }
+
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         let records = state.withLock { $0.records }
         for (key, record) in records {

@@ -33,7 +33,8 @@ public struct StateStoreConformance: Sendable {
         case enumerationIsAConsistentView
         /// A durable store reopened after `checkpoint()` and `close()` holds the same records and sequence.
         case durableStoresResumeFromTheirCheckpoint
-        /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte.
+        /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte,
+        /// read one at a time or all at once (`packedRecords(forKeys:)`).
         case keysAreComparedByteExactly
 
         public var description: String { rawValue }
@@ -157,6 +158,11 @@ public struct StateStoreConformance: Sendable {
                     found?.meta.changes == index + 1 && found.map { Array($0.key.utf8) == Array(key.utf8) } == true,
                     label, "key \(Array(key.unicodeScalars)) read back another key's record")
             }
+            // Read all at once (as an equality index's candidates are), in the order asked.
+            let many = store.packedRecords(forKeys: keys.map(ExactKey.init) + [ExactKey("missing")])
+            try expect(
+                many.map { $0?.meta.changes } == keys.indices.map { $0 + 1 } + [nil], label,
+                "packedRecords(forKeys:) read \(many.map { $0?.meta.changes }), expected each key's own record")
             var seen: [[UInt8]] = []
             store.forEachRecord { key, _ in seen.append(Array(key.utf8)) }
             try expect(

@@ -60,6 +60,11 @@ public protocol StateStore: AnyObject, Sendable {
     /// implementation packs each record of ``forEachRecord(_:)``.
     func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows
 
+    /// The packed records of `keys`, in their order (`nil` for a key without one), read at once: the
+    /// candidates an equality index names for a query. The default implementation calls
+    /// ``packedRecord(forKey:)`` for each key; a store behind a lock reads them all under one.
+    func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?]
+
     /// Applies a batch of changes and its sequence atomically.
     /// - Throws: `.storageFailure`, `.closed`.
     func apply(_ batch: StateBatch) throws
@@ -92,6 +97,10 @@ extension StateStore {
 
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         try forEachRecord { key, record in try body(key, PackedRecord(record)) }
+    }
+
+    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
+        keys.map { packedRecord(forKey: $0.string) }
     }
 }
 
