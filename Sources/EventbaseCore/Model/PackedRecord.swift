@@ -166,13 +166,21 @@ enum StoredRecord: Sendable {
 }
 
 extension StateStore {
-    /// The record for `key` as a query meets it: packed when the store keeps it so, else decoded.
-    func storedRecord(forKey key: String) -> StoredRecord? {
-        if keepsPackedRecords { return packedRecord(forKey: key).map(StoredRecord.packed) }
-        return record(forKey: key).map(StoredRecord.decoded)
+    /// The records of `keys` as a query meets them: packed when the store keeps them so (read at once,
+    /// see ``StateStore/packedRecords(forKeys:)``), else decoded. Keys without a record are left out.
+    func storedRecords(forKeys keys: [ExactKey]) -> [(key: String, record: StoredRecord)] {
+        guard keepsPackedRecords else {
+            return keys.compactMap { key in record(forKey: key.string).map { (key.string, .decoded($0)) } }
+        }
+        var found: [(key: String, record: StoredRecord)] = []
+        found.reserveCapacity(keys.count)
+        for (key, record) in zip(keys, packedRecords(forKeys: keys)) {
+            if let record { found.append((key.string, .packed(record))) }
+        }
+        return found
     }
 
-    /// Visits every record as a query meets it (see ``storedRecord(forKey:)``), from a consistent view.
+    /// Visits every record as a query meets it (see ``storedRecords(forKeys:)``), from a consistent view.
     func forEachStoredRecord(_ body: (_ key: String, _ record: StoredRecord) throws -> Void) rethrows {
         if keepsPackedRecords {
             try forEachPackedRecord { key, record in try body(key, .packed(record)) }

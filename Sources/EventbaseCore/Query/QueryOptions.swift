@@ -104,13 +104,12 @@ struct QueryRunner {
         if let candidates, case let parts = Self.parts(for: candidates.count), parts > 1 {
             // Many candidates (an index named them): each part matches and decodes its own range.
             if Task.isCancelled { throw CancellationError() }
-            let count = candidates.count
             var results = [[JSONValue]](repeating: [], count: parts)
             results.withUnsafeMutableBufferPointer { buffer in
                 nonisolated(unsafe) let base = buffer.baseAddress!
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
+                Self.inParts(parts, of: candidates.count) { part, range in
                     var found: [JSONValue] = []
-                    for index in (count * part / parts)..<(count * (part + 1) / parts) {
+                    for index in range {
                         let record = candidates[index].record
                         if record.matches(query) { found.append(Self.project(record.data, paths: options.project)) }
                     }
@@ -131,6 +130,14 @@ struct QueryRunner {
         count >= 4_096 ? min(ProcessInfo.processInfo.activeProcessorCount, 8, count / 2_048) : 1
     }
 
+    /// Runs `body` on `parts` threads at once, each with its part of `0..<count` (consecutive ranges,
+    /// in order of `part`), and returns once all have.
+    static func inParts(_ parts: Int, of count: Int, _ body: @Sendable (_ part: Int, _ range: Range<Int>) -> Void) {
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            body(part, (count * part / parts)..<(count * (part + 1) / parts))
+        }
+    }
+
     /// Decodes (and projects) `records`, in order; on several threads when there are many.
     static func documents(of records: [StoredRecord], projecting paths: [String]?) -> [JSONValue] {
         let count = records.count
@@ -139,10 +146,8 @@ struct QueryRunner {
         return [JSONValue](unsafeUninitializedCapacity: count) { buffer, initialized in
             // Each part writes its own range of the buffer; `concurrentPerform` returns once all have.
             nonisolated(unsafe) let base = buffer.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                for index in (count * part / parts)..<(count * (part + 1) / parts) {
-                    (base + index).initialize(to: project(records[index].data, paths: paths))
-                }
+            inParts(parts, of: count) { _, range in
+                for index in range { (base + index).initialize(to: project(records[index].data, paths: paths)) }
             }
             initialized = count
         }

@@ -489,17 +489,7 @@ final class Replica: Sendable {
         // The records are read under the lock, while no batch is being applied: one consistent view.
         // A store that keeps them packed hands them over without decoding.
         func records(_ keys: Set<ExactKey>) -> [(key: String, record: StoredRecord)] {
-            guard store.keepsPackedRecords else {
-                return keys.compactMap { key in store.record(forKey: key.string).map { (key.string, .decoded($0)) } }
-            }
-            // All at once: one lock of the store instead of one a key.
-            let keys = Array(keys)
-            var found: [(key: String, record: StoredRecord)] = []
-            found.reserveCapacity(keys.count)
-            for (key, record) in zip(keys, store.packedRecords(forKeys: keys)) {
-                if let record { found.append((key.string, .packed(record))) }
-            }
-            return found
+            store.storedRecords(forKeys: Array(keys))
         }
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
