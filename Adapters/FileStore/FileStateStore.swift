@@ -194,11 +194,6 @@ public final class FileStateStore: StateStore {
         state.withLock { $0.records.packed(key) }
     }
 
-    /// The packed records of `keys`, read under one lock. Never waits for the disk.
-    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
-        state.withLock { state in keys.map { state.records.packed($0) } }
-    }
-
     /// Visits every packed record from a consistent view taken in O(shards).
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         let records = state.withLock { $0.records }
@@ -215,7 +210,7 @@ public final class FileStateStore: StateStore {
     /// - Throws: `.closed` when the store is not open.
     public func apply(_ batch: StateBatch) throws {
         // Packed before taking the lock, so readers wait only for the table updates.
-        let packed = batch.changes.map { ($0.key, $0.record.map(PackedRecord.init)) }
+        let packed = batch.changes.map { ($0.key, $0.packed ?? $0.record.map(PackedRecord.init)) }
         let wake = try state.withLock { state -> AsyncStream<Wake>.Continuation? in
             guard let wakes = state.wakes else { throw Self.notOpen() }
             guard !batch.changes.isEmpty || batch.lastAppliedSequence > state.lastApplied else { return nil }

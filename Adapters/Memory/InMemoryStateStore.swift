@@ -52,10 +52,6 @@ public final class InMemoryStateStore: StateStore {
         state.withLock { $0.records[ExactKey(key)] }
     }
 
-    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
-        state.withLock { state in keys.map { state.records[$0] } }
-    }
-
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         let records = state.withLock { $0.records }
         for (key, record) in records {
@@ -72,7 +68,7 @@ public final class InMemoryStateStore: StateStore {
 
     public func apply(_ batch: StateBatch) throws {
         // Packed before taking the lock, so readers wait only for the dictionary updates.
-        let packed = batch.changes.map { (ExactKey($0.key), $0.record.map(PackedRecord.init)) }
+        let packed = batch.changes.map { (ExactKey($0.key), $0.packed ?? $0.record.map(PackedRecord.init)) }
         try state.withLock { state in
             guard !state.closed else { throw EventbaseError(.closed, "This state store is closed.") }
             for (key, record) in packed {

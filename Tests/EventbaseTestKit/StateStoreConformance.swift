@@ -16,8 +16,8 @@ public struct StateStoreConformance: Sendable {
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {
         /// A new store has no records and last applied sequence 0.
         case startsEmpty
-        /// Applied puts can be read back by key (and their meta alone), with the batch's sequence as
-        /// the last applied one.
+        /// Applied puts can be read back by key (and their meta alone; also when a change carries its
+        /// packed form), with the batch's sequence as the last applied one.
         case appliesAndReads
         /// When a batch changes a key several times, the last change is what the store holds.
         case lastChangeOfABatchWins
@@ -34,7 +34,7 @@ public struct StateStoreConformance: Sendable {
         /// A durable store reopened after `checkpoint()` and `close()` holds the same records and sequence.
         case durableStoresResumeFromTheirCheckpoint
         /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte,
-        /// read one at a time or all at once (`packedRecords(forKeys:)`).
+        /// read as records and packed.
         case keysAreComparedByteExactly
 
         public var description: String { rawValue }
@@ -96,6 +96,16 @@ public struct StateStoreConformance: Sendable {
             try expect(store.count == 1, label, "count is \(store.count), expected 1")
             try expect(store.meta(forKey: "a") == record.meta, label, "meta(forKey:) differs from the record's meta")
             try expect(store.meta(forKey: "missing") == nil, label, "meta(forKey:) returned meta for a missing key")
+            // A change the replica packed (as it does for a store that keeps packed records).
+            let packed = Self.record("p", 7, sequence: 2)
+            try store.apply(
+                StateBatch(
+                    changes: [.init(key: "p", record: packed, packed: PackedRecord(packed))], lastAppliedSequence: 2))
+            try expect(
+                store.record(forKey: "p") == packed, label, "a change with its packed form did not read back equal")
+            try expect(
+                store.packedRecord(forKey: "p")?.record(key: "p") == packed, label,
+                "a change with its packed form did not read back equal when packed")
 
         case .lastChangeOfABatchWins:
             try store.reset(identity: identity)
@@ -158,11 +168,11 @@ public struct StateStoreConformance: Sendable {
                     found?.meta.changes == index + 1 && found.map { Array($0.key.utf8) == Array(key.utf8) } == true,
                     label, "key \(Array(key.unicodeScalars)) read back another key's record")
             }
-            // Read all at once (as an equality index's candidates are), in the order asked.
-            let many = store.packedRecords(forKeys: keys.map(ExactKey.init) + [ExactKey("missing")])
+            // Packed, as queries read them.
+            let packed = (keys + ["missing"]).map { store.packedRecord(forKey: $0)?.meta.changes }
             try expect(
-                many.map { $0?.meta.changes } == keys.indices.map { $0 + 1 } + [nil], label,
-                "packedRecords(forKeys:) read \(many.map { $0?.meta.changes }), expected each key's own record")
+                packed == keys.indices.map { $0 + 1 } + [nil], label,
+                "packedRecord(forKey:) read \(packed), expected each key's own record")
             var seen: [[UInt8]] = []
             store.forEachRecord { key, _ in seen.append(Array(key.utf8)) }
             try expect(

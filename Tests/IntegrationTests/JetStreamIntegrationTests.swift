@@ -299,7 +299,20 @@ struct JetStreamIntegrationTests {
         try await withNATSServer { server in
             let stream = uniqueName("outage")
             let eventbase = try await builder(server, stream).configure { $0.writeTimeout = .seconds(2) }.build()
-            _ = try await eventbase.put("before", ["v": 1])
+            // Retried until applied: with the server up, a short write timeout can still pass on a
+            // machine busy with other tests.
+            func putRetrying(_ key: String, _ value: JSONValue, _ what: String) async throws -> Record<JSONValue> {
+                try await withTimeout(.seconds(20), what) {
+                    while true {
+                        do {
+                            return try await eventbase.put(key, value)
+                        } catch let error as EventbaseError where error.code == .timeout || error.code == .unavailable {
+                            continue
+                        }
+                    }
+                }
+            }
+            _ = try await putRetrying("before", ["v": 1], "the first write")
             await server.stop()
             let started = ContinuousClock.now
             let error = await #expect(throws: EventbaseError.self) { _ = try await eventbase.put("during", ["v": 2]) }
@@ -313,15 +326,7 @@ struct JetStreamIntegrationTests {
             try await eventually(eventbase, timeout: .seconds(20), "the instance catches up") {
                 try await eventbase.get("after") != nil
             }
-            let written = try await withTimeout(.seconds(20), "writes work again") {
-                while true {
-                    do {
-                        return try await eventbase.put("again", ["v": 4])
-                    } catch let error as EventbaseError where error.code == .timeout || error.code == .unavailable {
-                        continue
-                    }
-                }
-            }
+            let written = try await putRetrying("again", ["v": 4], "writes work again")
             #expect(written.data["v"] == 4)
             try await eventually(other, "the other instance sees it") { try await other.get("again") != nil }
             await other.close()

@@ -140,7 +140,8 @@ public struct PackedRecord: @unchecked Sendable {
 /// it matches) or already decoded.
 enum StoredRecord: Sendable {
     case packed(PackedRecord)
-    case decoded(Record<JSONValue>)
+    /// Boxed, so that a stored record is one reference wide (equality indexes hold one a record).
+    indirect case decoded(Record<JSONValue>)
 
     func matches(_ query: Query) -> Bool {
         switch self {
@@ -156,6 +157,15 @@ enum StoredRecord: Sendable {
         }
     }
 
+    /// The document with only the top-level fields whose UTF-8 bytes are in `fields`, when packed
+    /// (the others are not decoded); the whole document when decoded already.
+    func data(keeping fields: [[UInt8]]) -> JSONValue {
+        switch self {
+        case .packed(let packed): packed.data(keeping: fields)
+        case .decoded(let record): record.data
+        }
+    }
+
     /// The document, decoded (the meta is not).
     var data: JSONValue {
         switch self {
@@ -166,21 +176,8 @@ enum StoredRecord: Sendable {
 }
 
 extension StateStore {
-    /// The records of `keys` as a query meets them: packed when the store keeps them so (read at once,
-    /// see ``StateStore/packedRecords(forKeys:)``), else decoded. Keys without a record are left out.
-    func storedRecords(forKeys keys: [ExactKey]) -> [(key: String, record: StoredRecord)] {
-        guard keepsPackedRecords else {
-            return keys.compactMap { key in record(forKey: key.string).map { (key.string, .decoded($0)) } }
-        }
-        var found: [(key: String, record: StoredRecord)] = []
-        found.reserveCapacity(keys.count)
-        for (key, record) in zip(keys, packedRecords(forKeys: keys)) {
-            if let record { found.append((key.string, .packed(record))) }
-        }
-        return found
-    }
-
-    /// Visits every record as a query meets it (see ``storedRecords(forKeys:)``), from a consistent view.
+    /// Visits every record as a query meets it (packed when the store keeps them so, else decoded),
+    /// from a consistent view.
     func forEachStoredRecord(_ body: (_ key: String, _ record: StoredRecord) throws -> Void) rethrows {
         if keepsPackedRecords {
             try forEachPackedRecord { key, record in try body(key, .packed(record)) }

@@ -60,11 +60,6 @@ public protocol StateStore: AnyObject, Sendable {
     /// implementation packs each record of ``forEachRecord(_:)``.
     func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows
 
-    /// The packed records of `keys`, in their order (`nil` for a key without one), read at once: the
-    /// candidates an equality index names for a query. The default implementation calls
-    /// ``packedRecord(forKey:)`` for each key; a store behind a lock reads them all under one.
-    func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?]
-
     /// Applies a batch of changes and its sequence atomically.
     /// - Throws: `.storageFailure`, `.closed`.
     func apply(_ batch: StateBatch) throws
@@ -98,10 +93,6 @@ extension StateStore {
     public func forEachPackedRecord(_ body: (_ key: String, _ record: PackedRecord) throws -> Void) rethrows {
         try forEachRecord { key, record in try body(key, PackedRecord(record)) }
     }
-
-    public func packedRecords(forKeys keys: [ExactKey]) -> [PackedRecord?] {
-        keys.map { packedRecord(forKey: $0.string) }
-    }
 }
 
 /// Where a replica resumes.
@@ -124,16 +115,36 @@ public struct StoreCheckpoint: Sendable, Hashable {
 /// Changes to apply to a ``StateStore`` together.
 public struct StateBatch: Sendable, Hashable {
     /// One change: a record written (`record` set) or removed (`record` nil).
+    ///
+    /// Equality and hashing compare `key` and `record` (`packed` is `record` in another form).
     public struct Change: Sendable, Hashable {
         /// The key changed.
         public var key: String
         /// The new record, or `nil` when the key was deleted.
         public var record: Record<JSONValue>?
+        /// `record`, packed, when the replica packed it: it does for a store whose
+        /// ``StateStore/keepsPackedRecords`` is `true`, and shares that one instance with its
+        /// equality indexes. Such a store keeps this instance instead of packing `record` again.
+        public var packed: PackedRecord?
 
         /// Creates a change.
-        public init(key: String, record: Record<JSONValue>?) {
+        /// - Parameters:
+        ///   - key: The key changed.
+        ///   - record: The new record, or `nil` when the key was deleted.
+        ///   - packed: `record`, packed (it must hold the same document and meta), if it was packed.
+        public init(key: String, record: Record<JSONValue>?, packed: PackedRecord? = nil) {
             self.key = key
             self.record = record
+            self.packed = packed
+        }
+
+        public static func == (lhs: Change, rhs: Change) -> Bool {
+            lhs.key == rhs.key && lhs.record == rhs.record
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(key)
+            hasher.combine(record)
         }
     }
 

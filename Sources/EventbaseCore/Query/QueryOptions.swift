@@ -104,14 +104,24 @@ struct QueryRunner {
         if let candidates, case let parts = Self.parts(for: candidates.count), parts > 1 {
             // Many candidates (an index named them): each part matches and decodes its own range.
             if Task.isCancelled { throw CancellationError() }
+            // When the query reads one top-level field, the indexed one, nearly every candidate
+            // matches: decode each document once, whole, and match that. Otherwise match on the
+            // fields the query reads, and decode only the matches.
+            let decodeFirst = query.topLevelFields.count == 1
             var results = [[JSONValue]](repeating: [], count: parts)
             results.withUnsafeMutableBufferPointer { buffer in
                 nonisolated(unsafe) let base = buffer.baseAddress!
                 Self.inParts(parts, of: candidates.count) { part, range in
                     var found: [JSONValue] = []
+                    found.reserveCapacity(range.count)
                     for index in range {
                         let record = candidates[index].record
-                        if record.matches(query) { found.append(Self.project(record.data, paths: options.project)) }
+                        if decodeFirst {
+                            let document = record.data
+                            if query.matches(document) { found.append(Self.project(document, paths: options.project)) }
+                        } else if record.matches(query) {
+                            found.append(Self.project(record.data, paths: options.project))
+                        }
                     }
                     base[part] = found
                 }

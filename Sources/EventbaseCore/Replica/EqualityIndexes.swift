@@ -1,31 +1,41 @@
-/// Hash indexes from field values to keys, so equality queries (`{"city": "Oslo"}`,
+/// Hash indexes from field values to records, so equality queries (`{"city": "Oslo"}`,
 /// `{"status": {"$in": [...]}}`) visit only the records that can match instead of the whole replica.
 ///
 /// The replica builds an index the first time a query could use it (up to
 /// ``EventbaseOptions/maxAutomaticIndexes`` fields) and keeps every index up to date as it applies
-/// events, under its lock, so an index is always consistent with the store. An index holds keys only:
-/// the replica reads the candidates' records from the store (under the same lock).
+/// events, under its lock, so an index is always consistent with the store. An index holds each
+/// record as the store does (the same ``PackedRecord`` instance, for a store that keeps them packed),
+/// so a query reads its candidates from the index without looking each one up in the store.
 struct EqualityIndexes {
     struct FieldIndex {
         let path: FieldPath
-        var buckets: [JSONValue: Set<ExactKey>] = [:]
+        /// Per value, the records found under it, by key.
+        var buckets: [JSONValue: [ExactKey: StoredRecord]] = [:]
 
-        /// The values a record is found under: each value at the path, and each element of an array value.
-        func values(of record: Record<JSONValue>) -> Set<JSONValue> {
-            EqualityIndexes.indexValues(at: path, in: record.data)
-        }
-
-        mutating func remove(_ key: String, _ record: Record<JSONValue>) {
-            for value in values(of: record) {
-                buckets[value]?.remove(ExactKey(key))
-                if buckets[value]?.isEmpty == true { buckets[value] = nil }
+        mutating func remove(_ key: ExactKey, values: Set<JSONValue>) {
+            for value in values {
+                guard let bucket = buckets.index(forKey: value) else { continue }
+                buckets.values[bucket].removeValue(forKey: key)
+                if buckets.values[bucket].isEmpty { buckets.remove(at: bucket) }
             }
         }
 
-        mutating func insert(_ key: String, _ record: Record<JSONValue>) {
-            for value in values(of: record) {
-                buckets[value, default: []].insert(ExactKey(key))
+        mutating func insert(_ key: ExactKey, values: Set<JSONValue>, record: StoredRecord) {
+            for value in values {
+                buckets[value, default: [:]][key] = record
             }
+        }
+
+        /// Moves `key` from the buckets of its old document's values to those of its new one's.
+        mutating func update(_ key: ExactKey, old: JSONValue?, new: JSONValue?, record: StoredRecord?) {
+            let oldValues = old.map { EqualityIndexes.indexValues(at: path, in: $0) } ?? []
+            guard let new, let record else {
+                remove(key, values: oldValues)
+                return
+            }
+            let newValues = EqualityIndexes.indexValues(at: path, in: new)
+            remove(key, values: oldValues.subtracting(newValues))
+            insert(key, values: newValues, record: record)
         }
     }
 
@@ -59,18 +69,28 @@ struct EqualityIndexes {
     var fieldNames: [String] { indexes.keys.sorted() }
 
     /// Keeps every index in step with a change to `key`.
-    mutating func update(key: String, old: Record<JSONValue>?, new: Record<JSONValue>?) {
+    /// - Parameters:
+    ///   - old: The record `key` had, if any.
+    ///   - new: The record it has now, if any.
+    ///   - stored: `new` as the store keeps it (``StoredRecord/packed(_:)`` for a store that keeps
+    ///     records packed); `nil` when `new` is.
+    mutating func update(key: String, old: Record<JSONValue>?, new: Record<JSONValue>?, stored: StoredRecord?) {
         guard !indexes.isEmpty else { return }
+        let key = ExactKey(key)
         for path in indexes.keys {
-            if let old { indexes[path]!.remove(key, old) }
-            if let new { indexes[path]!.insert(key, new) }
+            indexes[path]!.update(key, old: old?.data, new: new?.data, record: stored)
         }
     }
 
-    /// Builds an index of `path` over every record of `store`.
+    /// Builds an index of `path` over every record of `store`, decoding of each packed record only
+    /// the top-level field the path starts with.
     mutating func build(_ path: FieldPath, from store: any StateStore) {
         var index = FieldIndex(path: path)
-        store.forEachRecord { key, record in index.insert(key, record) }
+        let field = [Array(path.components[0].utf8)]
+        store.forEachStoredRecord { key, record in
+            index.insert(
+                ExactKey(key), values: Self.indexValues(at: path, in: record.data(keeping: field)), record: record)
+        }
         indexes[path.text] = index
     }
 
@@ -105,14 +125,16 @@ struct EqualityIndexes {
         }
     }
 
-    /// The keys of the records that may match `values` at `path`, if the path is indexed.
-    func candidates(path: FieldPath, values: [JSONValue]) -> Set<ExactKey>? {
+    /// The records that may match `values` at `path` (each once), if the path is indexed.
+    func candidates(path: FieldPath, values: [JSONValue]) -> [(key: String, record: StoredRecord)]? {
         guard let index = indexes[path.text] else { return nil }
-        if values.count == 1 { return index.buckets[values[0]] ?? [] }
-        var union = Set<ExactKey>()
-        for value in values {
-            union.formUnion(index.buckets[value] ?? [])
+        if values.count == 1 {
+            return index.buckets[values[0]].map { bucket in bucket.map { ($0.key.string, $0.value) } } ?? []
         }
-        return union
+        var union: [ExactKey: StoredRecord] = [:]
+        for value in values {
+            if let bucket = index.buckets[value] { union.merge(bucket) { first, _ in first } }
+        }
+        return union.map { ($0.key.string, $0.value) }
     }
 }

@@ -250,6 +250,8 @@ final class Replica: Sendable {
             // Without indexes or subscribers only the old record's meta is needed, which a store that
             // keeps documents encoded returns without decoding.
             let needsOldData = state.indexes.count > 0 || state.subscribers.count > 0
+            // Packed here, once, for a store that keeps records packed: its indexes share the instance.
+            let packs = store.keepsPackedRecords
             changes.reserveCapacity(batch.entries.count)
             for entry in batch.entries where entry.sequence > state.applied {
                 switch entry.payload {
@@ -287,8 +289,12 @@ final class Replica: Sendable {
                         putOutcomes.append((id, AppliedPut(replaced: oldMeta != nil, record: new)))
                     }
                     overlay.wrote(event.key, at: changes.count)
-                    changes.append(StateBatch.Change(key: event.key, record: new))
-                    state.indexes.update(key: event.key, old: old, new: new)
+                    let packed = packs ? new.map(PackedRecord.init) : nil
+                    changes.append(StateBatch.Change(key: event.key, record: new, packed: packed))
+                    if state.indexes.count > 0 {
+                        let stored = packed.map(StoredRecord.packed) ?? new.map(StoredRecord.decoded)
+                        state.indexes.update(key: event.key, old: old, new: new, stored: stored)
+                    }
                     deliveries.add(
                         state.subscribers.candidates(old: old, new: new), key: event.key, old: old, new: new,
                         entry: entry)
@@ -301,6 +307,8 @@ final class Replica: Sendable {
                 let failure = EventbaseError(
                     .storageFailure, "The state store failed to apply events; the replica stopped.", cause: error)
                 state.failure = failure
+                // The indexes hold the batch the store refused: queries scan the store from now on.
+                state.indexes.removeAll()
                 released = writes.withLock { writes in
                     writes.failure = failure
                     return writes.takeAll()
@@ -356,6 +364,7 @@ final class Replica: Sendable {
                 let failure = EventbaseError(
                     .storageFailure, "The state store failed to reset for the recreated stream.", cause: error)
                 state.failure = failure
+                state.indexes.removeAll()
                 released = writes.withLock { writes in
                     writes.failure = failure
                     return writes.takeAll()
@@ -364,7 +373,7 @@ final class Replica: Sendable {
             }
             let timestamp = time.millisecondsSince1970
             for (key, old) in removed {
-                state.indexes.update(key: key, old: old, new: nil)
+                state.indexes.update(key: key, old: old, new: nil, stored: nil)
                 let entry = LogEntry(
                     sequence: 0, time: time, event: Event(kind: .delete, key: key, timestamp: timestamp))
                 deliveries.add(
@@ -486,19 +495,16 @@ final class Replica: Sendable {
     /// (the caller then scans the store). Builds an index on first use while fewer than `maxIndexes` exist.
     func candidates(for query: Query, maxIndexes: Int) -> [(key: String, record: StoredRecord)]? {
         guard let condition = EqualityIndexes.indexableCondition(of: query.root) else { return nil }
-        // The records are read under the lock, while no batch is being applied: one consistent view.
-        // A store that keeps them packed hands them over without decoding.
-        func records(_ keys: Set<ExactKey>) -> [(key: String, record: StoredRecord)] {
-            store.storedRecords(forKeys: Array(keys))
-        }
+        // The index holds the records as the store does (packed, for a store that keeps them so), in
+        // step with it under the lock: one consistent view, with no look-up in the store.
         return state.withLock { state in
             if let found = state.indexes.candidates(path: condition.path, values: condition.values) {
-                return records(found)
+                return found
             }
             guard state.indexes.count < maxIndexes, state.failure == nil else { return nil }
             logger.debug("Building an equality index", metadata: ["field": "\(condition.path.text)"])
             state.indexes.build(condition.path, from: store)
-            return state.indexes.candidates(path: condition.path, values: condition.values).map(records)
+            return state.indexes.candidates(path: condition.path, values: condition.values)
         }
     }
 
