@@ -244,7 +244,10 @@ public final class Eventbase: Sendable {
         defer { poller.withLock { $0 = nil } }
         // A writer that met a failure (the store's) left it to the replica, which stopped.
         while !Task.isCancelled, replica.failure == nil {
-            guard let finished = try applying.withLockIfAvailable({ _ in try applyPolled(reader) }) else {
+            // What was applied is handed to its handlers even when a later poll failed.
+            let applied = Result { try applying.withLockIfAvailable { _ in try applyPolled(reader) } }
+            replica.deliverQueued()
+            guard let finished = try applied.get() else {
                 // A writer is applying (without waiting on anything): try again after it.
                 await Task.yield()
                 continue
@@ -255,12 +258,13 @@ public final class Eventbase: Sendable {
     }
 
     /// Applies what `reader` has stored, up to what it stored when polled; `true` once the log has
-    /// closed. Call with ``applying`` held.
+    /// closed. Call with ``applying`` held, and ``Replica/deliverQueued()`` once it is released:
+    /// handlers do not hold up the next task that applies.
     private func applyPolled(_ reader: any LogPoller) throws -> Bool {
         while true {
             switch try reader.poll() {
             case .batch(let batch, let caughtUp):
-                let skipped = try replica.apply(batch)
+                let skipped = try replica.apply(batch, delivering: false)
                 if !skipped.isEmpty { recordSkipped(skipped) }
                 if caughtUp { return false }
             case .empty:
@@ -570,10 +574,11 @@ public final class Eventbase: Sendable {
         // A log in this process: apply what it stores now, on this task, unless another task is
         // applying (it, or the follow loop that the append woke, applies this write). A failure
         // is left to the follow loop, which meets it again. Subscription and onMessage handlers
-        // are left to the follow loop too, which runs them while writers go on (they run after
-        // the waiting writers are released).
-        if !replica.hasListeners, let reader = poller.withLock({ $0 }) {
+        // may then run on this task, after the waiting writers are released, one batch at a time
+        // and in log order (see `Replica`'s delivery queue).
+        if let reader = poller.withLock({ $0 }) {
             _ = try? applying.withLockIfAvailable { _ in try applyPolled(reader) }
+            replica.deliverQueued()
         }
         try await replica.waitUntilApplied(ack.sequence, deadline: deadline)
         return ack
@@ -730,7 +735,9 @@ public final class Eventbase: Sendable {
     /// }
     /// subscription.cancel()
     /// ```
-    /// The handler runs on the replication task: keep it short. A throwing handler is logged.
+    /// The handler runs on the task that applied the change (the replication task, or on a log in
+    /// this process a writer's), one change at a time and in log order: keep it short. A throwing
+    /// handler is logged.
     /// - Throws: `.invalidQuery`, `.limitExceeded`, `.closed`.
     public func subscribe(_ query: JSONValue, _ handler: @escaping SubscriptionHandler) async throws -> Subscription {
         let started = try begin()

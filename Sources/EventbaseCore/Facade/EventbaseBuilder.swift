@@ -146,8 +146,9 @@ public struct EventbaseBuilder: Sendable {
     public func transport(_ transport: any Transport) -> Self { with { $0.transportPort = transport } }
 
     /// Calls `handler` for every event the replica applies, in log order, including events replayed
-    /// while opening (but not events already in a persisted checkpoint). A throwing handler is logged
-    /// and never stops replication.
+    /// while opening (but not events already in a persisted checkpoint), one at a time, on the task
+    /// that applied it (as subscription handlers are). A throwing handler is logged and never stops
+    /// replication.
     public func onMessage(_ handler: @escaping @Sendable (LogEntry) throws -> Void) -> Self {
         with { $0.onMessageHandler = handler }
     }

@@ -191,9 +191,18 @@ final class Replica: Sendable {
     private let logger: Logger
     private let onMessage: (@Sendable (LogEntry) throws -> Void)?
     private let state: Mutex<State>
-    /// How many subscribers there are, readable without the lock.
-    private let subscriberTotal = Atomic<Int>(0)
     private let writes: Mutex<Writes>
+    private let deliveryQueue = Mutex(DeliveryQueue())
+
+    /// What applied batches have for subscribers and the onMessage handler and has not been handed
+    /// over yet, in log order. Whoever applies a batch (the follow loop, or a writer on a log in this
+    /// process) queues its deliveries under the replica lock, so in log order, and then hands over
+    /// what is queued, unless another task is doing so: that task takes what was queued meanwhile
+    /// before it stops. So handlers run one at a time and in log order, whichever task applied.
+    private struct DeliveryQueue {
+        var pending: [Deliveries] = []
+        var delivering = false
+    }
 
     init(
         store: any StateStore,
@@ -233,13 +242,16 @@ final class Replica: Sendable {
     }
 
     /// Applies a batch from the log. Entries at or below the applied sequence are skipped.
+    /// - Parameter delivering: Whether to hand the batch's changes to subscribers and the onMessage
+    ///   handler before returning; `false` leaves them queued for a call of ``deliverQueued()``.
     /// - Returns: The entries skipped as invalid (already counted and logged).
     /// - Throws: what the store throws; the replica then fails (waiters get the error).
     @discardableResult
-    func apply(_ batch: LogBatch) throws -> [SkippedEntry] {
+    func apply(_ batch: LogBatch, delivering: Bool = true) throws -> [SkippedEntry] {
         var skipped: [SkippedEntry] = []
         var deliveries = Deliveries()
         var released: [CheckedContinuation<Void, any Error>] = []
+        var queued = false
         // Own puts in this batch were registered before they were appended, so before this batch.
         let tracksPuts = writes.withLock { !$0.ownPuts.isEmpty }
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
@@ -338,12 +350,13 @@ final class Replica: Sendable {
                 }
                 return released
             }
+            queued = queue(deliveries)
             return .success(())
         }
         switch outcome {
         case .success:
             for continuation in released { continuation.resume() }
-            deliver(consume deliveries)
+            if queued, delivering { deliverQueued() }
             return skipped
         case .failure(let error):
             for continuation in released { continuation.resume(throwing: error) }
@@ -358,6 +371,7 @@ final class Replica: Sendable {
     func rebuild(identity: StreamIdentity, time: Date) throws {
         var deliveries = Deliveries()
         var released: [CheckedContinuation<Void, any Error>] = []
+        var queued = false
         let outcome: Result<Void, EventbaseError> = state.withLock { state in
             guard state.failure == nil else { return .success(()) }
             var removed: [(key: String, record: Record<JSONValue>)] = []
@@ -391,6 +405,7 @@ final class Replica: Sendable {
                 writes.applied = 0
                 return writes.takeAll()
             }
+            queued = queue(deliveries)
             return .success(())
         }
         switch outcome {
@@ -398,7 +413,7 @@ final class Replica: Sendable {
             let error = EventbaseError(
                 .streamDeleted, "Stream \(streamName) was deleted and created again; the write went to the old stream.")
             for continuation in released { continuation.resume(throwing: error) }
-            deliver(consume deliveries)
+            if queued { deliverQueued() }
         case .failure(let error):
             for continuation in released { continuation.resume(throwing: error) }
             throw error
@@ -453,6 +468,31 @@ final class Replica: Sendable {
         }
     }
 
+    /// Queues a batch's deliveries, if it has any (call under the replica lock, so batches queue in
+    /// log order). Returns whether it had any.
+    private func queue(_ batch: Deliveries) -> Bool {
+        guard !batch.items.isEmpty else { return false }
+        deliveryQueue.withLock { $0.pending.append(batch) }
+        return true
+    }
+
+    /// Hands over what applied batches queued for subscribers and the onMessage handler, in log
+    /// order, unless another task is doing so (it then hands over what was queued here too).
+    /// Call without holding a lock that a handler's work may need.
+    func deliverQueued() {
+        while true {
+            let batches = deliveryQueue.withLock { queue -> [Deliveries] in
+                guard !queue.delivering, !queue.pending.isEmpty else { return [] }
+                queue.delivering = true
+                defer { queue.pending = [] }
+                return queue.pending
+            }
+            guard !batches.isEmpty else { return }
+            for batch in batches { deliver(batch) }
+            deliveryQueue.withLock { $0.delivering = false }
+        }
+    }
+
     private func deliver(_ deliveries: consuming Deliveries) {
         let changes = deliveries.changes
         // Handlers get the shared change lent from the buffer, not a copy each.
@@ -492,7 +532,6 @@ final class Replica: Sendable {
             .slowConsumer,
             "A change stream fell too far behind and was ended; consume faster or raise changeBufferSize.")
         let removed = state.withLock { $0.subscribers.remove(id) }
-        if removed != nil { subscriberTotal.subtract(1, ordering: .relaxed) }
         finish(removed?.sink, throwing: error)
     }
 
@@ -626,19 +665,13 @@ final class Replica: Sendable {
                 continuation.yield(.caughtUp)
             }
             state.subscribers.insert(Subscriber(query: query, sink: sink), id: id)
-            subscriberTotal.add(1, ordering: .relaxed)
             return id
         }
     }
 
-    /// Whether applying may run code of the application: a subscriber or an onMessage handler.
-    /// Read without the lock, so it may be a moment out of date.
-    var hasListeners: Bool { onMessage != nil || subscriberTotal.load(ordering: .relaxed) > 0 }
-
     /// Removes a subscriber and finishes its stream, if it has one.
     func unsubscribe(_ id: Int) {
         let removed = state.withLock { $0.subscribers.remove(id) }
-        if removed != nil { subscriberTotal.subtract(1, ordering: .relaxed) }
         finish(removed?.sink, throwing: nil)
     }
 
@@ -664,7 +697,6 @@ final class Replica: Sendable {
             }
             return (waiters, state.subscribers.removeAll())
         }
-        subscriberTotal.subtract(subscribers.count, ordering: .relaxed)
         for waiter in waiters { waiter.resume(throwing: error) }
         for subscriber in subscribers {
             finish(subscriber.sink, throwing: error.code == .closed ? nil : error)
