@@ -69,11 +69,9 @@ import Testing
         deliveries.add(candidates, key: "k", old: child, new: adult, entry: logEntry)
         #expect(deliveries.changes.map(\.kind) == [.entered, .left])
         #expect(deliveries.changes.allSatisfy { $0.oldData == child.data && $0.data == adult.data && $0.key == "k" })
-        let slots = deliveries.items.map { item -> Int? in
-            if case .change(_, _, let slot) = item { return slot }
-            return nil
-        }
-        #expect(slots == [0, 0, 0, 1])
+        #expect(deliveries.items.map(\.slot) == [0, 0, 0, 1])
+        #expect(deliveries.items.map(\.id) == [0, 1, 2, 3])
+        #expect(deliveries.items.allSatisfy { $0.subscriber != nil })
     }
 
     /// The batch overlay answers as a plain dictionary of the batch's writes would, whatever mix of

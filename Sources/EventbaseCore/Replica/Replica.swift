@@ -23,10 +23,15 @@ final class Replica: Sendable {
     final class Subscriber: Sendable {
         let query: Query
         let sink: Sink
+        /// The sink's handler, when it is one: called without switching over `sink` (whose
+        /// continuations make it an enum the compiler cannot lay out, so every switch goes
+        /// through the runtime).
+        let handler: SubscriptionHandler?
 
         init(query: Query, sink: Sink) {
             self.query = query
             self.sink = sink
+            if case .handler(let handler) = sink { self.handler = handler } else { self.handler = nil }
         }
     }
 
@@ -139,16 +144,20 @@ final class Replica: Sendable {
     }
 
     /// One notification to deliver after the lock is released.
-    enum Delivery {
-        /// Subscriber `id` gets the change at this index of ``Deliveries/changes``.
-        case change(Int, Subscriber, Int)
-        case message(LogEntry)
+    /// One notification: subscriber `id` gets the change at `slot` of ``Deliveries/changes``, or,
+    /// without a subscriber, the onMessage handler gets the entry at `slot` of
+    /// ``Deliveries/messages``. A plain struct, copied without the runtime's help.
+    struct Delivery {
+        let id: Int
+        let subscriber: Subscriber?
+        let slot: Int
     }
 
     /// The notifications of a batch: each distinct change made once (every subscriber that an event
     /// moves the same way gets the same change), and who gets what, in order.
     struct Deliveries {
         var changes: [Change] = []
+        var messages: [LogEntry] = []
         var items: [Delivery] = []
 
         /// Files the change `event` makes for each candidate subscriber.
@@ -181,7 +190,7 @@ final class Replica: Sendable {
                     case .updated: slot(&updated)
                     case .left: slot(&left)
                     }
-                items.append(.change(candidate.id, candidate.subscriber, index))
+                items.append(Delivery(id: candidate.id, subscriber: candidate.subscriber, slot: index))
             }
         }
     }
@@ -306,7 +315,10 @@ final class Replica: Sendable {
                     deliveries.add(
                         state.subscribers.candidates(old: old, new: new), key: event.key, old: old, new: new,
                         entry: entry)
-                    if onMessage != nil { deliveries.items.append(.message(entry)) }
+                    if onMessage != nil {
+                        deliveries.items.append(Delivery(id: 0, subscriber: nil, slot: deliveries.messages.count))
+                        deliveries.messages.append(entry)
+                    }
                 }
             }
             if store.keepsPackedRecords {
@@ -494,35 +506,43 @@ final class Replica: Sendable {
     }
 
     private func deliver(_ deliveries: consuming Deliveries) {
-        let changes = deliveries.changes
+        let (items, changes, messages) = (deliveries.items, deliveries.changes, deliveries.messages)
         // Handlers get the shared change lent from the buffer, not a copy each.
-        changes.withUnsafeBufferPointer { changes in deliver(deliveries.items, changes) }
+        changes.withUnsafeBufferPointer { changes in
+            items.withUnsafeBufferPointer { items in deliver(items, changes, messages) }
+        }
     }
 
-    private func deliver(_ items: [Delivery], _ changes: UnsafeBufferPointer<Change>) {
-        for delivery in items {
-            switch delivery {
-            case .message(let entry):
+    private func deliver(
+        _ items: UnsafeBufferPointer<Delivery>, _ changes: UnsafeBufferPointer<Change>, _ messages: [LogEntry]
+    ) {
+        for index in items.indices {
+            guard let subscriber = items[index].subscriber else {
                 do {
-                    try onMessage?(entry)
+                    try onMessage?(messages[items[index].slot])
                 } catch {
                     logger.warning("onMessage threw; replication continues", metadata: ["error": "\(error)"])
                 }
-            case .change(let id, let subscriber, let slot):
-                switch subscriber.sink {
-                case .handler(let handler):
-                    do {
-                        try handler(changes[slot].key, changes[slot].data, changes[slot].meta, changes[slot])
-                    } catch {
-                        logger.warning(
-                            "A subscription handler threw; replication continues",
-                            metadata: ["subscription": "\(id)", "error": "\(error)"])
-                    }
-                case .changes(let continuation):
-                    if case .dropped = continuation.yield(changes[slot]) { overflowed(id) }
-                case .liveQuery(let continuation):
-                    if case .dropped = continuation.yield(.change(changes[slot])) { overflowed(id) }
+                continue
+            }
+            let change = changes.baseAddress! + items[index].slot
+            if let handler = subscriber.handler {
+                do {
+                    try handler(change.pointee.key, change.pointee.data, change.pointee.meta, change.pointee)
+                } catch {
+                    logger.warning(
+                        "A subscription handler threw; replication continues",
+                        metadata: ["subscription": "\(items[index].id)", "error": "\(error)"])
                 }
+                continue
+            }
+            switch subscriber.sink {
+            case .handler:
+                break
+            case .changes(let continuation):
+                if case .dropped = continuation.yield(change.pointee) { overflowed(items[index].id) }
+            case .liveQuery(let continuation):
+                if case .dropped = continuation.yield(.change(change.pointee)) { overflowed(items[index].id) }
             }
         }
     }

@@ -6,35 +6,36 @@
 /// at that path. Other subscriptions are checked on every event. Candidates are returned in
 /// subscription order, so notifications of one event reach subscribers in the order they subscribed.
 struct SubscriberTable {
-    private(set) var all: [Int: Replica.Subscriber] = [:]
+    /// Each subscription, and whether its whole query is the condition it is filed under: a record
+    /// matches such a one exactly when it is found under one of its values, so it needs no query
+    /// evaluation.
+    private var all: [Int: (subscriber: Replica.Subscriber, exact: Bool)] = [:]
     private var scanned: Set<Int> = []
     private var byPath: [String: (path: FieldPath, byValue: [JSONValue: Set<Int>])] = [:]
     private var filing: [Int: (path: String, values: [JSONValue])] = [:]
-    /// Subscriptions whose whole query is the condition they are filed under: a record matches
-    /// them exactly when it is found under one of their values, so they need no query evaluation.
-    private var exact: Set<Int> = []
 
     var count: Int { all.count }
 
     mutating func insert(_ subscriber: Replica.Subscriber, id: Int) {
-        all[id] = subscriber
         guard let condition = EqualityIndexes.indexableCondition(of: subscriber.query.root) else {
+            all[id] = (subscriber, false)
             scanned.insert(id)
             return
         }
+        var exact = false
+        if case .field(_, let predicates) = subscriber.query.root, predicates.count == 1 { exact = true }
+        all[id] = (subscriber, exact)
         let text = condition.path.text
         var entry = byPath[text] ?? (condition.path, [:])
         for value in condition.values { entry.byValue[value, default: []].insert(id) }
         byPath[text] = entry
         filing[id] = (text, condition.values)
-        if case .field(_, let predicates) = subscriber.query.root, predicates.count == 1 { exact.insert(id) }
     }
 
     @discardableResult
     mutating func remove(_ id: Int) -> Replica.Subscriber? {
-        guard let removed = all.removeValue(forKey: id) else { return nil }
+        guard let removed = all.removeValue(forKey: id)?.subscriber else { return nil }
         scanned.remove(id)
-        exact.remove(id)
         if let (text, values) = filing.removeValue(forKey: id) {
             for value in values {
                 byPath[text]?.byValue[value]?.remove(id)
@@ -47,7 +48,7 @@ struct SubscriberTable {
 
     mutating func removeAll() -> [Replica.Subscriber] {
         defer { self = SubscriberTable() }
-        return all.keys.sorted().compactMap { all[$0] }
+        return all.keys.sorted().compactMap { all[$0]?.subscriber }
     }
 
     /// A subscription that may see a change, and, for one whose query needs no evaluation, whether
@@ -87,10 +88,9 @@ struct SubscriberTable {
                 found |= marks[index] & 3
                 index += 1
             }
-            guard let subscriber = all[id] else { continue }
-            // Found under a value (found != 0) means filed, so only filed ids are looked up in `exact`.
-            let known =
-                found != 0 && exact.contains(id) ? (matchedBefore: found & 1 != 0, matchesNow: found & 2 != 0) : nil
+            guard let (subscriber, exact) = all[id] else { continue }
+            // Found under a value (found != 0) means filed.
+            let known = found != 0 && exact ? (matchedBefore: found & 1 != 0, matchesNow: found & 2 != 0) : nil
             result.append(Candidate(id: id, subscriber: subscriber, known: known))
         }
         return result
