@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import Synchronization
@@ -19,6 +20,68 @@ import Testing
         return LogBatch(
             entries: [LogEntry(sequence: sequence, time: Date(timeIntervalSince1970: 1_700_000_000), event: event)],
             position: sequence)
+    }
+
+    func puts(_ sequences: ClosedRange<UInt64>) -> LogBatch {
+        let time = Date(timeIntervalSince1970: 1_700_000_000)
+        return LogBatch(
+            entries: sequences.map { sequence in
+                LogEntry(
+                    sequence: sequence, time: time,
+                    event: Event(kind: .put, key: "k\(sequence)", data: [:], timestamp: 0, changes: 1))
+            },
+            position: sequences.upperBound)
+    }
+
+    func replica(_ log: Log, blockingOn blocking: String? = nil, until release: DispatchSemaphore? = nil) throws
+        -> Replica
+    {
+        let replica = Replica(
+            store: ReplicaIndexTests.RefusingStore(), streamName: "s", logger: Logger(label: "test"), onMessage: nil)
+        _ = try replica.subscribe(
+            Query.all,
+            sink: .handler { key, _, _, _ in
+                log.append(key)
+                if key == blocking { release?.wait() }
+            })
+        return replica
+    }
+
+    @Test func aFullQueueIsHandedOverByTheTaskThatWaitsForIt() async throws {
+        let log = Log()
+        let replica = try replica(log)
+        let count = UInt64(Replica.deliveryBacklogLimit + 4)
+        try replica.apply(puts(1...count), delivering: false)
+        #expect(replica.deliveryBacklogged)
+        await replica.awaitDeliveryBacklog()
+        #expect(!replica.deliveryBacklogged)
+        #expect(log.values == (1...count).map { "k\($0)" })
+    }
+
+    @Test func aWaiterIsResumedOnceTheTaskHandingOverIsDone() async throws {
+        let log = Log()
+        let release = DispatchSemaphore(value: 0)
+        let replica = try replica(log, blockingOn: "k1", until: release)
+        try replica.apply(puts(1...1), delivering: false)
+        // Another thread hands over the first change and is held inside its handler.
+        let done = Log()
+        Thread {
+            replica.deliverQueued()
+            done.append("done")
+        }.start()
+        while log.values.isEmpty { await Task.yield() }
+        let count = UInt64(Replica.deliveryBacklogLimit + 4)
+        try replica.apply(puts(2...count), delivering: false)
+        #expect(replica.deliveryBacklogged)
+        let waiter = Task { await replica.awaitDeliveryBacklog() }
+        while replica.deliveryWaiterCount == 0 { await Task.yield() }
+        // The waiter waits for that thread rather than handing over out of order.
+        #expect(log.values == ["k1"])
+        release.signal()
+        await waiter.value
+        while done.values.isEmpty { await Task.yield() }
+        #expect(!replica.deliveryBacklogged)
+        #expect(log.values == (1...count).map { "k\($0)" })
     }
 
     @Test func aBatchAppliedDuringAHandlerIsHandedOverAfterIt() throws {

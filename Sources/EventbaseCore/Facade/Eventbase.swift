@@ -244,6 +244,9 @@ public final class Eventbase: Sendable {
         defer { poller.withLock { $0 = nil } }
         // A writer that met a failure (the store's) left it to the replica, which stopped.
         while !Task.isCancelled, replica.failure == nil {
+            // Slow handlers hold up applying once the delivery queue is full (writers stop applying
+            // then, and wait for this loop within their write timeout).
+            await replica.awaitDeliveryBacklog()
             // What was applied is handed to its handlers even when a later poll failed.
             let applied = Result { try applying.withLockIfAvailable { _ in try applyPolled(reader) } }
             replica.deliverQueued()
@@ -575,8 +578,9 @@ public final class Eventbase: Sendable {
         // applying (it, or the follow loop that the append woke, applies this write). A failure
         // is left to the follow loop, which meets it again. Subscription and onMessage handlers
         // may then run on this task, after the waiting writers are released, one batch at a time
-        // and in log order (see `Replica`'s delivery queue).
-        if let reader = poller.withLock({ $0 }) {
+        // and in log order (see `Replica`'s delivery queue); while that queue is full, the follow
+        // loop applies.
+        if let reader = poller.withLock({ $0 }), !replica.deliveryBacklogged {
             _ = try? applying.withLockIfAvailable { _ in try applyPolled(reader) }
             replica.deliverQueued()
         }

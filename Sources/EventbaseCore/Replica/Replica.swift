@@ -143,7 +143,6 @@ final class Replica: Sendable {
         let record: Record<JSONValue>
     }
 
-    /// One notification to deliver after the lock is released.
     /// One notification: subscriber `id` gets the change at `slot` of ``Deliveries/changes``, or,
     /// without a subscriber, the onMessage handler gets the entry at `slot` of
     /// ``Deliveries/messages``. A plain struct, copied without the runtime's help.
@@ -208,10 +207,21 @@ final class Replica: Sendable {
     /// process) queues its deliveries under the replica lock, so in log order, and then hands over
     /// what is queued, unless another task is doing so: that task takes what was queued meanwhile
     /// before it stops. So handlers run one at a time and in log order, whichever task applied.
+    ///
+    /// The queue is bounded: past ``deliveryBacklogLimit`` notifications writers stop applying (they
+    /// wait for the follow loop, within their write timeout) and the follow loop waits for the
+    /// queue to drain, as it waited for slow handlers when it ran them itself.
     private struct DeliveryQueue {
         var pending: [Deliveries] = []
+        /// How many notifications `pending` holds.
+        var pendingItems = 0
         var delivering = false
+        /// Tasks waiting for the queue to drain below the limit.
+        var waiters: [CheckedContinuation<Void, Never>] = []
     }
+
+    /// How many queued notifications make the delivery queue full.
+    static let deliveryBacklogLimit = 4_096
 
     init(
         store: any StateStore,
@@ -484,8 +494,37 @@ final class Replica: Sendable {
     /// log order). Returns whether it had any.
     private func queue(_ batch: Deliveries) -> Bool {
         guard !batch.items.isEmpty else { return false }
-        deliveryQueue.withLock { $0.pending.append(batch) }
+        deliveryQueue.withLock { queue in
+            queue.pending.append(batch)
+            queue.pendingItems += batch.items.count
+        }
         return true
+    }
+
+    /// Whether more than ``deliveryBacklogLimit`` notifications wait to be handed over.
+    var deliveryBacklogged: Bool {
+        deliveryQueue.withLock { $0.pendingItems > Self.deliveryBacklogLimit }
+    }
+
+    /// How many tasks wait in ``awaitDeliveryBacklog()`` (for tests).
+    var deliveryWaiterCount: Int { deliveryQueue.withLock { $0.waiters.count } }
+
+    /// Returns once at most ``deliveryBacklogLimit`` notifications wait to be handed over: hands them
+    /// over itself when no other task is doing so, else waits for that task.
+    func awaitDeliveryBacklog() async {
+        while deliveryBacklogged {
+            deliverQueued()
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Registered only while another task hands over a full queue: it resumes the waiters
+                // when it is done. Otherwise check again (and hand over, if no one is).
+                let registered = deliveryQueue.withLock { queue in
+                    guard queue.delivering, queue.pendingItems > Self.deliveryBacklogLimit else { return false }
+                    queue.waiters.append(continuation)
+                    return true
+                }
+                if !registered { continuation.resume() }
+            }
+        }
     }
 
     /// Hands over what applied batches queued for subscribers and the onMessage handler, in log
@@ -496,12 +535,18 @@ final class Replica: Sendable {
             let batches = deliveryQueue.withLock { queue -> [Deliveries] in
                 guard !queue.delivering, !queue.pending.isEmpty else { return [] }
                 queue.delivering = true
+                queue.pendingItems = 0
                 defer { queue.pending = [] }
                 return queue.pending
             }
             guard !batches.isEmpty else { return }
             for batch in batches { deliver(batch) }
-            deliveryQueue.withLock { $0.delivering = false }
+            let waiters = deliveryQueue.withLock { queue in
+                queue.delivering = false
+                defer { queue.waiters = [] }
+                return queue.waiters
+            }
+            for waiter in waiters { waiter.resume() }
         }
     }
 
