@@ -2,12 +2,14 @@
 public struct BenchmarkConfiguration: Sendable {
     /// Every benchmark, in the order they run.
     public static let allNames = [
-        "put_seq", "put_conc", "put_pipelined", "stats_overhead", "replay", "open_snapshot", "memory", "get",
-        "query_eq", "query_range", "query_regex", "query_sorted_limit", "subscribe_fanout", "put_conc_memory",
+        "put_seq", "put_seq_ceiling", "put_conc", "put_conc_ceiling", "put_pipelined", "put_pipelined_ceiling",
+        "stats_overhead", "replay", "open_snapshot", "memory", "get", "query_eq", "query_range", "query_regex",
+        "query_sorted_limit", "subscribe_fanout", "put_conc_memory",
     ]
     /// The benchmarks that need a server.
     public static let serverNames: Set<String> = [
-        "put_seq", "put_conc", "put_pipelined", "stats_overhead", "replay", "open_snapshot", "memory",
+        "put_seq", "put_seq_ceiling", "put_conc", "put_conc_ceiling", "put_pipelined", "put_pipelined_ceiling",
+        "stats_overhead", "replay", "open_snapshot", "memory",
     ]
 
     /// The benchmarks to run (a subset of ``allNames``).
@@ -16,10 +18,10 @@ public struct BenchmarkConfiguration: Sendable {
     public var records = 1_000_000
     /// Records in the local replica that `get` and the queries read.
     public var localRecords = 100_000
-    /// Puts timed one at a time (`put_seq`).
+    /// Puts timed one at a time (`put_seq`, `put_seq_ceiling`).
     public var sequentialPuts = 5_000
-    /// Puts timed in `put_conc`, `put_pipelined`, `stats_overhead` and `put_conc_memory` (and for each of
-    /// their baselines).
+    /// Puts timed in `put_conc`, `put_pipelined`, `stats_overhead`, `put_conc_memory` and the ceilings
+    /// (and for each of their baselines).
     public var puts = 50_000
     /// Concurrent writers of `put_conc`, `stats_overhead` and `put_conc_memory`.
     public var writers = 64

@@ -77,8 +77,10 @@ public struct BenchmarkSuite: Sendable {
                     js: JetStreamContext(transport: transport, requestTimeout: .seconds(30)), scratch: scratch,
                     progress: progress)
                 let single: [(String, () async throws -> BenchmarkResult)] = [
-                    ("put_seq", server.putSequential), ("put_conc", server.putConcurrent),
-                    ("put_pipelined", server.putPipelined), ("stats_overhead", server.statsOverhead),
+                    ("put_seq", server.putSequential), ("put_seq_ceiling", server.putSequentialCeiling),
+                    ("put_conc", server.putConcurrent), ("put_conc_ceiling", server.putConcurrentCeiling),
+                    ("put_pipelined", server.putPipelined),
+                    ("put_pipelined_ceiling", server.putPipelinedCeiling), ("stats_overhead", server.statsOverhead),
                 ]
                 for (name, benchmark) in single where names.contains(name) {
                     progress("running \(name)")

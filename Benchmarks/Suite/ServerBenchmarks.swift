@@ -255,9 +255,11 @@ struct ServerBenchmarks {
 
     // MARK: Raw client operations
 
-    /// Publishes `range` with at most `window` acks outstanding, all acks arriving on one subscription.
+    /// Publishes `range` with at most `window` acks outstanding, all acks arriving on one subscription;
+    /// `headers` gives each message's headers (none by default).
     func publishPipelined(
-        _ range: Range<Int>, window: Int, message: (Int) -> (subject: String, payload: [UInt8])
+        _ range: Range<Int>, window: Int, headers: ((Int) -> MessageHeaders)? = nil,
+        message: (Int) -> (subject: String, payload: [UInt8])
     ) async throws {
         let inbox = "_INBOX.bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let acks = try await transport.subscribe(inbox)
@@ -265,7 +267,7 @@ struct ServerBenchmarks {
         var next = range.lowerBound
         func send() async throws {
             let (subject, payload) = message(next)
-            try await transport.publish(subject, payload: payload, headers: nil, replyTo: inbox)
+            try await transport.publish(subject, payload: payload, headers: headers?(next), replyTo: inbox)
             next += 1
         }
         do {

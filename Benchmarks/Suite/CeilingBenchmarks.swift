@@ -1,0 +1,194 @@
+import Eventbase
+import EventbaseCore
+import Foundation
+import Synchronization
+
+/// The ceilings of the put benchmarks: what the server and this client allow a put at best, whatever
+/// Eventbase's own work costs.
+///
+/// A put is a publish carrying headers (a `Nats-Msg-Id` the server de-duplicates on, the change
+/// count) on a stream that the instance's consumer follows, and it returns once the instance has
+/// applied its own copy, because the record's dates are the stored message's time, which the PubAck
+/// does not carry. Each ceiling does exactly that server-side work with raw client calls and
+/// nothing else: the same headers, a push consumer of this client receiving every message (only
+/// counted: no JSON is decoded, nothing is applied), the same publishing as the put benchmark's
+/// baseline. Its ratio against that baseline is the highest ratio the put benchmark could reach on
+/// this machine and server; the throughput ceilings are generous, as their publishers do not wait
+/// for their own copies the way a put does.
+extension ServerBenchmarks {
+    /// put_seq_ceiling: one publish at a time with a put's headers, each done when its ack and its
+    /// consumer copy have arrived, vs put_seq's baseline.
+    func putSequentialCeiling() async throws -> BenchmarkResult {
+        let count = configuration.sequentialPuts
+        let payloads = (0..<count).map(BenchmarkData.payload)
+        let raw = try await createRawStream("seqceil_raw")
+        let shaped = try await createRawStream("seqceil")
+        let copies = try await CopyReader.start(stream: shaped, transport: transport)
+        let js = self.js
+        for index in 0..<20 {
+            _ = try await js.publish(
+                BenchmarkData.subject(stream: raw, count + index), payload: payloads[0])
+            _ = try await js.publish(
+                BenchmarkData.subject(stream: shaped, count + index), payload: payloads[0],
+                headers: Self.putHeaders())
+            try await copies.receive(1)
+        }
+        let (seconds, baselineSeconds) = try await paired(count) { range in
+            for index in range {
+                _ = try await js.publish(
+                    BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
+                    headers: Self.putHeaders())
+                try await copies.receive(1)
+            }
+        } baseline: { range in
+            for index in range {
+                _ = try await js.publish(BenchmarkData.subject(stream: raw, index), payload: payloads[index])
+            }
+        }
+        await copies.stop()
+        try await js.deleteStream(shaped)
+        try await js.deleteStream(raw)
+        return BenchmarkResult(
+            name: "put_seq_ceiling", operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds,
+            unit: "msgs/s", baseline: "raw publish-with-ack, one at a time (put_seq's)",
+            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+    }
+
+    /// put_conc_ceiling: `writers` concurrent publishes with a put's headers while the consumer receives
+    /// every copy, vs put_conc's baseline.
+    func putConcurrentCeiling() async throws -> BenchmarkResult {
+        let count = configuration.puts
+        let writers = configuration.writers
+        let payloads = (0..<count).map(BenchmarkData.payload)
+        let raw = try await createRawStream("concceil_raw")
+        let shaped = try await createRawStream("concceil")
+        let copies = try await CopyReader.start(stream: shaped, transport: transport)
+        let js = self.js
+        let (seconds, baselineSeconds) = try await paired(count) { range in
+            async let received: Void = copies.receive(range.count)
+            try await Measure.concurrently(range.count, width: writers) { offset in
+                let index = range.lowerBound + offset
+                _ = try await js.publish(
+                    BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
+                    headers: Self.putHeaders())
+            }
+            try await received
+        } baseline: { range in
+            try await Measure.concurrently(range.count, width: writers) { offset in
+                let index = range.lowerBound + offset
+                _ = try await js.publish(BenchmarkData.subject(stream: raw, index), payload: payloads[index])
+            }
+        }
+        await copies.stop()
+        try await js.deleteStream(shaped)
+        try await js.deleteStream(raw)
+        return BenchmarkResult(
+            name: "put_conc_ceiling", operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds,
+            unit: "msgs/s", baseline: "raw publish-with-ack, \(writers) in flight (put_conc's)",
+            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+    }
+
+    /// put_pipelined_ceiling: publishes with a put's headers and `acksInFlight` acks pipelined while
+    /// the consumer receives every copy, vs put_pipelined's baseline.
+    func putPipelinedCeiling() async throws -> BenchmarkResult {
+        let count = configuration.puts
+        let window = configuration.acksInFlight
+        let payloads = (0..<count).map(BenchmarkData.payload)
+        let raw = try await createRawStream("pipeceil_raw")
+        let shaped = try await createRawStream("pipeceil")
+        let copies = try await CopyReader.start(stream: shaped, transport: transport)
+        let (seconds, baselineSeconds) = try await paired(count) { range in
+            async let received: Void = copies.receive(range.count)
+            try await publishPipelined(range, window: window, headers: { _ in Self.putHeaders() }) { index in
+                (BenchmarkData.subject(stream: shaped, index), payloads[index])
+            }
+            try await received
+        } baseline: { range in
+            try await publishPipelined(range, window: window) { index in
+                (BenchmarkData.subject(stream: raw, index), payloads[index])
+            }
+        }
+        await copies.stop()
+        try await js.deleteStream(shaped)
+        try await js.deleteStream(raw)
+        return BenchmarkResult(
+            name: "put_pipelined_ceiling", operations: count, seconds: seconds,
+            opsPerSecond: Double(count) / seconds, unit: "msgs/s",
+            baseline: "raw publish, \(window) acks pipelined (put_pipelined's)",
+            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+    }
+
+    /// The headers of a put of a new key: a fresh message id as long as Eventbase's (36 characters) and
+    /// the change count.
+    static func putHeaders() -> MessageHeaders {
+        let serial = String(messageSerial.add(1, ordering: .relaxed).newValue, radix: 16)
+        let id = messageIDPrefix + String(repeating: "0", count: max(0, 12 - serial.count)) + serial
+        return MessageHeaders(fields: [(EventCodec.messageIDHeader, id), (EventCodec.changesHeader, "1")])
+    }
+}
+
+/// Message ids of the ceilings: a random prefix per process and a serial number (no system call each,
+/// like Eventbase's own ids).
+private let messageIDPrefix = String(UUID().uuidString.prefix(24))
+private let messageSerial = Atomic<UInt64>(0)
+
+extension ServerBenchmarks {
+}
+
+/// A push consumer of new messages on a stream (no acks, flow control, heartbeats) whose copies are
+/// counted by whoever waits for them.
+final class CopyReader: Sendable {
+    private let subscription: TransportSubscription
+    private let transport: NATSTransport
+    private let iterator: IteratorBox
+
+    /// The subscription's iterator, used by one waiter at a time.
+    private final class IteratorBox: @unchecked Sendable {
+        var iterator: TransportSubscription.AsyncIterator
+        init(_ iterator: TransportSubscription.AsyncIterator) { self.iterator = iterator }
+    }
+
+    private init(subscription: TransportSubscription, transport: NATSTransport) {
+        self.subscription = subscription
+        self.transport = transport
+        self.iterator = IteratorBox(subscription.makeAsyncIterator())
+    }
+
+    /// Subscribes to a new inbox and creates the consumer delivering to it.
+    static func start(stream: String, transport: NATSTransport) async throws -> CopyReader {
+        let deliver = "_INBOX.bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
+        let subscription = try await transport.subscribe(deliver)
+        let config: JSONValue = [
+            "stream_name": .string(stream),
+            "config": [
+                "deliver_subject": .string(deliver), "deliver_policy": "new", "ack_policy": "none",
+                "flow_control": true, "idle_heartbeat": 5_000_000_000, "mem_storage": true,
+            ],
+        ]
+        do {
+            _ = try await transport.request(
+                "$JS.API.CONSUMER.CREATE." + stream, payload: config.jsonBytes(), timeout: .seconds(10))
+        } catch {
+            await subscription.unsubscribe()
+            throw error
+        }
+        return CopyReader(subscription: subscription, transport: transport)
+    }
+
+    /// Returns once `count` more messages were delivered, answering flow control on the way.
+    func receive(_ count: Int) async throws {
+        var received = 0
+        while received < count {
+            guard let message = try await iterator.iterator.next() else {
+                throw EventbaseError(.unavailable, "The consumer's subscription ended after \(received) of \(count).")
+            }
+            if message.status == 100 {
+                if let reply = message.replyTo { try await transport.publish(reply, payload: []) }
+            } else if message.status == nil {
+                received += 1
+            }
+        }
+    }
+
+    func stop() async { await subscription.unsubscribe() }
+}
