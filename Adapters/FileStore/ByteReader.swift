@@ -15,18 +15,17 @@ struct ByteReader {
     var remaining: Int { bytes.count - offset }
 
     /// Reads a little-endian unsigned integer.
+    @inline(__always)
     mutating func read<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) -> T? {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { return nil }
-        var value: T = 0
-        for index in 0..<size {
-            value |= T(bytes[offset + index]) << (8 * index)
-        }
+        let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
         offset += size
         return value
     }
 
     /// Reads `count` bytes as a view into the buffer.
+    @inline(__always)
     mutating func readBytes(_ count: Int) -> UnsafeRawBufferPointer? {
         guard count >= 0, remaining >= count else { return nil }
         defer { offset += count }

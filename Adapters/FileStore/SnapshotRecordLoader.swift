@@ -119,6 +119,10 @@ final class SnapshotRecordLoader {
 
         func decode(_ run: UnsafeRawBufferPointer, version: UInt16, limits: JSONLimits) {
             guard error == nil else { return }
+            // Worked on as a local (one uniqueness check a record, not a property access's checks).
+            var shards = self.shards
+            self.shards = []
+            defer { self.shards = shards }
             var reader = ByteReader(run)
             while reader.remaining > 0 {
                 let start = reader.offset

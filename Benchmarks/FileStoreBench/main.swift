@@ -2,6 +2,7 @@
 //
 //   swift build -c release --product FileStoreBench
 //   .build/release/FileStoreBench [records] [puts] [shard counts, e.g. 4096,256,1]
+//   .build/release/FileStoreBench loads [records] [times]   (only: snapshot loads, each timed)
 //
 // Results and their reading are in docs/benchmarks-filestore.md.
 
@@ -9,10 +10,14 @@ import Eventbase
 import Foundation
 import Synchronization
 
-let recordCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 1_000_000
-let putCount = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 20_000
+/// `loads [records] [times]`: only time loading one snapshot, `times` times.
+let loadsOnly = CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "loads"
+let arguments = loadsOnly ? Array(CommandLine.arguments.dropFirst()) : CommandLine.arguments
+let recordCount = arguments.count > 1 ? Int(arguments[1])! : 1_000_000
+let putCount = arguments.count > 2 ? Int(arguments[2])! : 20_000
+let loadTimes = loadsOnly && arguments.count > 2 ? Int(arguments[2])! : 10
 let shardCounts =
-    CommandLine.arguments.count > 3 ? CommandLine.arguments[3].split(separator: ",").map { Int($0)! } : [4096, 256, 1]
+    arguments.count > 3 ? arguments[3].split(separator: ",").map { Int($0)! } : [4096, 256, 1]
 let clock = ContinuousClock()
 
 func milliseconds(_ duration: Duration) -> String {
@@ -67,6 +72,50 @@ final class SnapshotLog: Sendable {
 let root = FileManager.default.temporaryDirectory.appendingPathComponent("eventbase-bench-\(UUID().uuidString)").path
 defer { try? FileManager.default.removeItem(atPath: root) }
 let stream = "bench"
+
+/// `recordCount` records of `document`, with `id`, as batches of 10,000 changes.
+func recordBatches() -> [StateBatch] {
+    let created = Date(timeIntervalSince1970: 1_700_000_000)
+    return stride(from: 0, to: recordCount, by: 10_000).map { batchStart in
+        let changes = (batchStart..<min(recordCount, batchStart + 10_000)).map { index in
+            var data = document(index)
+            if case .object(var object) = data {
+                object["id"] = .string(key(index))
+                data = .object(object)
+            }
+            return StateBatch.Change(
+                key: key(index),
+                record: Record(
+                    key: key(index), data: data,
+                    meta: Meta(dateCreated: created, dateModified: created, changes: 1, revision: UInt64(index + 1))))
+        }
+        return StateBatch(changes: changes, lastAppliedSequence: UInt64(batchStart + changes.count))
+    }
+}
+
+if loadsOnly {
+    // One snapshot (compression level 6, the default), loaded `loadTimes` times by a new store each.
+    let directory = root + "/loads"
+    let writer = FileStateStore(directory: directory, options: .init(snapshotEveryEvents: nil, snapshotInterval: nil))
+    _ = try await writer.open(stream: stream)
+    for batch in recordBatches() { try writer.apply(batch) }
+    try await writer.close()
+    var samples: [Duration] = []
+    for _ in 0..<loadTimes {
+        let reader = FileStateStore(directory: directory)
+        let start = clock.now
+        _ = try await reader.open(stream: stream)
+        samples.append(start.duration(to: clock.now))
+        guard reader.count == recordCount else { fatalError("loaded \(reader.count) of \(recordCount) records") }
+        try await reader.close()
+    }
+    let sorted = samples.sorted()
+    print(
+        "load of a snapshot of \(recordCount) records, \(loadTimes) times: min \(milliseconds(sorted[0])), "
+            + "median \(milliseconds(percentile(sorted, 0.5))), max \(milliseconds(sorted[sorted.count - 1]))")
+    try? FileManager.default.removeItem(atPath: root)
+    exit(0)
+}
 print("FileStoreBench: \(recordCount) records, \(putCount) puts per latency run, directory \(root)")
 
 // 1. Copy-on-write: the first write after taking a consistent view.
@@ -205,22 +254,7 @@ for level in [1, 6] {
             snapshotEveryEvents: nil, snapshotInterval: nil, compressionLevel: level,
             onSnapshot: { levelLog.record($0) }))
     _ = try await levelStore.open(stream: stream)
-    let created = Date(timeIntervalSince1970: 1_700_000_000)
-    for batchStart in stride(from: 0, to: recordCount, by: 10_000) {
-        let changes = (batchStart..<min(recordCount, batchStart + 10_000)).map { index in
-            var data = document(index)
-            if case .object(var object) = data {
-                object["id"] = .string(key(index))
-                data = .object(object)
-            }
-            return StateBatch.Change(
-                key: key(index),
-                record: Record(
-                    key: key(index), data: data,
-                    meta: Meta(dateCreated: created, dateModified: created, changes: 1, revision: UInt64(index + 1))))
-        }
-        try levelStore.apply(StateBatch(changes: changes, lastAppliedSequence: UInt64(batchStart + changes.count)))
-    }
+    for batch in recordBatches() { try levelStore.apply(batch) }
     try await levelStore.checkpoint()
     if let info = levelLog.last {
         print(

@@ -158,6 +158,32 @@ import Testing
         #expect(rejected > 1_000)
     }
 
+    /// The ASCII check reads eight bytes at a time: a byte that is not ASCII is found at every position
+    /// of every length (in the words and in the tail), and then the bytes are validated as UTF-8.
+    @Test func utf8ValidationFindsNonASCIIAtEveryPosition() {
+        func isValid(_ bytes: [UInt8]) -> Bool {
+            bytes.withUnsafeBufferPointer { UTF8Validation.isValid($0) }
+        }
+        #expect(isValid([]))
+        for length in 1...33 {
+            let ascii = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+            #expect(isValid(ascii))
+            for position in 0..<length {
+                var lone = ascii
+                lone[position] = 0x80  // a continuation byte alone
+                #expect(!isValid(lone), "length \(length), position \(position)")
+                var highest = ascii
+                highest[position] = 0xFF  // never in UTF-8
+                #expect(!isValid(highest), "length \(length), position \(position)")
+                guard position + 1 < length else { continue }
+                var accented = ascii
+                accented[position] = 0xC3  // é
+                accented[position + 1] = 0xA9
+                #expect(isValid(accented), "length \(length), position \(position)")
+            }
+        }
+    }
+
     @Test func tooDeepPackedBytesAreRejected() throws {
         var value: JSONValue = 1
         for _ in 0..<20 { value = [value] }

@@ -458,8 +458,8 @@ extension PackedJSON {
                 guard raw >> 1 <= UInt64(maxInteger) else { throw Malformed("an integer is too large") }
             case .double:
                 guard bytes.count - offset >= 8 else { throw Malformed("a number is cut short") }
-                var bits: UInt64 = 0
-                for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
+                let bits = UInt64(
+                    littleEndian: UnsafeRawBufferPointer(bytes).loadUnaligned(fromByteOffset: offset, as: UInt64.self))
                 offset += 8
                 guard Double(bitPattern: bits).isFinite else { throw Malformed("a number is not finite") }
             case .string:
@@ -507,7 +507,17 @@ extension PackedJSON {
         }
 
         /// Reads a varint of at most 10 bytes that fits 64 bits.
+        @inline(__always)
         mutating func varint() throws(Malformed) -> UInt64 {
+            // Most are one byte (small counts and lengths).
+            if offset < bytes.count, bytes[offset] < 0x80 {
+                offset += 1
+                return UInt64(bytes[offset - 1])
+            }
+            return try longVarint()
+        }
+
+        mutating func longVarint() throws(Malformed) -> UInt64 {
             var value: UInt64 = 0
             var shift: UInt64 = 0
             while offset < bytes.count, shift < 64 {
@@ -538,11 +548,19 @@ package enum UTF8Validation {
     /// Whether `bytes` are valid UTF-8.
     @inlinable
     package static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        var ascii = true
-        for byte in bytes where byte >= 0x80 {
-            ascii = false
-            break
+        guard let base = bytes.baseAddress else { return true }
+        // ASCII when no byte has its high bit set: eight bytes at a time.
+        let raw = UnsafeRawPointer(base)
+        var index = 0
+        var bits: UInt64 = 0
+        while index + 8 <= bytes.count {
+            bits |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            index += 8
         }
-        return ascii || String(validating: bytes, as: UTF8.self) != nil
+        while index < bytes.count {
+            bits |= UInt64(base[index])
+            index += 1
+        }
+        return bits & 0x8080_8080_8080_8080 == 0 || String(validating: bytes, as: UTF8.self) != nil
     }
 }
