@@ -229,6 +229,15 @@ public final class FileStateStore: StateStore {
         wake?.yield(.due)
     }
 
+    /// Makes room for `records` records at once, spread over the shards (a replay into this store
+    /// grows no shard a step at a time). Does nothing when the store is not open.
+    public func reserveCapacity(_ records: Int) {
+        state.withLock { state in
+            guard state.wakes != nil, records > state.records.count else { return }
+            state.records.reserveCapacity(records)
+        }
+    }
+
     /// Drops every record for a new incarnation of the stream, and asks the background task for a
     /// snapshot that replaces (and removes) every older one.
     /// - Throws: `.closed` when the store is not open.

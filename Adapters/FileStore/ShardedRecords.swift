@@ -31,6 +31,18 @@ struct ShardedRecords: Sendable {
         self.count = count
     }
 
+    /// Makes room for about `records` records in all, each shard for its share (and an eighth more,
+    /// as keys do not spread exactly evenly), when that is more than a few a shard.
+    mutating func reserveCapacity(_ records: Int) {
+        let perShard = records / shards.count
+        // Small shards grow cheaply: only worth it when each shard will hold more than a few.
+        guard perShard >= 16 else { return }
+        let room = perShard + perShard / 8 + 1
+        for index in shards.indices where shards[index].capacity < room {
+            shards[index].reserveCapacity(room)
+        }
+    }
+
     private func shard(of key: ExactKey) -> Int {
         var string = key.string
         return string.withUTF8 { Self.shard(ofKeyBytes: UnsafeRawBufferPointer($0), shardCount: shards.count) }

@@ -78,6 +78,14 @@ public final class InMemoryStateStore: StateStore {
         }
     }
 
+    /// Makes room for `records` records at once (a replay into this store grows it no step at a time).
+    public func reserveCapacity(_ records: Int) {
+        state.withLock { state in
+            guard !state.closed, records > state.records.count else { return }
+            state.records.reserveCapacity(records)
+        }
+    }
+
     public func reset(identity: StreamIdentity) throws {
         state.withLock { state in
             state.records.removeAll()

@@ -36,6 +36,9 @@ public struct StateStoreConformance: Sendable {
         /// Canonically equivalent keys (NFC and NFD) and keys with a NUL are distinct keys, byte for byte,
         /// read as records and packed.
         case keysAreComparedByteExactly
+        /// A capacity hint (`reserveCapacity`), large or smaller than what the store holds, before and
+        /// between batches, changes no record, count or sequence.
+        case capacityHintsChangeNothing
 
         public var description: String { rawValue }
     }
@@ -128,6 +131,33 @@ public struct StateStoreConformance: Sendable {
             try store.apply(StateBatch(changes: [.init(key: "a", record: nil)], lastAppliedSequence: 2))
             try expect(store.record(forKey: "a") == nil, label, "a deleted record is still readable")
             try expect(store.count == 0, label, "a deleted record is still counted")
+
+        case .capacityHintsChangeNothing:
+            try store.reset(identity: identity)
+            store.reserveCapacity(0)
+            store.reserveCapacity(200_000)
+            let keys = (0..<300).map { "key-\($0)" }
+            try store.apply(
+                StateBatch(
+                    changes: keys.prefix(200).enumerated().map {
+                        .init(key: $1, record: Self.record($1, $0, sequence: UInt64($0 + 1)))
+                    },
+                    lastAppliedSequence: 200))
+            store.reserveCapacity(10)
+            store.reserveCapacity(400_000)
+            try store.apply(
+                StateBatch(
+                    changes: keys.dropFirst(200).enumerated().map {
+                        .init(key: $1, record: Self.record($1, $0 + 200, sequence: UInt64($0 + 201)))
+                    },
+                    lastAppliedSequence: 300))
+            try expect(store.count == 300, label, "count is \(store.count) after capacity hints, expected 300")
+            try expect(store.lastAppliedSequence == 300, label, "the sequence moved to \(store.lastAppliedSequence)")
+            for (index, key) in keys.enumerated() {
+                try expect(
+                    store.record(forKey: key) == Self.record(key, index, sequence: UInt64(index + 1)), label,
+                    "\(key) did not read back equal after capacity hints")
+            }
 
         case .enumeratesEveryRecordOnce:
             try store.reset(identity: identity)

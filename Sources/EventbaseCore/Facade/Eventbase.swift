@@ -120,6 +120,7 @@ public final class Eventbase: Sendable {
             }
             try configuration.stateStore.reset(identity: logState.identity)
         }
+        reserveForReplay(configuration, logState)
         if let sink = configuration.statsSink {
             do {
                 try await sink.open()
@@ -144,6 +145,23 @@ public final class Eventbase: Sendable {
         }
         configuration.logger.debug("Opened", metadata: ["lastSequence": "\(logState.lastSequence)"])
         return eventbase
+    }
+
+    /// The most records ``reserveForReplay(_:_:)`` makes room for: a wrong guess (a stream of
+    /// deletes, say) costs at most a table of this size.
+    static let replayReservationLimit: UInt64 = 4 << 20
+
+    /// Before a replay into an empty store, tells the store how many records to expect, so that it
+    /// makes room once instead of growing its tables step by step (rehashing every record so far at
+    /// each step). With the default retention the stream holds about one message a key (older puts
+    /// are purged), so its message count is the guess; a stream that keeps every event says
+    /// nothing about how many keys it has.
+    private static func reserveForReplay(_ configuration: Configuration, _ logState: LogState) {
+        let store = configuration.stateStore
+        guard configuration.options.retention == .latestPut, store.count == 0, logState.messageCount > 1 else {
+            return
+        }
+        store.reserveCapacity(Int(min(logState.messageCount, replayReservationLimit)))
     }
 
     private func start() {

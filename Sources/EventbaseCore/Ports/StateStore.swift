@@ -64,6 +64,12 @@ public protocol StateStore: AnyObject, Sendable {
     /// - Throws: `.storageFailure`, `.closed`.
     func apply(_ batch: StateBatch) throws
 
+    /// A hint that the store is about to hold about `records` records (Eventbase gives it before
+    /// replaying a stream into an empty store), so that a store keeping records in memory can make
+    /// room once instead of growing its tables step by step. Only a hint: the store may hold fewer or
+    /// more. The default implementation does nothing.
+    func reserveCapacity(_ records: Int)
+
     /// Drops every record and starts over for a new incarnation of the stream.
     /// - Throws: `.storageFailure`, `.closed`.
     func reset(identity: StreamIdentity) throws
@@ -76,6 +82,8 @@ public protocol StateStore: AnyObject, Sendable {
 }
 
 extension StateStore {
+    public func reserveCapacity(_ records: Int) {}
+
     public func meta(forKey key: String) -> Meta? {
         record(forKey: key)?.meta
     }
