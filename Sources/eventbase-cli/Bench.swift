@@ -43,13 +43,15 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("local-records"), help: "Records that get and the queries read (default 100,000).")
     var localRecords: Int?
 
-    @Option(help: "Puts in put_conc, put_pipelined and stats_overhead (default 50,000; quick 10,000).")
+    @Option(
+        help: "Puts in put_conc, put_pipelined, stats_overhead and their ceilings (default 50,000; quick 10,000).")
     var puts: Int?
 
-    @Option(name: .customLong("sequential-puts"), help: "Puts in put_seq (default 5,000; quick 1,000).")
+    @Option(
+        name: .customLong("sequential-puts"), help: "Puts in put_seq and put_seq_ceiling (default 5,000; quick 1,000).")
     var sequentialPuts: Int?
 
-    @Option(help: "Concurrent writers in put_conc and stats_overhead (default 64).")
+    @Option(help: "Concurrent writers in put_conc, put_conc_ceiling and stats_overhead (default 64).")
     var writers: Int?
 
     @Option(name: .customLong("pipelined-writers"), help: "Concurrent writers in put_pipelined (default 256).")
