@@ -25,15 +25,17 @@ extension ServerBenchmarks {
         let shaped = try await createRawStream("seqceil")
         let copies = try await CopyReader.start(stream: shaped, transport: transport)
         let js = self.js
-        for index in 0..<20 {
-            _ = try await js.publish(
-                BenchmarkData.subject(stream: raw, count + index), payload: payloads[0])
-            _ = try await js.publish(
-                BenchmarkData.subject(stream: shaped, count + index), payload: payloads[0],
-                headers: Self.putHeaders())
-            try await copies.receive(1)
+        try await withDeadline(.seconds(30), clock: ContinuousClock(), "Warming up") {
+            for index in 0..<20 {
+                _ = try await js.publish(
+                    BenchmarkData.subject(stream: raw, count + index), payload: payloads[0])
+                _ = try await js.publish(
+                    BenchmarkData.subject(stream: shaped, count + index), payload: payloads[0],
+                    headers: Self.putHeaders())
+                try await copies.receive(1)
+            }
         }
-        let (seconds, baselineSeconds) = try await paired(count) { range in
+        let (seconds, baselineSeconds) = try await bounded(count) { range in
             for index in range {
                 _ = try await js.publish(
                     BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
@@ -64,7 +66,7 @@ extension ServerBenchmarks {
         let shaped = try await createRawStream("concceil")
         let copies = try await CopyReader.start(stream: shaped, transport: transport)
         let js = self.js
-        let (seconds, baselineSeconds) = try await paired(count) { range in
+        let (seconds, baselineSeconds) = try await bounded(count) { range in
             async let received: Void = copies.receive(range.count)
             try await Measure.concurrently(range.count, width: writers) { offset in
                 let index = range.lowerBound + offset
@@ -97,7 +99,7 @@ extension ServerBenchmarks {
         let raw = try await createRawStream("pipeceil_raw")
         let shaped = try await createRawStream("pipeceil")
         let copies = try await CopyReader.start(stream: shaped, transport: transport)
-        let (seconds, baselineSeconds) = try await paired(count) { range in
+        let (seconds, baselineSeconds) = try await bounded(count) { range in
             async let received: Void = copies.receive(range.count)
             try await publishPipelined(range, window: window, headers: { _ in Self.putHeaders() }) { index in
                 (BenchmarkData.subject(stream: shaped, index), payloads[index])
@@ -116,6 +118,17 @@ extension ServerBenchmarks {
             opsPerSecond: Double(count) / seconds, unit: "msgs/s",
             baseline: "raw publish, \(window) acks pipelined (put_pipelined's)",
             baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+    }
+
+    /// ``paired(_:rounds:measured:baseline:)`` within a deadline (two minutes and a millisecond an
+    /// operation), so that a consumer that stops delivering fails the run instead of hanging it.
+    func bounded(
+        _ count: Int, measured: @escaping @Sendable (Range<Int>) async throws -> Void,
+        baseline: @escaping @Sendable (Range<Int>) async throws -> Void
+    ) async throws -> (measured: Double, baseline: Double) {
+        try await withDeadline(.seconds(120) + .milliseconds(count), clock: ContinuousClock(), "A ceiling's run") {
+            try await paired(count, measured: measured, baseline: baseline)
+        }
     }
 
     /// The headers of a put of a new key: a fresh message id as long as Eventbase's (36 characters) and
@@ -175,7 +188,9 @@ final class CopyReader: Sendable {
         return CopyReader(subscription: subscription, transport: transport)
     }
 
-    /// Returns once `count` more messages were delivered, answering flow control on the way.
+    /// Returns once `count` more messages were delivered, answering flow control on the way. (The
+    /// ceilings bound each run with ``ServerBenchmarks/bounded(_:measured:baseline:)``: a deadline here would cost a
+    /// task a message.)
     func receive(_ count: Int) async throws {
         var received = 0
         while received < count {
