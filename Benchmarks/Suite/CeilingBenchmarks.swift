@@ -21,39 +21,33 @@ extension ServerBenchmarks {
     func putSequentialCeiling() async throws -> BenchmarkResult {
         let count = configuration.sequentialPuts
         let payloads = (0..<count).map(BenchmarkData.payload)
-        let raw = try await createRawStream("seqceil_raw")
-        let shaped = try await createRawStream("seqceil")
-        let copies = try await CopyReader.start(stream: shaped, transport: transport)
         let js = self.js
-        try await withDeadline(.seconds(30), clock: ContinuousClock(), "Warming up") {
-            for index in 0..<20 {
-                _ = try await js.publish(
-                    BenchmarkData.subject(stream: raw, count + index), payload: payloads[0])
-                _ = try await js.publish(
-                    BenchmarkData.subject(stream: shaped, count + index), payload: payloads[0],
-                    headers: Self.putHeaders())
-                try await copies.receive(1)
-            }
-        }
-        let (seconds, baselineSeconds) = try await bounded(count) { range in
-            for index in range {
-                _ = try await js.publish(
-                    BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
-                    headers: Self.putHeaders())
-                try await copies.receive(1)
-            }
-        } baseline: { range in
-            for index in range {
-                _ = try await js.publish(BenchmarkData.subject(stream: raw, index), payload: payloads[index])
-            }
-        }
-        await copies.stop()
-        try await js.deleteStream(shaped)
-        try await js.deleteStream(raw)
-        return BenchmarkResult(
-            name: "put_seq_ceiling", operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds,
-            unit: "msgs/s", baseline: "raw publish-with-ack, one at a time (put_seq's)",
-            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+        return try await ceiling(
+            "put_seq_ceiling", streams: "seqceil", count: count,
+            baseline: "raw publish-with-ack, one at a time (put_seq's)",
+            warmUp: { raw, shaped, copies in
+                for index in 0..<20 {
+                    _ = try await js.publish(
+                        BenchmarkData.subject(stream: raw, count + index), payload: payloads[0])
+                    _ = try await js.publish(
+                        BenchmarkData.subject(stream: shaped, count + index), payload: payloads[0],
+                        headers: Self.putHeaders())
+                    try await copies.receive(1)
+                }
+            },
+            shaped: { range, shaped, copies in
+                for index in range {
+                    _ = try await js.publish(
+                        BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
+                        headers: Self.putHeaders())
+                    try await copies.receive(1)
+                }
+            },
+            raw: { range, raw in
+                for index in range {
+                    _ = try await js.publish(BenchmarkData.subject(stream: raw, index), payload: payloads[index])
+                }
+            })
     }
 
     /// put_conc_ceiling: `writers` concurrent publishes with a put's headers while the consumer receives
@@ -62,32 +56,25 @@ extension ServerBenchmarks {
         let count = configuration.puts
         let writers = configuration.writers
         let payloads = (0..<count).map(BenchmarkData.payload)
-        let raw = try await createRawStream("concceil_raw")
-        let shaped = try await createRawStream("concceil")
-        let copies = try await CopyReader.start(stream: shaped, transport: transport)
         let js = self.js
-        let (seconds, baselineSeconds) = try await bounded(count) { range in
-            async let received: Void = copies.receive(range.count)
+        /// Publishes `range` to `stream` from `writers` tasks, with a put's headers or none.
+        @Sendable func publish(_ range: Range<Int>, to stream: String, shaped: Bool) async throws {
             try await Measure.concurrently(range.count, width: writers) { offset in
                 let index = range.lowerBound + offset
                 _ = try await js.publish(
-                    BenchmarkData.subject(stream: shaped, index), payload: payloads[index],
-                    headers: Self.putHeaders())
-            }
-            try await received
-        } baseline: { range in
-            try await Measure.concurrently(range.count, width: writers) { offset in
-                let index = range.lowerBound + offset
-                _ = try await js.publish(BenchmarkData.subject(stream: raw, index), payload: payloads[index])
+                    BenchmarkData.subject(stream: stream, index), payload: payloads[index],
+                    headers: shaped ? Self.putHeaders() : nil)
             }
         }
-        await copies.stop()
-        try await js.deleteStream(shaped)
-        try await js.deleteStream(raw)
-        return BenchmarkResult(
-            name: "put_conc_ceiling", operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds,
-            unit: "msgs/s", baseline: "raw publish-with-ack, \(writers) in flight (put_conc's)",
-            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+        return try await ceiling(
+            "put_conc_ceiling", streams: "concceil", count: count,
+            baseline: "raw publish-with-ack, \(writers) in flight (put_conc's)",
+            shaped: { range, shaped, copies in
+                async let received: Void = copies.receive(range.count)
+                try await publish(range, to: shaped, shaped: true)
+                try await received
+            },
+            raw: { range, raw in try await publish(range, to: raw, shaped: false) })
     }
 
     /// put_pipelined_ceiling: publishes with a put's headers and `acksInFlight` acks pipelined while
@@ -96,28 +83,51 @@ extension ServerBenchmarks {
         let count = configuration.puts
         let window = configuration.acksInFlight
         let payloads = (0..<count).map(BenchmarkData.payload)
-        let raw = try await createRawStream("pipeceil_raw")
-        let shaped = try await createRawStream("pipeceil")
-        let copies = try await CopyReader.start(stream: shaped, transport: transport)
-        let (seconds, baselineSeconds) = try await bounded(count) { range in
-            async let received: Void = copies.receive(range.count)
-            try await publishPipelined(range, window: window, headers: { _ in Self.putHeaders() }) { index in
-                (BenchmarkData.subject(stream: shaped, index), payloads[index])
-            }
-            try await received
-        } baseline: { range in
-            try await publishPipelined(range, window: window) { index in
-                (BenchmarkData.subject(stream: raw, index), payloads[index])
+        return try await ceiling(
+            "put_pipelined_ceiling", streams: "pipeceil", count: count,
+            baseline: "raw publish, \(window) acks pipelined (put_pipelined's)",
+            shaped: { range, shaped, copies in
+                async let received: Void = copies.receive(range.count)
+                try await publishPipelined(range, window: window, headers: { _ in Self.putHeaders() }) { index in
+                    (BenchmarkData.subject(stream: shaped, index), payloads[index])
+                }
+                try await received
+            },
+            raw: { range, raw in
+                try await publishPipelined(range, window: window) { index in
+                    (BenchmarkData.subject(stream: raw, index), payloads[index])
+                }
+            })
+    }
+
+    /// Runs one ceiling on two new streams, a raw one and a put-shaped one that a ``CopyReader``
+    /// follows: `shaped` timed against `raw` in alternating halves (after `warmUp`), both streams
+    /// deleted after.
+    private func ceiling(
+        _ name: String, streams label: String, count: Int, baseline: String,
+        warmUp: (@Sendable (_ raw: String, _ shaped: String, _ copies: CopyReader) async throws -> Void)? = nil,
+        shaped: @escaping @Sendable (_ range: Range<Int>, _ stream: String, _ copies: CopyReader) async throws -> Void,
+        raw: @escaping @Sendable (_ range: Range<Int>, _ stream: String) async throws -> Void
+    ) async throws -> BenchmarkResult {
+        let rawStream = try await createRawStream(label + "_raw")
+        let shapedStream = try await createRawStream(label)
+        let copies = try await CopyReader.start(stream: shapedStream, transport: transport)
+        if let warmUp {
+            try await withDeadline(.seconds(30), clock: ContinuousClock(), "Warming up") {
+                try await warmUp(rawStream, shapedStream, copies)
             }
         }
+        let (seconds, baselineSeconds) = try await bounded(count) { range in
+            try await shaped(range, shapedStream, copies)
+        } baseline: { range in
+            try await raw(range, rawStream)
+        }
         await copies.stop()
-        try await js.deleteStream(shaped)
-        try await js.deleteStream(raw)
+        try await js.deleteStream(shapedStream)
+        try await js.deleteStream(rawStream)
         return BenchmarkResult(
-            name: "put_pipelined_ceiling", operations: count, seconds: seconds,
-            opsPerSecond: Double(count) / seconds, unit: "msgs/s",
-            baseline: "raw publish, \(window) acks pipelined (put_pipelined's)",
-            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+            name: name, operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds, unit: "msgs/s",
+            baseline: baseline, baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
     }
 
     /// ``paired(_:rounds:measured:baseline:)`` within a deadline (two minutes and a millisecond an
@@ -169,22 +179,7 @@ final class CopyReader: Sendable {
 
     /// Subscribes to a new inbox and creates the consumer delivering to it.
     static func start(stream: String, transport: NATSTransport) async throws -> CopyReader {
-        let deliver = "_INBOX.bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
-        let subscription = try await transport.subscribe(deliver)
-        let config: JSONValue = [
-            "stream_name": .string(stream),
-            "config": [
-                "deliver_subject": .string(deliver), "deliver_policy": "new", "ack_policy": "none",
-                "flow_control": true, "idle_heartbeat": 5_000_000_000, "mem_storage": true,
-            ],
-        ]
-        do {
-            _ = try await transport.request(
-                "$JS.API.CONSUMER.CREATE." + stream, payload: config.jsonBytes(), timeout: .seconds(10))
-        } catch {
-            await subscription.unsubscribe()
-            throw error
-        }
+        let subscription = try await ServerBenchmarks.pushConsumer(stream, policy: "new", transport: transport)
         return CopyReader(subscription: subscription, transport: transport)
     }
 

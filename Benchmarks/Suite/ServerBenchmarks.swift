@@ -310,18 +310,32 @@ struct ServerBenchmarks {
         }
     }
 
-    private static func drain(_ stream: String, count: Int, transport: NATSTransport) async throws {
+    /// Subscribes to a new inbox and creates an ephemeral push consumer of `stream` delivering to it
+    /// (no acks, flow control, heartbeats), from its first message (`policy` "all") or its next ("new").
+    static func pushConsumer(_ stream: String, policy: String, transport: NATSTransport) async throws
+        -> TransportSubscription
+    {
         let deliver = "_INBOX.bench_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let subscription = try await transport.subscribe(deliver)
         let config: JSONValue = [
             "stream_name": .string(stream),
             "config": [
-                "deliver_subject": .string(deliver), "deliver_policy": "all", "ack_policy": "none",
+                "deliver_subject": .string(deliver), "deliver_policy": .string(policy), "ack_policy": "none",
                 "flow_control": true, "idle_heartbeat": 5_000_000_000, "mem_storage": true,
             ],
         ]
-        _ = try await transport.request(
-            "$JS.API.CONSUMER.CREATE." + stream, payload: config.jsonBytes(), timeout: .seconds(10))
+        do {
+            _ = try await transport.request(
+                "$JS.API.CONSUMER.CREATE." + stream, payload: config.jsonBytes(), timeout: .seconds(10))
+        } catch {
+            await subscription.unsubscribe()
+            throw error
+        }
+        return subscription
+    }
+
+    private static func drain(_ stream: String, count: Int, transport: NATSTransport) async throws {
+        let subscription = try await pushConsumer(stream, policy: "all", transport: transport)
         var received = 0
         for try await message in subscription {
             if message.status == 100 {
