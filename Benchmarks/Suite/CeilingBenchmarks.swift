@@ -132,7 +132,7 @@ extension ServerBenchmarks {
 
     /// ``paired(_:rounds:measured:baseline:)`` within a deadline (two minutes and a millisecond an
     /// operation), so that a consumer that stops delivering fails the run instead of hanging it.
-    func bounded(
+    private func bounded(
         _ count: Int, measured: @escaping @Sendable (Range<Int>) async throws -> Void,
         baseline: @escaping @Sendable (Range<Int>) async throws -> Void
     ) async throws -> (measured: Double, baseline: Double) {
@@ -154,9 +154,6 @@ extension ServerBenchmarks {
 /// like Eventbase's own ids).
 private let messageIDPrefix = String(UUID().uuidString.prefix(24))
 private let messageSerial = Atomic<UInt64>(0)
-
-extension ServerBenchmarks {
-}
 
 /// A push consumer of new messages on a stream (no acks, flow control, heartbeats) whose copies are
 /// counted by whoever waits for them.
@@ -184,8 +181,8 @@ final class CopyReader: Sendable {
     }
 
     /// Returns once `count` more messages were delivered, answering flow control on the way. (The
-    /// ceilings bound each run with ``ServerBenchmarks/bounded(_:measured:baseline:)``: a deadline here would cost a
-    /// task a message.)
+    /// ceilings bound each run with ``ServerBenchmarks/bounded(_:measured:baseline:)``: a deadline
+    /// here would cost a task a message.)
     func receive(_ count: Int) async throws {
         var received = 0
         while received < count {
