@@ -91,6 +91,13 @@ import Testing
         #expect(event.data == ["a": 1])
         #expect(event.extraFields["extra"] == ["v": 2])
         #expect(event.changes == nil)
+        // Extra fields keep their order wherever they stand; a delete's data is not one of them.
+        let mixed = Array(#"{"z":1,"type":"DELETE","a":2,"id":"k","data":{"b":3},"m":4,"timestamp":5}"#.utf8)
+        let delete = try EventCodec.decode(subject: "s.aw==-delete", stream: "s", payload: mixed)
+        #expect(delete.extraFields.keys == ["z", "a", "m"])
+        #expect(delete.data == nil)
+        let encoded = #"{"type":"DELETE","id":"k","timestamp":5,"z":1,"a":2,"m":4}"#
+        #expect(EventCodec.encodePayload(delete) == Array(encoded.utf8))
     }
 
     @Test(arguments: [

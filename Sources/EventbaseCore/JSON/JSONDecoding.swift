@@ -166,27 +166,22 @@ private struct JSONParser {
         }
     }
 
-    /// A finished container's contents in storage of their own size. (`Array(slice)` would share
-    /// the whole stack's storage when the slice spans it, and the stack would then be copied.)
-    @inline(__always)
-    static func exactCopy<Element>(of slice: ArraySlice<Element>) -> [Element] {
-        var copy: [Element] = []
-        copy.reserveCapacity(slice.count)
-        copy.append(contentsOf: slice)
-        return copy
+    /// An open container: its kind, where its contents start on their stack, and for an object its
+    /// pending key and (once the object is large) its table of key positions.
+    struct Frame {
+        var isObject: Bool
+        var start: Int
+        var key = ""
+        var index: [String: Int]? = nil
     }
 
     mutating func parseDocument() throws -> JSONValue {
-        // Open containers: `isObject` says which kind the innermost one is. Their contents so far sit
-        // on two shared stacks (each open container's from its start offset up), so a finished
-        // container is copied once into storage of its exact size instead of growing its own.
-        var isObject: [Bool] = []
-        var elements: [JSONValue] = []
-        var elementStarts: [Int] = []
-        var members: [(key: String, value: JSONValue)] = []
-        // Each open object's start in `members`, and its table of key positions once it is large.
-        var memberStarts: [(start: Int, index: [String: Int]?)] = []
-        var keys: [String] = []
+        // Open containers, innermost last. Their contents so far sit on two shared stacks (each open
+        // container's from its start up), so a finished container is moved once into storage of its
+        // exact size instead of growing its own.
+        var frames: [Frame] = []
+        var elements = ContentStack<JSONValue>(placeholder: .null)
+        var members = ContentStack<(key: String, value: JSONValue)>(placeholder: ("", .null))
         let maxElements = limits.maxElements ?? Int.max
 
         skipWhitespace()
@@ -197,7 +192,7 @@ private struct JSONParser {
             let byte = bytes[index]
             switch byte {
             case ASCII.openBrace, ASCII.openBracket:
-                guard isObject.count < limits.maxDepth else {
+                guard frames.count < limits.maxDepth else {
                     throw EventbaseError(
                         .limitExceeded,
                         "JSON nesting deeper than \(limits.maxDepth) at byte \(index): "
@@ -210,10 +205,9 @@ private struct JSONParser {
                         index += 1
                         value = .object(JSONObject())
                     } else {
-                        keys.append(try parseKey())
-                        if members.capacity == 0 { members.reserveCapacity(16) }
-                        memberStarts.append((members.count, nil))
-                        isObject.append(true)
+                        let key = try parseKey()
+                        if frames.capacity == 0 { frames.reserveCapacity(8) }
+                        frames.append(Frame(isObject: true, start: members.count, key: key))
                         continue
                     }
                 } else {
@@ -221,9 +215,8 @@ private struct JSONParser {
                         index += 1
                         value = .array([])
                     } else {
-                        if elements.capacity == 0 { elements.reserveCapacity(16) }
-                        elementStarts.append(elements.count)
-                        isObject.append(false)
+                        if frames.capacity == 0 { frames.reserveCapacity(8) }
+                        frames.append(Frame(isObject: false, start: elements.count))
                         continue
                     }
                 }
@@ -255,7 +248,8 @@ private struct JSONParser {
 
             // Attach the value to the open containers, closing those that end here.
             attach: while true {
-                guard let innermostIsObject = isObject.last else {
+                let top = frames.count - 1
+                guard top >= 0 else {
                     skipWhitespace()
                     guard index == bytes.count else {
                         throw invalid(
@@ -265,29 +259,28 @@ private struct JSONParser {
                     return value
                 }
                 skipWhitespace()
-                if innermostIsObject {
-                    guard let key = keys.popLast() else { preconditionFailure("object without a pending key") }
-                    let top = memberStarts.count - 1
-                    let start = memberStarts[top].start
+                if frames[top].isObject {
+                    let key = frames[top].key
+                    let start = frames[top].start
                     // A duplicate key keeps its first position and takes the last value (as JSONObject).
                     let duplicate: Int?
-                    if let table = memberStarts[top].index {
+                    if let table = frames[top].index {
                         duplicate = table[key]
                     } else {
-                        duplicate = members[start...].firstIndex { $0.key == key }
+                        duplicate = members.firstIndex(from: start) { $0.key == key }
                     }
                     if let duplicate {
-                        members[duplicate].value = value
+                        members.storage[duplicate].value = value
                     } else {
-                        members.append((key, value))
+                        members.push((key, value))
                         let count = members.count - start
                         if count > maxElements { throw tooManyElements() }
-                        if memberStarts[top].index != nil {
-                            memberStarts[top].index![key] = members.count - 1
+                        if frames[top].index != nil {
+                            frames[top].index![key] = members.count - 1
                         } else if count > JSONObject.indexThreshold {
                             var table = [String: Int](minimumCapacity: count)
-                            for position in start..<members.count { table[members[position].key] = position }
-                            memberStarts[top].index = table
+                            for position in start..<members.count { table[members.storage[position].key] = position }
+                            frames[top].index = table
                         }
                     }
                     guard index < bytes.count else { throw unexpectedEnd("',' or '}'") }
@@ -299,23 +292,20 @@ private struct JSONParser {
                             throw invalid(
                                 "Trailing comma", at: index - 1, "JSON does not allow a comma before '}'; remove it")
                         }
-                        keys.append(try parseKey())
+                        frames[top].key = try parseKey()
                         break attach
                     } else if next == ASCII.closeBrace {
                         index += 1
-                        isObject.removeLast()
-                        let start = memberStarts.removeLast().start
-                        value = .object(JSONObject(uniqueEntries: Self.exactCopy(of: members[start...])))
-                        members.removeSubrange(start...)
+                        frames.removeLast()
+                        value = .object(JSONObject(uniqueEntries: members.take(from: start)))
                     } else {
                         throw invalid(
                             "Unexpected \(describe(next)) in object", at: index, "expected ',' or '}' after a member")
                     }
                 } else {
-                    elements.append(value)
-                    if elements.count - elementStarts[elementStarts.count - 1] > maxElements {
-                        throw tooManyElements()
-                    }
+                    elements.push(value)
+                    let start = frames[top].start
+                    if elements.count - start > maxElements { throw tooManyElements() }
                     guard index < bytes.count else { throw unexpectedEnd("',' or ']'") }
                     let next = bytes[index]
                     if next == ASCII.comma {
@@ -324,10 +314,8 @@ private struct JSONParser {
                         break attach
                     } else if next == ASCII.closeBracket {
                         index += 1
-                        isObject.removeLast()
-                        let start = elementStarts.removeLast()
-                        value = .array(Self.exactCopy(of: elements[start...]))
-                        elements.removeSubrange(start...)
+                        frames.removeLast()
+                        value = .array(elements.take(from: start))
                     } else {
                         throw invalid(
                             "Unexpected \(describe(next)) in array", at: index, "expected ',' or ']' after an element")
@@ -364,7 +352,7 @@ private struct JSONParser {
                 "Unexpected \(describe(bytes[index])) in object", at: index,
                 "expected a double-quoted key (JSON has no unquoted or single-quoted keys)")
         }
-        let key = try parseString()
+        let key = try knownKey() ?? parseString()
         skipWhitespace()
         guard index < bytes.count else { throw unexpectedEnd("':'") }
         guard bytes[index] == ASCII.colon else {
@@ -373,6 +361,30 @@ private struct JSONParser {
         index += 1
         skipWhitespace()
         return key
+    }
+
+    /// The keys of every event's envelope, when the key at `index` (its opening quote) is one of them
+    /// spelled without escapes: returned as constants rather than made anew, and `index` moved past it.
+    @inline(__always)
+    mutating func knownKey() throws -> String? {
+        @inline(__always)
+        func matches(_ literal: StaticString) throws -> Bool {
+            let length = literal.utf8CodeUnitCount
+            let start = index + 1
+            guard bytes.count - start > length, bytes[start + length] == ASCII.quote else { return false }
+            let expected = literal.utf8Start
+            for offset in 0..<length where bytes[start + offset] != expected[offset] { return false }
+            try checkStringLength(length, at: index)
+            index = start + length + 1
+            return true
+        }
+        guard index + 1 < bytes.count else { return nil }
+        switch bytes[index + 1] {
+        case UInt8(ascii: "t"): return try matches("type") ? "type" : matches("timestamp") ? "timestamp" : nil
+        case UInt8(ascii: "i"): return try matches("id") ? "id" : nil
+        case UInt8(ascii: "d"): return try matches("data") ? "data" : nil
+        default: return nil
+        }
     }
 
     mutating func expectLiteral(_ literal: StaticString) throws {
@@ -708,5 +720,59 @@ private struct JSONParser {
                 "the number is too large for a 64-bit float; send it as a string if you need it exactly")
         }
         return value
+    }
+}
+
+/// The contents of a parser's open containers: a stack whose popped slots keep their storage (refilled
+/// with `placeholder`), so that a finished container's contents are moved into an array of their own,
+/// neither copied nor released one by one.
+private struct ContentStack<Element> {
+    /// The slots; those from `count` on hold `placeholder`.
+    var storage: [Element] = []
+    private(set) var count = 0
+    let placeholder: Element
+
+    init(placeholder: Element) {
+        self.placeholder = placeholder
+    }
+
+    @inline(__always)
+    mutating func push(_ element: Element) {
+        if count < storage.count {
+            storage[count] = element
+        } else {
+            if storage.capacity == 0 { storage.reserveCapacity(16) }
+            storage.append(element)
+        }
+        count += 1
+    }
+
+    /// The position of the first element from `start` on that satisfies `predicate`.
+    @inline(__always)
+    func firstIndex(from start: Int, where predicate: (Element) -> Bool) -> Int? {
+        var position = start
+        while position < count {
+            if predicate(storage[position]) { return position }
+            position += 1
+        }
+        return nil
+    }
+
+    /// Moves the elements from `start` on, in order, into an array of exactly their number; they
+    /// leave the stack.
+    @inline(__always)
+    mutating func take(from start: Int) -> [Element] {
+        let taken = count - start
+        guard taken > 0 else { return [] }
+        let placeholder = self.placeholder
+        count = start
+        return storage.withUnsafeMutableBufferPointer { source in
+            [Element](unsafeUninitializedCapacity: taken) { target, initialized in
+                guard let from = source.baseAddress.map({ $0 + start }), let to = target.baseAddress else { return }
+                to.moveInitialize(from: from, count: taken)
+                from.initialize(repeating: placeholder, count: taken)
+                initialized = taken
+            }
+        }
     }
 }

@@ -227,13 +227,27 @@ public enum EventCodec {
             return fail(
                 DecodeFailure(.wrongShape, "An event payload must be a JSON object, found \(value.typeName)."))
         }
-        // Consumed, so the fields below are removed from the only copy of the members (no copy on write).
-        guard case .object(var object) = consume value else { preconditionFailure("checked above") }
-        guard let typeName = object.removeValue(forKey: "type")?.stringValue, let kind = Event.Kind(rawValue: typeName)
-        else {
+        // Consumed, and its members read in one pass: the event's four fields picked out, any other
+        // kept in order as extra fields.
+        guard case .object(let object) = consume value else { preconditionFailure("checked above") }
+        var typeValue: JSONValue?
+        var keyValue: JSONValue?
+        var data: JSONValue?
+        var timestampValue: JSONValue?
+        var extra: [(key: String, value: JSONValue)] = []
+        for (name, member) in object.entries {
+            switch name {
+            case "type": typeValue = member
+            case "id": keyValue = member
+            case "data": data = member
+            case "timestamp": timestampValue = member
+            default: extra.append((name, member))
+            }
+        }
+        guard let typeName = typeValue?.stringValue, let kind = Event.Kind(rawValue: typeName) else {
             return fail(DecodeFailure(.unknownType, "An event payload needs \"type\": \"PUT\" or \"DELETE\"."))
         }
-        guard let key = object.removeValue(forKey: "id")?.stringValue else {
+        guard let key = keyValue?.stringValue else {
             return fail(DecodeFailure(.missingKey, "An event payload needs a string \"id\" (the key)."))
         }
         if let subject, !Self.subject(subject, isExactly: stream, key: key, kind: kind) {
@@ -245,12 +259,11 @@ public enum EventCodec {
                     DecodeFailure(.subjectMismatch, "The subject does not match the payload's type and id."))
             }
         }
-        let data = object.removeValue(forKey: "data")
         if kind == .put, data == nil {
             return .failure(DecodeFailure(.wrongShape, "A PUT event payload needs \"data\"."))
         }
         let timestamp: Int64
-        switch object.removeValue(forKey: "timestamp") {
+        switch timestampValue {
         case .number(let number)? where number.isFinite && abs(number) < 9e15:
             timestamp = Int64(number.rounded(.down))
         case nil, .null?:
@@ -260,7 +273,7 @@ public enum EventCodec {
                 DecodeFailure(.wrongShape, "An event's \"timestamp\" must be milliseconds since 1970."))
         }
         var event = Event(kind: kind, key: key, data: kind == .put ? data : nil, timestamp: timestamp)
-        event.extraFields = object
+        if !extra.isEmpty { event.extraFields = JSONObject(uniqueEntries: extra) }
         event.eventID = header(messageIDHeader)
         if let text = header(changesHeader), let changes = Int(text), changes > 0 {
             event.changes = changes

@@ -114,6 +114,28 @@ import Testing
         #expect(table.keys == (0..<20).map { "k\($0)" })
     }
 
+    /// The envelope keys (`type`, `id`, `data`, `timestamp`) are read as constants: they must parse
+    /// like any other key, spelled with escapes or not, near-misses included.
+    @Test func envelopeKeysParseLikeAnyKey() throws {
+        let text =
+            #"{"type":1,"typ":2,"types":3,"id":4,"i":5,"ids":6,"timestamp":7,"time":8,"data":{"id":9},"#
+            + #""d\u0061ta":10,"":11,"t":12}"#
+        let value = try #require(JSONValue(jsonString: text).objectValue)
+        #expect(value.keys == ["type", "typ", "types", "id", "i", "ids", "timestamp", "time", "data", "", "t"])
+        #expect(value["data"] == 10)
+        #expect(value["type"] == 1)
+        #expect(value["timestamp"] == 7)
+        // Keys cut short at the end of the input are errors, not known keys.
+        for truncated in [#"{"type"#, #"{"id"#, #"{"timestamp":1,"data"#, #"{"t"#] {
+            expectEventbaseError(.invalidJSON) { _ = try JSONValue(jsonString: truncated) }
+        }
+        // The string limit holds for them too.
+        expectEventbaseError(.limitExceeded) {
+            _ = try JSONValue(jsonString: #"{"timestamp":1}"#, limits: JSONLimits(maxStringBytes: 8))
+        }
+        _ = try JSONValue(jsonString: #"{"timestamp":1}"#, limits: JSONLimits(maxStringBytes: 9))
+    }
+
     static let malformed: [String] = [
         "", " ", "[", "]", "{", "}", "[1,]", "[1 2]", "[,1]", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{a:1}",
         "{'a':1}", "{\"a\":1 \"b\":2}", "{1:2}", "[1]]", "[1] [2]", "1 2", "01", "-01", "00", "1.", ".5", "-",
