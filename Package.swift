@@ -126,6 +126,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(
+            name: "ReplayStagesBench",
+            dependencies: [
+                "Eventbase", "EventbaseBenchmarkSuite", "EventbaseCore", "EventbaseMemory", "EventbaseNATS",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ReplayStagesBench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
             name: "NATSBench",
             dependencies: ["EventbaseBenchmarkSuite", "EventbaseNATS", "EventbaseCore", "EventbaseTestKit"],
             path: "Benchmarks/NATSBench",
