@@ -90,14 +90,18 @@ import Testing
                 Bool.random(using: &generator) && step % 7 == 0
                 ? "e\u{301}" : "k\(Int.random(in: 0..<distinctKeys, using: &generator))"
             let pending = overlay.pending(key, written: changes)
-            #expect(pending.map { $0?.data } == expected[ExactKey(key)].map { $0?.data }, "step \(step), key \(key)")
+            #expect(
+                pending.map { changes[$0].record?.data } == expected[ExactKey(key)].map { $0?.data },
+                "step \(step), key \(key)")
             let record: Record<JSONValue>? =
                 step % 5 == 0 ? nil : Record(key: key, data: ["step": .number(Double(step))], meta: meta)
             overlay.wrote(key, at: changes.count)
             expected[ExactKey(key)] = .some(record)
             changes.append(StateBatch.Change(key: key, record: record))
         }
-        #expect(overlay.pending("é", written: changes).map { $0?.data } == expected[ExactKey("é")].map { $0?.data })
+        #expect(
+            overlay.pending("é", written: changes).map { changes[$0].record?.data }
+                == expected[ExactKey("é")].map { $0?.data })
     }
 
     @Test func metaEncodesDatesAsISO8601WithMilliseconds() throws {

@@ -776,3 +776,258 @@ private struct ContentStack<Element> {
         }
     }
 }
+
+// MARK: Events decoded straight into packed form
+
+/// An event payload's fields, read without building a ``JSONValue`` tree: its `data` is written
+/// straight into the packed encoding that ``PackedRecord`` stores.
+struct PackedEventFields {
+    var kind: Event.Kind
+    var key: String
+    var timestamp: Int64
+    /// The document of a put; `nil` for a delete.
+    var data: PackedDocument?
+}
+
+extension JSONValue {
+    /// Reads an event payload on the fast path: an object of exactly the envelope's fields (`type`,
+    /// `id`, `data`, `timestamp`, each at most once) whose document has no duplicate or non-ASCII or
+    /// escaped keys. Returns `nil` for anything else, malformed payloads included, which
+    /// ``EventCodec`` then reads on the general path (that gives the same event, or the error).
+    static func packedEvent(buffer: UnsafeRawBufferPointer, limits: JSONLimits) -> PackedEventFields? {
+        guard buffer.count <= limits.maxBytes else { return nil }
+        var parser = JSONParser(bytes: buffer.assumingMemoryBound(to: UInt8.self), limits: limits)
+        return try? parser.packedEvent()
+    }
+}
+
+extension JSONParser {
+    /// Leaves the fast path (caught by ``JSONValue/packedEvent(buffer:limits:)``).
+    struct OffFastPath: Error {}
+
+    mutating func packedEvent() throws -> PackedEventFields? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == ASCII.openBrace, limits.maxDepth > 0 else { return nil }
+        index += 1
+        skipWhitespace()
+        var kind: Event.Kind?
+        var key: String?
+        var timestamp: Int64 = 0
+        var data: PackedDocument?
+        var seen = 0
+        let maxElements = limits.maxElements ?? Int.max
+        while true {
+            guard index < bytes.count, bytes[index] == ASCII.quote, let name = try knownKey() else { return nil }
+            let bit: Int
+            switch name {
+            case "type": bit = 1
+            case "id": bit = 2
+            case "data": bit = 4
+            default: bit = 8
+            }
+            guard seen & bit == 0 else { return nil }
+            seen |= bit
+            guard seen.nonzeroBitCount <= maxElements else { return nil }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == ASCII.colon else { return nil }
+            index += 1
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            switch bit {
+            case 1:
+                // "PUT" or "DELETE", compared in place.
+                if matchesLiteral(#""PUT""#) {
+                    kind = .put
+                } else if matchesLiteral(#""DELETE""#) {
+                    kind = .delete
+                } else {
+                    return nil
+                }
+            case 2:
+                guard bytes[index] == ASCII.quote else { return nil }
+                key = try parseString()
+            case 4:
+                data = try packValue()
+            default:
+                if bytes[index] == UInt8(ascii: "n") {
+                    try expectLiteral("null")
+                } else {
+                    let number = try parseNumber()
+                    guard number.isFinite, abs(number) < 9e15 else { return nil }
+                    timestamp = Int64(number.rounded(.down))
+                }
+            }
+            skipWhitespace()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == ASCII.comma {
+                index += 1
+                skipWhitespace()
+            } else if bytes[index] == ASCII.closeBrace {
+                index += 1
+                break
+            } else {
+                return nil
+            }
+        }
+        skipWhitespace()
+        guard index == bytes.count, let kind, let key else { return nil }
+        if kind == .put, data == nil { return nil }
+        return PackedEventFields(kind: kind, key: key, timestamp: timestamp, data: kind == .put ? data : nil)
+    }
+
+    /// Whether `literal` is at `index`; if it is, moves past it.
+    @inline(__always)
+    mutating func matchesLiteral(_ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard bytes.count - index >= length else { return false }
+        let expected = literal.utf8Start
+        for offset in 0..<length where bytes[index + offset] != expected[offset] { return false }
+        index += length
+        return true
+    }
+
+    /// Packs the JSON value at `index` (inside the envelope, so one level deep), or throws
+    /// ``OffFastPath`` for what the general path must read.
+    mutating func packValue() throws -> PackedDocument {
+        /// An open container: where its one-byte count placeholder sits in `output`, its count so far,
+        /// and (objects) where its keys start in `keys`.
+        struct Open {
+            var isObject: Bool
+            var countAt: Int
+            var count = 0
+            var keysStart = 0
+        }
+        var output: [UInt8] = []
+        // Packed is mostly smaller than JSON (small numbers and doubles can be larger).
+        output.reserveCapacity(bytes.count - index + 64)
+        var open: [Open] = []
+        open.reserveCapacity(8)
+        // The keys of open objects, as ranges of the input (ASCII, without escapes).
+        var keys: [Range<Int>] = []
+        keys.reserveCapacity(16)
+        var hasID = false
+        let maxElements = limits.maxElements ?? Int.max
+
+        /// Reads an object key (ASCII, no escapes, not a duplicate) and the `:` after it; returns whether
+        /// it is `id`.
+        func key(_ parser: inout JSONParser, _ object: Open, _ keys: inout [Range<Int>], _ output: inout [UInt8])
+            throws -> Bool
+        {
+            let bytes = parser.bytes
+            guard parser.index < bytes.count, bytes[parser.index] == ASCII.quote else { throw OffFastPath() }
+            let start = parser.index + 1
+            var end = start
+            while end < bytes.count {
+                let byte = bytes[end]
+                if byte == ASCII.quote { break }
+                guard byte >= 0x20, byte < 0x80, byte != ASCII.backslash else { throw OffFastPath() }
+                end += 1
+            }
+            guard end < bytes.count else { throw OffFastPath() }
+            let length = end - start
+            try parser.checkStringLength(length, at: start - 1)
+            let candidate = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            for earlier in keys[object.keysStart...] where earlier.count == length {
+                if UnsafeBufferPointer(rebasing: bytes[earlier]).elementsEqual(candidate) { throw OffFastPath() }
+            }
+            keys.append(start..<end)
+            parser.index = end + 1
+            parser.skipWhitespace()
+            guard parser.index < bytes.count, bytes[parser.index] == ASCII.colon else { throw OffFastPath() }
+            parser.index += 1
+            parser.skipWhitespace()
+            PackedJSON.appendVarint(UInt64(length), to: &output)
+            output.append(contentsOf: candidate)
+            return length == 2 && candidate[0] == UInt8(ascii: "i") && candidate[1] == UInt8(ascii: "d")
+        }
+
+        while true {
+            guard index < bytes.count else { throw OffFastPath() }
+            let byte = bytes[index]
+            switch byte {
+            case ASCII.openBrace, ASCII.openBracket:
+                // The envelope is open too, as the general parser counts.
+                guard open.count + 1 < limits.maxDepth else { throw OffFastPath() }
+                index += 1
+                skipWhitespace()
+                let isObject = byte == ASCII.openBrace
+                output.append(isObject ? PackedJSON.Tag.object.rawValue : PackedJSON.Tag.array.rawValue)
+                output.append(0)
+                guard index < bytes.count else { throw OffFastPath() }
+                if bytes[index] == (isObject ? ASCII.closeBrace : ASCII.closeBracket) {
+                    index += 1
+                } else {
+                    let container = Open(isObject: isObject, countAt: output.count - 1, keysStart: keys.count)
+                    if isObject, try key(&self, container, &keys, &output), open.isEmpty { hasID = true }
+                    open.append(container)
+                    continue
+                }
+            case ASCII.quote:
+                output.append(PackedJSON.Tag.string.rawValue)
+                let quoteAt = index
+                let start = index + 1
+                index = start
+                var escaped = false
+                while true {
+                    guard index < bytes.count else { throw OffFastPath() }
+                    let byte = bytes[index]
+                    if byte == ASCII.quote { break }
+                    if byte == ASCII.backslash {
+                        escaped = true
+                        break
+                    }
+                    guard byte >= 0x20 else { throw OffFastPath() }
+                    if byte < 0x80 { index += 1 } else { try skipUTF8Sequence() }
+                }
+                if escaped {
+                    index = quoteAt
+                    let string = try parseString()
+                    PackedJSON.appendVarint(UInt64(string.utf8.count), to: &output)
+                    output.append(contentsOf: string.utf8)
+                } else {
+                    try checkStringLength(index - start, at: quoteAt)
+                    PackedJSON.appendVarint(UInt64(index - start), to: &output)
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
+                    index += 1
+                }
+            case ASCII.minus, ASCII.zero...ASCII.nine:
+                PackedJSON.appendNumber(try parseNumber(), to: &output)
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                output.append(PackedJSON.Tag.true.rawValue)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                output.append(PackedJSON.Tag.false.rawValue)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                output.append(PackedJSON.Tag.null.rawValue)
+            default:
+                throw OffFastPath()
+            }
+
+            // Count the value in the open containers, closing those that end here.
+            while true {
+                let top = open.count - 1
+                guard top >= 0 else {
+                    return PackedDocument(bytes: output, hasIDMember: hasID)
+                }
+                open[top].count += 1
+                guard open[top].count <= maxElements else { throw OffFastPath() }
+                skipWhitespace()
+                guard index < bytes.count else { throw OffFastPath() }
+                let next = bytes[index]
+                if next == ASCII.comma {
+                    index += 1
+                    skipWhitespace()
+                    if open[top].isObject, try key(&self, open[top], &keys, &output), top == 0 { hasID = true }
+                    break
+                }
+                guard next == (open[top].isObject ? ASCII.closeBrace : ASCII.closeBracket) else { throw OffFastPath() }
+                index += 1
+                let closed = open.removeLast()
+                if closed.isObject { keys.removeSubrange(closed.keysStart...) }
+                PackedJSON.setCount(closed.count, at: closed.countAt, in: &output)
+            }
+        }
+    }
+}

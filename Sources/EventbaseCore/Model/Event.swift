@@ -20,7 +20,31 @@ public struct Event: Sendable, Hashable {
     /// The key written (the payload's `id`).
     public var key: String
     /// The document of a put, as written (without the `id` the replica adds); `nil` for a delete.
-    public var data: JSONValue?
+    ///
+    /// An event read from a log may hold its document packed (see ``EventCodec``): it is then decoded
+    /// on each read of this property, and setting it replaces the packed form.
+    public var data: JSONValue? {
+        get {
+            switch document {
+            case .decoded(let data): data
+            case .packed(let packed): packed.value
+            }
+        }
+        set { document = .decoded(newValue) }
+    }
+    /// How `data` is held.
+    private enum Document: Sendable {
+        /// Given decoded (or absent).
+        case decoded(JSONValue?)
+        /// Decoded from the log straight into the packed form a replica stores.
+        case packed(PackedDocument)
+    }
+    private var document: Document
+    /// `data` when it is held packed.
+    var packedData: PackedDocument? {
+        if case .packed(let packed) = document { return packed }
+        return nil
+    }
     /// The writer's clock when it wrote, in milliseconds since 1970 (the payload's `timestamp`).
     public var timestamp: Int64
     /// A unique id for the write, used for de-duplication (`Nats-Msg-Id`); not in the payload.
@@ -48,12 +72,38 @@ public struct Event: Sendable, Hashable {
     ) {
         self.kind = kind
         self.key = key
-        self.data = data
+        self.document = .decoded(data)
         self.timestamp = timestamp
         self.eventID = eventID
         self.changes = changes
         self.dateCreated = dateCreated
         self.extraFields = extraFields
+    }
+
+    /// An event whose document stays packed until it is read.
+    init(kind: Kind, key: String, packedData: PackedDocument?, timestamp: Int64) {
+        self.init(kind: kind, key: key, timestamp: timestamp)
+        if let packedData { document = .packed(packedData) }
+    }
+
+    /// Whether two events are the same write: their documents compare as values, whether held
+    /// packed or decoded.
+    public static func == (lhs: Event, rhs: Event) -> Bool {
+        lhs.kind == rhs.kind && lhs.key == rhs.key && lhs.timestamp == rhs.timestamp && lhs.eventID == rhs.eventID
+            && lhs.changes == rhs.changes && lhs.dateCreated == rhs.dateCreated && lhs.extraFields == rhs.extraFields
+            && lhs.data == rhs.data
+    }
+
+    /// Hashes what ``==`` compares.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(kind)
+        hasher.combine(key)
+        hasher.combine(data)
+        hasher.combine(timestamp)
+        hasher.combine(eventID)
+        hasher.combine(changes)
+        hasher.combine(dateCreated)
+        hasher.combine(extraFields)
     }
 }
 

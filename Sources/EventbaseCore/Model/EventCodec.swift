@@ -206,6 +206,32 @@ public enum EventCodec {
             }
             return .failure(failure)
         }
+        func withHeaders(_ event: Event) -> Event {
+            var event = event
+            event.eventID = header(messageIDHeader)
+            if let text = header(changesHeader), let changes = Int(text), changes > 0 {
+                event.changes = changes
+            }
+            if let text = header(createdHeader), let created = Int64(text) {
+                event.dateCreated = created
+            }
+            return event
+        }
+        // The fast path: an envelope of the known fields, its document packed without a tree.
+        if let fields = payload.withUnsafeBytes({ JSONValue.packedEvent(buffer: $0, limits: limits) }) {
+            if let subject, !Self.subject(subject, isExactly: stream, key: fields.key, kind: fields.kind) {
+                guard let parsed = parseSubject(subject, stream: stream) else {
+                    return fail(DecodeFailure(.unexpectedSubject, ""))
+                }
+                guard parsed.key == fields.key, parsed.kind == fields.kind else {
+                    return .failure(
+                        DecodeFailure(.subjectMismatch, "The subject does not match the payload's type and id."))
+                }
+            }
+            return .success(
+                withHeaders(
+                    Event(kind: fields.kind, key: fields.key, packedData: fields.data, timestamp: fields.timestamp)))
+        }
         let value: JSONValue
         do {
             value = try JSONValue(jsonBytes: payload, limits: limits)
@@ -274,13 +300,6 @@ public enum EventCodec {
         }
         var event = Event(kind: kind, key: key, data: kind == .put ? data : nil, timestamp: timestamp)
         if !extra.isEmpty { event.extraFields = JSONObject(uniqueEntries: extra) }
-        event.eventID = header(messageIDHeader)
-        if let text = header(changesHeader), let changes = Int(text), changes > 0 {
-            event.changes = changes
-        }
-        if let text = header(createdHeader), let created = Int64(text) {
-            event.dateCreated = created
-        }
-        return .success(event)
+        return .success(withHeaders(event))
     }
 }

@@ -564,3 +564,96 @@ package enum UTF8Validation {
         return bits & 0x8080_8080_8080_8080 == 0 || String(validating: bytes, as: UTF8.self) != nil
     }
 }
+
+extension PackedJSON {
+    /// Appends `value` as a varint.
+    @inline(__always)
+    static func appendVarint(_ value: UInt64, to output: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            output.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        output.append(UInt8(value))
+    }
+
+    /// Appends a number as ``write(_:to:)`` writes it.
+    @inline(__always)
+    static func appendNumber(_ number: Double, to output: inout [UInt8]) {
+        if let integer = integer(number) {
+            output.append(Tag.integer.rawValue)
+            appendVarint(zigZag(integer), to: &output)
+        } else {
+            output.append(Tag.double.rawValue)
+            withUnsafeBytes(of: number.bitPattern.littleEndian) { output.append(contentsOf: $0) }
+        }
+    }
+
+    /// Writes a container's element count over the one-byte placeholder at `position` (widening it
+    /// when the count needs more than one byte).
+    static func setCount(_ count: Int, at position: Int, in output: inout [UInt8]) {
+        if count < 0x80 {
+            output[position] = UInt8(count)
+            return
+        }
+        var varint: [UInt8] = []
+        appendVarint(UInt64(count), to: &varint)
+        output[position] = varint[0]
+        output.insert(contentsOf: varint[1...], at: position + 1)
+    }
+}
+
+/// A document in the packed encoding of ``PackedRecord``, made while an event was decoded (without
+/// a ``JSONValue`` tree), with what a replica needs to know to store it as a record.
+struct PackedDocument: Sendable {
+    /// One packed JSON value.
+    let bytes: [UInt8]
+    /// Whether the document is an object with a top-level `id` member (which the record's `id` then
+    /// replaces in place instead of following the other members).
+    let hasIDMember: Bool
+
+    /// The document, decoded.
+    var value: JSONValue {
+        bytes.withUnsafeBufferPointer { buffer in
+            guard var cursor = buffer.baseAddress else { return .null }
+            return PackedJSON.read(&cursor)
+        }
+    }
+}
+
+extension PackedRecord {
+    /// Packs a put's document with the `id` member a replica adds (as ``Replica`` folds it: appended
+    /// to an object, which must not have one; any other document is kept as it is), and its meta,
+    /// without decoding it.
+    init(document: PackedDocument, id key: String, meta: Meta) {
+        precondition(!document.hasIDMember, "An object with an id member is folded from its decoded form.")
+        let bytes = document.bytes
+        buffer = bytes.withUnsafeBufferPointer { source in
+            let base = source.baseAddress!
+            guard base.pointee == PackedJSON.Tag.object.rawValue else {
+                let storage = Storage.make(count: source.count, meta: meta)
+                storage.withUnsafeMutablePointerToElements { $0.update(from: base, count: source.count) }
+                return storage
+            }
+            var cursor = base + 1
+            let count = PackedJSON.readVarint(&cursor)
+            let members = base.distance(to: cursor)..<source.count
+            let keyCount = key.utf8.count
+            let size =
+                1 + PackedJSON.varintSize(count + 1) + members.count + 3 + 1 + PackedJSON.varintSize(UInt64(keyCount))
+                + keyCount
+            let storage = Storage.make(count: size, meta: meta)
+            storage.withUnsafeMutablePointerToElements { start in
+                start.pointee = PackedJSON.Tag.object.rawValue
+                var target = PackedJSON.writeVarint(count + 1, to: start + 1)
+                target.update(from: base + members.lowerBound, count: members.count)
+                target += members.count
+                target = PackedJSON.writeString("id", to: target)
+                target.pointee = PackedJSON.Tag.string.rawValue
+                target = PackedJSON.writeString(key, to: target + 1)
+                precondition(target == start + size, "A packed record's size was miscounted.")
+            }
+            return storage
+        }
+    }
+}

@@ -129,7 +129,20 @@ public struct StateBatch: Sendable, Hashable {
         /// The key changed.
         public var key: String
         /// The new record, or `nil` when the key was deleted.
-        public var record: Record<JSONValue>?
+        ///
+        /// When the replica made the change packed only (``packed`` set: it may, for a store whose
+        /// ``StateStore/keepsPackedRecords`` is `true`, when nothing else needed the document decoded),
+        /// reading this decodes ``packed`` each time. Setting it replaces the record; setting `nil` also
+        /// clears ``packed``.
+        public var record: Record<JSONValue>? {
+            get { decodedRecord ?? packed?.record(key: key) }
+            set {
+                decodedRecord = newValue
+                if newValue == nil { packed = nil }
+            }
+        }
+        /// `record` when it was given decoded.
+        private var decodedRecord: Record<JSONValue>?
         /// `record`, packed, when the replica packed it: it does for a store whose
         /// ``StateStore/keepsPackedRecords`` is `true`, and shares that one instance with its
         /// equality indexes. Such a store keeps this instance instead of packing `record` again.
@@ -142,9 +155,19 @@ public struct StateBatch: Sendable, Hashable {
         ///   - packed: `record`, packed (it must hold the same document and meta), if it was packed.
         public init(key: String, record: Record<JSONValue>?, packed: PackedRecord? = nil) {
             self.key = key
-            self.record = record
+            self.decodedRecord = record
             self.packed = packed
         }
+
+        /// A record written, given packed only (``record`` decodes it when read).
+        public init(key: String, packed: PackedRecord) {
+            self.key = key
+            self.decodedRecord = nil
+            self.packed = packed
+        }
+
+        /// The new record's meta, read without decoding a packed record; `nil` for a delete.
+        public var meta: Meta? { decodedRecord?.meta ?? packed?.meta }
 
         public static func == (lhs: Change, rhs: Change) -> Bool {
             lhs.key == rhs.key && lhs.record == rhs.record

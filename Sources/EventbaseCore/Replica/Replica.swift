@@ -97,9 +97,9 @@ final class Replica: Sendable {
             budget = 4 * max(0, capacity) + 256
         }
 
-        /// The record `key` has after the batch's writes so far (`.some(nil)`: deleted), or `nil`
-        /// when the batch has not written it. `changes` are the batch's writes so far, in order.
-        mutating func pending(_ key: String, written changes: [StateBatch.Change]) -> Record<JSONValue>?? {
+        /// The position in `changes` (the batch's writes so far, in order) of the batch's newest
+        /// write of `key`, or `nil` when the batch has not written it.
+        mutating func pending(_ key: String, written changes: [StateBatch.Change]) -> Int? {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             let first = Int(truncatingIfNeeded: hash & mask)
@@ -116,7 +116,7 @@ final class Replica: Sendable {
                 while index > 0, budget > 0 {
                     index -= 1
                     budget -= 1
-                    if ExactKey(changes[index].key) == exact { return .some(changes[index].record) }
+                    if ExactKey(changes[index].key) == exact { return index }
                 }
                 // Every write read: the filter was wrong. Otherwise the budget is spent.
                 if index == 0 { return nil }
@@ -125,8 +125,7 @@ final class Replica: Sendable {
                 for (index, change) in changes.enumerated() { built[ExactKey(change.key)] = index }
                 newest = built
             }
-            guard let index = newest![ExactKey(key)] else { return nil }
-            return .some(changes[index].record)
+            return newest![ExactKey(key)]
         }
 
         /// Notes that the batch's write at `index` of its writes is to `key`.
@@ -139,8 +138,28 @@ final class Replica: Sendable {
     struct AppliedPut {
         /// Whether the key had a record (so an older put of it may be left to purge).
         let replaced: Bool
+        private let decoded: Record<JSONValue>?
+        private let packed: (key: String, record: PackedRecord)?
+
+        init(replaced: Bool, record: Record<JSONValue>) {
+            self.replaced = replaced
+            self.decoded = record
+            self.packed = nil
+        }
+
+        /// A put the replica stored packed only: its record is decoded when the writer reads it.
+        init(replaced: Bool, key: String, packed: PackedRecord) {
+            self.replaced = replaced
+            self.decoded = nil
+            self.packed = (key, packed)
+        }
+
         /// The record the put folded to.
-        let record: Record<JSONValue>
+        var record: Record<JSONValue> {
+            if let decoded { return decoded }
+            guard let packed else { preconditionFailure("An applied put holds a record.") }
+            return packed.record.record(key: packed.key)
+        }
     }
 
     /// One notification: subscriber `id` gets the change at `slot` of ``Deliveries/changes``, or,
@@ -281,6 +300,9 @@ final class Replica: Sendable {
             // Without indexes or subscribers only the old record's meta is needed, which a store that
             // keeps documents encoded returns without decoding.
             let needsOldData = state.indexes.count > 0 || state.subscribers.count > 0
+            // Nor, then, the new one decoded, unless for onMessage: a put whose document was read from
+            // the log packed is stored as it is, with its `id`, and is never decoded.
+            let packsDirectly = store.keepsPackedRecords && !needsOldData && onMessage == nil
             // The index changes, in log order, made once the batch's records are packed.
             var indexChanges: [(change: Int, old: Record<JSONValue>?)] = []
             changes.reserveCapacity(batch.entries.count)
@@ -300,8 +322,8 @@ final class Replica: Sendable {
                     let old: Record<JSONValue>?
                     let oldMeta: Meta?
                     if let pending = overlay.pending(event.key, written: changes) {
-                        old = pending
-                        oldMeta = pending?.meta
+                        old = needsOldData ? changes[pending].record : nil
+                        oldMeta = changes[pending].meta
                     } else if needsOldData {
                         old = store.record(forKey: event.key)
                         oldMeta = old?.meta
@@ -314,6 +336,18 @@ final class Replica: Sendable {
                     } else {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
+                    }
+                    if packsDirectly, event.kind == .put, let document = event.packedData, !document.hasIDMember {
+                        let packed = PackedRecord(
+                            document: document, id: event.key,
+                            meta: Self.putMeta(oldMeta: oldMeta, event: event, entry: entry))
+                        if tracksPuts, let id = event.eventID {
+                            putOutcomes.append(
+                                (id, AppliedPut(replaced: oldMeta != nil, key: event.key, packed: packed)))
+                        }
+                        overlay.wrote(event.key, at: changes.count)
+                        changes.append(StateBatch.Change(key: event.key, packed: packed))
+                        continue
                     }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
                     if tracksPuts, let new, let id = event.eventID {
@@ -335,7 +369,9 @@ final class Replica: Sendable {
                 // Packed here, once, for the store and its indexes to share; in a pass of their own,
                 // so the long-lived buffers sit together in memory rather than between the batch's
                 // short-lived trees (which left pages a quarter full: 220 -> 300 bytes a record).
-                for index in changes.indices { changes[index].packed = changes[index].record.map(PackedRecord.init) }
+                for index in changes.indices where changes[index].packed == nil {
+                    changes[index].packed = changes[index].record.map(PackedRecord.init)
+                }
             }
             for (index, old) in indexChanges {
                 let change = changes[index]
@@ -458,19 +494,23 @@ final class Replica: Sendable {
                 object["id"] = .string(event.key)
                 data = .object(object)
             }
-            let changes: Int
-            let created: Date
-            if let carried = event.changes {
-                // The writer's count is authoritative, so replicas that replay after purges agree.
-                changes = carried
-                created = event.dateCreated.map { Date(millisecondsSince1970: $0) } ?? entry.time
-            } else {
-                changes = (old?.changes ?? 0) + 1
-                created = old?.dateCreated ?? entry.time
-            }
-            let meta = Meta(dateCreated: created, dateModified: entry.time, changes: changes, revision: entry.sequence)
-            return Record(key: event.key, data: data, meta: meta)
+            return Record(key: event.key, data: data, meta: putMeta(oldMeta: old, event: event, entry: entry))
         }
+    }
+
+    /// The meta of the record a put folds to, over a record with meta `old` (`nil`: no record).
+    static func putMeta(oldMeta old: Meta?, event: Event, entry: LogEntry) -> Meta {
+        let changes: Int
+        let created: Date
+        if let carried = event.changes {
+            // The writer's count is authoritative, so replicas that replay after purges agree.
+            changes = carried
+            created = event.dateCreated.map { Date(millisecondsSince1970: $0) } ?? entry.time
+        } else {
+            changes = (old?.changes ?? 0) + 1
+            created = old?.dateCreated ?? entry.time
+        }
+        return Meta(dateCreated: created, dateModified: entry.time, changes: changes, revision: entry.sequence)
     }
 
     /// How a change from `old` to `new` moves a record relative to `query`; `nil` when it concerns
