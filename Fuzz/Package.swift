@@ -52,5 +52,6 @@ let package = Package(
         fuzzer("FuzzJetStreamResponse", ["EventbaseJetStream", "EventbaseCore"]),
         fuzzer("FuzzSnapshot", ["EventbaseFileStore", "EventbaseCore"]),
         fuzzer("FuzzQuery", ["EventbaseCore"]),
+        fuzzer("FuzzEventDecode", ["EventbaseCore"]),
     ]
 )
