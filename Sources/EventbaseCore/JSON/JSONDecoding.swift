@@ -367,43 +367,38 @@ private struct JSONParser {
     /// spelled without escapes: returned as constants rather than made anew, and `index` moved past it.
     @inline(__always)
     mutating func knownKey() throws -> String? {
-        @inline(__always)
-        func matches(_ literal: StaticString) throws -> Bool {
-            let length = literal.utf8CodeUnitCount
-            let start = index + 1
-            guard bytes.count - start > length, bytes[start + length] == ASCII.quote else { return false }
-            let expected = literal.utf8Start
-            for offset in 0..<length where bytes[start + offset] != expected[offset] { return false }
-            try checkStringLength(length, at: index)
-            index = start + length + 1
-            return true
-        }
-        guard index + 1 < bytes.count else { return nil }
-        switch bytes[index + 1] {
-        case UInt8(ascii: "t"): return try matches("type") ? "type" : matches("timestamp") ? "timestamp" : nil
-        case UInt8(ascii: "i"): return try matches("id") ? "id" : nil
-        case UInt8(ascii: "d"): return try matches("data") ? "data" : nil
+        let open = index
+        guard open + 1 < bytes.count else { return nil }
+        let key: String
+        switch bytes[open + 1] {
+        case UInt8(ascii: "t") where matchesLiteral(#""type""#): key = "type"
+        case UInt8(ascii: "t") where matchesLiteral(#""timestamp""#): key = "timestamp"
+        case UInt8(ascii: "i") where matchesLiteral(#""id""#): key = "id"
+        case UInt8(ascii: "d") where matchesLiteral(#""data""#): key = "data"
         default: return nil
         }
+        try checkStringLength(index - open - 2, at: open)
+        return key
     }
 
     mutating func expectLiteral(_ literal: StaticString) throws {
-        let count = literal.utf8CodeUnitCount
-        let start = index
-        let matches = literal.withUTF8Buffer { expected -> Bool in
-            guard bytes.count - start >= count else { return false }
-            for offset in 0..<count where bytes[start + offset] != expected[offset] {
-                return false
-            }
-            return true
-        }
-        guard matches else {
+        guard matchesLiteral(literal) else {
             throw invalid(
-                "Invalid literal", at: start,
+                "Invalid literal", at: index,
                 "expected '\(literal)' (JSON literals are lowercase true, false and null; NaN and Infinity are not JSON)"
             )
         }
-        index += count
+    }
+
+    /// Whether `literal` is at `index`; if it is, moves past it.
+    @inline(__always)
+    mutating func matchesLiteral(_ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard bytes.count - index >= length else { return false }
+        let expected = literal.utf8Start
+        for offset in 0..<length where bytes[index + offset] != expected[offset] { return false }
+        index += length
+        return true
     }
 
     // MARK: Strings
@@ -411,18 +406,29 @@ private struct JSONParser {
     /// Parses a string starting at the opening quote; leaves `index` after the closing quote.
     mutating func parseString() throws -> String {
         let open = index
+        if let range = try scanUnescapedString() {
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+        return try parseEscapedString(open: open, start: open + 1)
+    }
+
+    /// Scans the string whose opening quote is at `index` while it has no escapes, validating its
+    /// UTF-8 and rejecting control characters. Returns the range of its bytes, with `index` after the
+    /// closing quote; or `nil` at its first escape, with `index` at that backslash.
+    @inline(__always)
+    mutating func scanUnescapedString() throws -> Range<Int>? {
+        let open = index
         index += 1
         let start = index
-        // Fast path: no escapes. Validate UTF-8 and reject control characters while scanning.
         while index < bytes.count {
             let byte = bytes[index]
             if byte == ASCII.quote {
                 let end = index
                 index += 1
                 try checkStringLength(end - start, at: open)
-                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                return start..<end
             } else if byte == ASCII.backslash {
-                return try parseEscapedString(open: open, start: start)
+                return nil
             } else if byte < 0x20 {
                 throw controlCharacter(byte)
             } else if byte < 0x80 {
@@ -875,17 +881,6 @@ extension JSONParser {
         return PackedEventFields(kind: kind, key: key, timestamp: timestamp, data: kind == .put ? data : nil)
     }
 
-    /// Whether `literal` is at `index`; if it is, moves past it.
-    @inline(__always)
-    mutating func matchesLiteral(_ literal: StaticString) -> Bool {
-        let length = literal.utf8CodeUnitCount
-        guard bytes.count - index >= length else { return false }
-        let expected = literal.utf8Start
-        for offset in 0..<length where bytes[index + offset] != expected[offset] { return false }
-        index += length
-        return true
-    }
-
     /// Packs the JSON value at `index` (inside the envelope, so one level deep), or throws
     /// ``OffFastPath`` for what the general path must read.
     mutating func packValue() throws -> PackedDocument {
@@ -965,30 +960,13 @@ extension JSONParser {
             case ASCII.quote:
                 output.append(PackedJSON.Tag.string.rawValue)
                 let quoteAt = index
-                let start = index + 1
-                index = start
-                var escaped = false
-                while true {
-                    guard index < bytes.count else { throw OffFastPath() }
-                    let byte = bytes[index]
-                    if byte == ASCII.quote { break }
-                    if byte == ASCII.backslash {
-                        escaped = true
-                        break
-                    }
-                    guard byte >= 0x20 else { throw OffFastPath() }
-                    if byte < 0x80 { index += 1 } else { try skipUTF8Sequence() }
-                }
-                if escaped {
-                    index = quoteAt
-                    let string = try parseString()
+                if let range = try scanUnescapedString() {
+                    PackedJSON.appendVarint(UInt64(range.count), to: &output)
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range]))
+                } else {
+                    let string = try parseEscapedString(open: quoteAt, start: quoteAt + 1)
                     PackedJSON.appendVarint(UInt64(string.utf8.count), to: &output)
                     output.append(contentsOf: string.utf8)
-                } else {
-                    try checkStringLength(index - start, at: quoteAt)
-                    PackedJSON.appendVarint(UInt64(index - start), to: &output)
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
-                    index += 1
                 }
             case ASCII.minus, ASCII.zero...ASCII.nine:
                 PackedJSON.appendNumber(try parseNumber(), to: &output)
