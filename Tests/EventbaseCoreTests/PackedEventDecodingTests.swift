@@ -94,9 +94,9 @@ import Testing
         }
     }
 
-    @Test func largeContainersWidenTheirCounts() throws {
-        let members = (0..<300).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+    @Test func largeArraysWidenTheirCounts() throws {
         let elements = (0..<20_000).map(String.init).joined(separator: ",")
+        let members = (0..<JSONObject.indexThreshold - 1).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
         let data = "{\(members),\"list\":[\(elements)]}"
         let payload = Self.payload(key: "big", data: data)
         let event = try EventCodec.decode(subject: nil, stream: "s", payload: payload)
@@ -105,6 +105,20 @@ import Testing
         #expect(document.value.jsonString() == expected.jsonString())
         let record = PackedRecord(document: document, id: "big", meta: Self.meta)
         #expect(Self.bytes(record) == Self.bytes(Self.generalRecord(expected, key: "big", meta: Self.meta)))
+    }
+
+    /// Keys are compared with each earlier key of their object on the fast path, so a large object
+    /// goes to the general path (which compares them by hash): a hostile payload of 100,000 keys
+    /// stays linear, and reads the same.
+    @Test func largeObjectsTakeTheGeneralPath() throws {
+        let members = (0..<100_000).map { #""k\#($0)":\#($0)"# }.joined(separator: ",")
+        let payload = Self.payload(key: "big", data: "{\(members),\"k5\":\"last\"}")
+        let event = try EventCodec.decode(subject: nil, stream: "s", payload: payload)
+        #expect(event.packedData == nil)
+        let data = try #require(event.data?.objectValue)
+        #expect(data.count == 100_000)
+        #expect(data["k5"] == "last")
+        #expect(data.keys.first == "k0")
     }
 
     /// Envelopes other than exactly the four known fields go the general way, and read the same.

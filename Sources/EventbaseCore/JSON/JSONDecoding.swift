@@ -798,7 +798,7 @@ struct PackedEventFields {
 extension JSONValue {
     /// Reads an event payload on the fast path: an object of exactly the envelope's fields (`type`,
     /// `id`, `data`, `timestamp`, each at most once) whose document has no duplicate or non-ASCII or
-    /// escaped keys. Returns `nil` for anything else, malformed payloads included, which
+    /// escaped keys and no object of more than `JSONObject.indexThreshold` keys. Returns `nil` for anything else, malformed payloads included, which
     /// ``EventCodec`` then reads on the general path (that gives the same event, or the error).
     static func packedEvent(buffer: UnsafeRawBufferPointer, limits: JSONLimits) -> PackedEventFields? {
         guard buffer.count <= limits.maxBytes else { return nil }
@@ -904,10 +904,12 @@ extension JSONParser {
         let maxElements = limits.maxElements ?? Int.max
 
         /// Reads an object key (ASCII, no escapes, not a duplicate) and the `:` after it; returns whether
-        /// it is `id`.
+        /// it is `id`. Keys are compared with each earlier one, so an object past
+        /// `JSONObject.indexThreshold` keys goes to the general path, which compares them by hash.
         func key(_ parser: inout JSONParser, _ object: Open, _ keys: inout [Range<Int>], _ output: inout [UInt8])
             throws -> Bool
         {
+            guard keys.count - object.keysStart < JSONObject.indexThreshold else { throw OffFastPath() }
             let bytes = parser.bytes
             guard parser.index < bytes.count, bytes[parser.index] == ASCII.quote else { throw OffFastPath() }
             let start = parser.index + 1
