@@ -48,6 +48,10 @@ public struct JetStreamAPIError: Error, Sendable, Hashable, CustomStringConverti
         static let maximumStreams = 10027
         static let maximumConsumers = 10026
         static let streamLimits = 10053
+        /// A copy with the same `Nats-Msg-Id` is still being stored (replicated streams).
+        static let duplicateInProcess = 10158
+        /// The stream's ingest queue is full: the message was not stored.
+        static let tooManyRequests = 10167
     }
 
     /// This error as an ``EventbaseError`` for `operation` (what was attempted, for the message).
@@ -71,6 +75,11 @@ public struct JetStreamAPIError: Error, Sendable, Hashable, CustomStringConverti
             return EventbaseError(
                 .limitExceeded, "\(operation) failed: \(detail). Raise the server's limits or store less.", cause: self
             )
+        case Known.tooManyRequests?:
+            return EventbaseError(
+                .unavailable,
+                "\(operation) failed: \(detail). The server is overloaded and stored nothing; retry shortly.",
+                cause: self)
         case Known.streamNameInUse?:
             return EventbaseError(
                 .conflict, "\(operation) failed: \(detail). A stream of that name exists with another configuration.",

@@ -202,21 +202,45 @@ public struct JetStreamContext: Sendable {
         set("Nats-Expected-Last-Subject-Sequence", options.expectedLastSubjectSequence.map { String($0) })
         set("Nats-Expected-Last-Sequence", options.expectedLastSequence.map { String($0) })
         set("Nats-Expected-Stream", options.expectedStream)
-        let resend = headers?[EventCodec.messageIDHeader] == nil ? nil : options.resendInterval
-        let reply: TransportMessage
-        do {
-            reply = try await transport.request(
-                subject, payload: payload, headers: headers, timeout: requestTimeout, resendInterval: resend)
-        } catch let error as EventbaseError where error.code == .noResponders {
-            throw EventbaseError(
-                .streamNotFound, "No stream captures subject \(subject); create the stream first.", cause: error)
-        } catch let error as EventbaseError {
-            throw Self.map(error, operation: "Publishing to \(subject)", timeout: requestTimeout)
+        let deduplicated = headers?[EventCodec.messageIDHeader] != nil
+        let resend = deduplicated ? options.resendInterval : nil
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: requestTimeout)
+        while true {
+            let reply: TransportMessage
+            do {
+                reply = try await transport.request(
+                    subject, payload: payload, headers: headers, timeout: clock.now.duration(to: deadline),
+                    resendInterval: resend)
+            } catch let error as EventbaseError where error.code == .noResponders {
+                throw EventbaseError(
+                    .streamNotFound, "No stream captures subject \(subject); create the stream first.", cause: error)
+            } catch let error as EventbaseError {
+                throw Self.map(error, operation: "Publishing to \(subject)", timeout: requestTimeout)
+            }
+            if reply.status == 503 {
+                throw EventbaseError(
+                    .streamNotFound, "No stream captures subject \(subject); create the stream first.")
+            }
+            do {
+                return try Self.parsePubAck(reply.payload, subject: subject)
+            } catch let error as EventbaseError
+                where deduplicated
+                && (error.cause as? JetStreamAPIError)?.errorCode == JetStreamAPIError.Known.duplicateInProcess
+            {
+                // A copy with this message id is still being stored (a replicated stream's commit
+                // outlasted the resend interval): it is neither stored nor refused yet. Ask again
+                // until the first copy's outcome comes back as a duplicate ack, within the deadline.
+                let pause = min(options.resendInterval ?? .milliseconds(50), .milliseconds(50))
+                guard clock.now.advanced(by: pause) < deadline else {
+                    throw EventbaseError(
+                        .timeout,
+                        "Publishing to \(subject): the server was still storing an earlier copy of this write after \(requestTimeout); it may or may not be stored. Retry with the same message id.",
+                        cause: error)
+                }
+                try await clock.sleep(for: pause)
+            }
         }
-        if reply.status == 503 {
-            throw EventbaseError(.streamNotFound, "No stream captures subject \(subject); create the stream first.")
-        }
-        return try Self.parsePubAck(reply.payload, subject: subject)
     }
 
     /// Parses a `PubAck` (or the API error in its place).

@@ -84,10 +84,30 @@ public final class JetStreamEventLog: EventLog {
     public func open() async throws -> LogState {
         try checkOpen()
         try NameRules.validateStreamName(streamName)
-        let info = try await context.createStreamIfMissing(options.streamConfig(name: streamName))
+        let config = options.streamConfig(name: streamName)
+        try Self.refuseDivergingLimits(config.divergingLimits, stream: streamName, existing: false)
+        let info = try await context.createStreamIfMissing(config)
+        try Self.refuseDivergingLimits(info.config.divergingLimits, stream: streamName, existing: true)
         let logState = info.logState
         state.withLock { $0.opened = logState.identity }
         return logState
+    }
+
+    /// Refuses limits that make the server remove events that are not superseded: replicas that
+    /// were running would keep what a replica started afterwards never sees.
+    private static func refuseDivergingLimits(_ limits: [String], stream: String, existing: Bool) throws {
+        guard !limits.isEmpty else { return }
+        let names = limits.joined(separator: ", ")
+        if existing {
+            throw EventbaseError(
+                .invalidArgument,
+                "Stream \(stream) has \(names) set: the server would remove events that running replicas still hold, and replicas would disagree. Remove the limit (for example `nats stream edit \(stream) --max-age=0 --max-bytes=-1 --max-msgs=-1`) or use another stream."
+            )
+        }
+        throw EventbaseError(
+            .invalidArgument,
+            "JetStreamStreamOptions sets \(names): the server would remove events that running replicas still hold, and replicas would disagree. Leave them unset; to bound the stream, keep the default retention (older puts of a key are purged) or maxMessagesPerSubject."
+        )
     }
 
     /// The stream's last sequence, message count and identity.
@@ -190,6 +210,23 @@ public final class JetStreamEventLog: EventLog {
             _ = self?.state.withLock { $0.readers.removeValue(forKey: id) }
         }
         return LogEntries(AsyncThrowingStream(unfolding: { try await lease.next() }))
+    }
+
+    /// The message at `sequence` as an entry (a direct get when the stream allows it), or `nil` when
+    /// the stream does not hold it.
+    /// - Throws: `.streamDeleted`; `.timeout`; `.unavailable`; `.closed`.
+    public func entry(atSequence sequence: UInt64) async throws -> LogEntry? {
+        try checkOpen()
+        let message: JetStreamStoredMessage?
+        do {
+            message = try await context.message(stream: streamName, sequence: sequence)
+        } catch let error as EventbaseError {
+            throw gone(error)
+        }
+        guard let message, message.sequence == sequence else { return nil }
+        return EventCodec.entry(
+            sequence: sequence, time: message.time ?? Date(timeIntervalSince1970: 0), subject: message.subject,
+            stream: streamName, payload: message.payload, header: { message.headers?[$0] })
     }
 
     /// Purges the key's put messages with a sequence below `sequence`.

@@ -23,6 +23,12 @@ public struct JetStreamStreamConfig: Sendable, Hashable {
     public var duplicateWindow: Duration
     /// Whether direct gets are allowed.
     public var allowDirect: Bool
+    /// The most messages the stream keeps; `nil` for no limit. Read from stream info; Eventbase
+    /// never sets it.
+    public var maxMessages: Int64?
+    /// Whether the stream refuses new messages at its limits (`discard: new`) instead of removing
+    /// the oldest (`discard: old`, the default). Read from stream info; Eventbase never sets it.
+    public var discardsNew: Bool = false
 
     /// Creates a configuration.
     public init(
@@ -45,6 +51,22 @@ public struct JetStreamStreamConfig: Sendable, Hashable {
         self.maxMessagesPerSubject = maxMessagesPerSubject
         self.duplicateWindow = duplicateWindow
         self.allowDirect = allowDirect
+        self.maxMessages = nil
+    }
+
+    /// The limits of this configuration that make the server remove messages that are not
+    /// superseded (by age, by total size or count), by their JSON names; empty when there are none.
+    /// A replica that was running keeps what such a removal takes while one that starts afterwards
+    /// never sees it, so replicas would disagree: ``JetStreamEventLog/open()`` refuses them.
+    /// `max_msgs_per_subject` is not among them: it only removes a key's older puts or deletes,
+    /// which a newer event of the same key supersedes.
+    public var divergingLimits: [String] {
+        guard !discardsNew else { return [] }
+        var limits: [String] = []
+        if maxAge != nil { limits.append("max_age") }
+        if maxBytes != nil { limits.append("max_bytes") }
+        if maxMessages != nil { limits.append("max_msgs") }
+        return limits
     }
 
     /// The configuration as the JetStream API's JSON.
@@ -78,6 +100,8 @@ public struct JetStreamStreamConfig: Sendable, Hashable {
             duplicateWindow: Self.duration(json["duplicate_window"]) ?? .seconds(120),
             allowDirect: json["allow_direct"]?.boolValue ?? false
         )
+        maxMessages = Self.limit(json["max_msgs"])
+        discardsNew = json["discard"]?.stringValue == "new"
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

@@ -5,7 +5,7 @@
 /// de-duplication window. For a clustered JetStream use `replicas: 3`.
 ///
 /// ```swift
-/// let options = JetStreamStreamOptions(replicas: 3, maxAge: .seconds(86_400 * 30))
+/// let options = JetStreamStreamOptions(replicas: 3, duplicateWindow: .seconds(600))
 /// ```
 public struct JetStreamStreamOptions: Sendable, Hashable {
     /// Where the server keeps a stream's messages.
@@ -21,12 +21,19 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
     /// Where the stream's messages are kept.
     public var storage: Storage
     /// The oldest a message may get before the server removes it; `nil` for no limit.
+    ///
+    /// ``JetStreamEventLog/open()`` refuses a value with `.invalidArgument`: the server would remove
+    /// a key's only event while running replicas keep its record, so replicas started later would
+    /// disagree with them. Kept for reading configurations; leave it `nil`.
     public var maxAge: Duration?
     /// The most bytes the stream may hold (old messages are removed past it); `nil` for no limit.
+    ///
+    /// Refused by ``JetStreamEventLog/open()`` with `.invalidArgument`, as ``maxAge`` is.
     public var maxBytes: Int64?
     /// How long the server remembers `Nats-Msg-Id`s to drop duplicate writes.
     public var duplicateWindow: Duration
-    /// The most messages kept per subject (per key and kind); `nil` for no limit.
+    /// The most messages kept per subject (per key and kind); `nil` for no limit. Safe for replicas:
+    /// it removes only a key's older puts or deletes, which a newer one supersedes.
     public var maxMessagesPerSubject: Int64?
     /// Whether replicas may answer direct gets (`allow_direct`).
     public var allowDirect: Bool

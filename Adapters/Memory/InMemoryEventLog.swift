@@ -79,6 +79,14 @@ public final class InMemoryEventLog: PollableEventLog {
     /// Whether ``close()`` was called.
     var isClosed: Bool { closed.withLock { $0 } }
 
+    public func entry(atSequence sequence: UInt64) async throws -> LogEntry? {
+        try checkOpen()
+        return try server.state.withLock { state in
+            guard let stream = state.streams[streamName] else { throw EventbaseError.deleted(streamName) }
+            return stream.entry(at: sequence)
+        }
+    }
+
     public func purgePuts(of key: String, before sequence: UInt64) async throws -> Int {
         try checkOpen()
         return try server.state.withLock { state in

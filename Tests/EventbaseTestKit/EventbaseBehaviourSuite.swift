@@ -75,12 +75,30 @@ public struct EventbaseBehaviourSuite: Sendable {
         case everyOperationAfterCloseThrowsClosed
         /// `deleteStream()` removes the stream and the local replica's data.
         case deleteStreamRemovesTheStreamAndLocalData
+        /// A put repeated with its idempotency key, by the same or another instance, writes nothing
+        /// new and returns the first put's record, also after later writes to the key.
+        case idempotentPutsAreStoredOnce
+        /// An insert repeated with its idempotency key returns the same id and writes nothing new.
+        case idempotentInsertsReturnTheSameKey
+        /// A delete repeated with its idempotency key returns the first delete's revision.
+        case idempotentDeletesAreStoredOnce
+        /// Empty and over-long idempotency keys are `.invalidArgument`, and nothing is written.
+        case invalidIdempotencyKeysAreRefused
+        /// Deleting a key that does not exist writes nothing and says `existed: false`.
+        case deletingAMissingKeyWritesNothing
+        /// Reads at `.latest` and `.atLeast` see another instance's acknowledged write.
+        case readsAtLatestSeeOtherInstancesWrites
+        /// A read at `.atLeast` a revision the stream never reaches ends in `.timeout`.
+        case readsAtAnUnreachedRevisionTimeOut
+        /// A live query's snapshot may exceed the change buffer; changes past the buffer end it
+        /// with `.slowConsumer`.
+        case liveQueriesAreBoundedByTheChangeBuffer
 
         public var description: String { rawValue }
     }
 
-    private let backend: any Backend
-    private let timeout: Duration
+    let backend: any Backend
+    let timeout: Duration
 
     /// Creates the suite for a backend.
     public init(backend: any Backend, timeout: Duration = .seconds(10)) {
@@ -104,7 +122,7 @@ public struct EventbaseBehaviourSuite: Sendable {
         await eventbase.close()
     }
 
-    private func open(_ stream: String, _ replica: String) async throws -> Eventbase {
+    func open(_ stream: String, _ replica: String) async throws -> Eventbase {
         try await backend.builder(streamName: stream, replicaName: replica).build()
     }
 
@@ -546,6 +564,12 @@ public struct EventbaseBehaviourSuite: Sendable {
             try? await reopened.deleteStream()
             await reopened.close()
             try expect(found == nil, label, "data survived deleteStream")
+
+        case .idempotentPutsAreStoredOnce, .idempotentInsertsReturnTheSameKey, .idempotentDeletesAreStoredOnce,
+            .invalidIdempotencyKeysAreRefused, .deletingAMissingKeyWritesNothing,
+            .readsAtLatestSeeOtherInstancesWrites, .readsAtAnUnreachedRevisionTimeOut,
+            .liveQueriesAreBoundedByTheChangeBuffer:
+            try await writeContract(check, eventbase, stream)
         }
     }
 }

@@ -172,6 +172,10 @@ public final class FaultyEventLog: EventLog {
         return try await base.purgePuts(of: key, before: sequence)
     }
 
+    public func entry(atSequence sequence: UInt64) async throws -> LogEntry? {
+        try await base.entry(atSequence: sequence)
+    }
+
     public func destroy() async throws { try await base.destroy() }
 
     public func close() async {

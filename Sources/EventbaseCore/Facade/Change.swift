@@ -87,11 +87,56 @@ public struct ChangeSequence: AsyncSequence, Sendable {
 
 /// A live query as an `AsyncSequence` (from ``Eventbase/liveQuery(_:)``): the matching records,
 /// ``LiveQueryEvent/caughtUp``, then every change.
+///
+/// The matching records are taken when the live query is created, without decoding them; each is
+/// decoded as it is iterated. The changes after them are buffered up to
+/// ``EventbaseOptions/changeBufferSize``: a consumer that falls further behind gets `.slowConsumer`.
 public struct LiveQuerySequence: AsyncSequence, Sendable {
     public typealias Element = LiveQueryEvent
-    let stream: AsyncThrowingStream<LiveQueryEvent, any Error>
+    let snapshot: [(key: String, record: StoredRecord)]
+    let stream: AsyncThrowingStream<Change, any Error>
+    /// Why the live query could not start (an invalid query, a closed instance): thrown by the
+    /// first iteration.
+    let failure: (any Error)?
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<LiveQueryEvent, any Error>.AsyncIterator {
-        stream.makeAsyncIterator()
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(snapshot: snapshot, changes: stream.makeAsyncIterator(), failure: failure)
+    }
+
+    /// Iterates a live query: the snapshot, `.caughtUp`, then the changes.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        private var snapshot: [(key: String, record: StoredRecord)]
+        private var position = 0
+        private var caughtUp = false
+        private var changes: AsyncThrowingStream<Change, any Error>.AsyncIterator
+        private var failure: (any Error)?
+
+        init(
+            snapshot: [(key: String, record: StoredRecord)],
+            changes: AsyncThrowingStream<Change, any Error>.AsyncIterator, failure: (any Error)?
+        ) {
+            self.snapshot = snapshot
+            self.changes = changes
+            self.failure = failure
+        }
+
+        public mutating func next() async throws -> LiveQueryEvent? {
+            if let failure {
+                self.failure = nil
+                caughtUp = true
+                throw failure
+            }
+            if position < snapshot.count {
+                let (key, record) = snapshot[position]
+                position += 1
+                if position == snapshot.count { snapshot = [] }
+                return .existing(record.record(key: key))
+            }
+            if !caughtUp {
+                caughtUp = true
+                return .caughtUp
+            }
+            return try await changes.next().map(LiveQueryEvent.change)
+        }
     }
 }

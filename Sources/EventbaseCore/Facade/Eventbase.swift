@@ -408,11 +408,13 @@ public final class Eventbase: Sendable {
     /// Whether ``close()`` has been called.
     public var isClosed: Bool { lifecycle.withLock { $0.closed } }
 
-    /// Marks the instance as used now.
-    func touch() {
-        let now = configuration.now()
-        lifecycle.withLock { $0.lastAccessed = now }
+    /// Marks the instance as used at `now`.
+    func touch(_ now: Date) {
+        lifecycle.withLock { $0.lastAccessed = max($0.lastAccessed, now) }
     }
+
+    /// Why the instance stopped (its stream was deleted, its store failed, …), or `nil` while it works.
+    var failure: EventbaseError? { replica.failure }
 
     private func begin() throws -> Date {
         let now = configuration.now()
@@ -480,11 +482,33 @@ public final class Eventbase: Sendable {
 
     /// Stores `data` under a new UUID key.
     /// - Returns: The generated key and the stored record.
-    /// - Throws: see ``put(_:_:)-(String,JSONValue)``.
+    /// - Throws: see ``put(_:_:)-(String,JSONValue)``. A retry after `.timeout` or `.unavailable`
+    ///   may store the document twice, under two keys: use ``insert(_:idempotencyKey:)-(JSONValue,_)``
+    ///   to retry safely.
     @discardableResult
     public func insert(_ data: JSONValue) async throws -> InsertResult {
         let key = UUID().uuidString.lowercased()
         let record = try await put(key, data)
+        return InsertResult(id: key, record: record)
+    }
+
+    /// Stores `data` under a key derived from `idempotencyKey`, so that repeating the call is safe.
+    ///
+    /// The key is a UUID derived from `idempotencyKey`: the same idempotency key always inserts
+    /// under the same key. Repeated within the stream's duplicate window (two minutes by default on
+    /// JetStream), by this instance or any other, the call writes nothing new and returns the first
+    /// call's id and record, also when the first call ended in `.timeout` or `.unavailable`.
+    /// - Parameters:
+    ///   - data: A JSON object.
+    ///   - idempotencyKey: A non-empty string of at most 512 UTF-8 bytes that identifies this insert,
+    ///     such as a request id the client sent.
+    /// - Throws: `.invalidArgument` for an empty or over-long idempotency key; otherwise as
+    ///   ``put(_:_:)-(String,JSONValue)``.
+    @discardableResult
+    public func insert(_ data: JSONValue, idempotencyKey: String) async throws -> InsertResult {
+        try IdempotencyKeys.validate(idempotencyKey)
+        let key = IdempotencyKeys.insertKey(idempotencyKey: idempotencyKey)
+        let record = try await put(key, data, idempotencyKey: idempotencyKey)
         return InsertResult(id: key, record: record)
     }
 
@@ -498,19 +522,63 @@ public final class Eventbase: Sendable {
     /// - Throws: `.invalidKey`; `.invalidArgument` when `data` is not an object; `.limitExceeded` when it
     ///   nests deeper than ``EventbaseOptions/jsonLimits`` (or the default limits replicas read with)
     ///   allow, or its event is larger than the server's max_payload; `.timeout` after
-    ///   ``EventbaseOptions/writeTimeout`` (the write may still happen: retrying is safe, writes are
-    ///   de-duplicated); `.unavailable`; `.closed`; `.streamDeleted`.
+    ///   ``EventbaseOptions/writeTimeout`` and `.unavailable` when the outcome is unknown (the write
+    ///   may or may not have been stored: only a retry with an idempotency key, see
+    ///   ``put(_:_:idempotencyKey:)-(String,JSONValue,_)``, is safe); `.closed`; `.streamDeleted`.
     @discardableResult
     public func put(_ key: String, _ data: JSONValue) async throws -> Record<JSONValue> {
-        try await write(key, data, condition: nil)
+        try await write(key, data, condition: nil, eventID: EventIDs.next())
+    }
+
+    /// Stores `data` under `key`, so that repeating the call is safe.
+    ///
+    /// Repeated with the same `idempotencyKey` and `key` within the stream's duplicate window (two
+    /// minutes by default on JetStream), by this instance or any other, the call writes nothing new
+    /// and returns the first call's record and revision, also when the first call ended in
+    /// `.timeout` or `.unavailable` and its caller never learned whether it was stored. Past the
+    /// window a repeat is a new write.
+    /// - Parameters:
+    ///   - key: The key.
+    ///   - data: A JSON object.
+    ///   - idempotencyKey: A non-empty string of at most 512 UTF-8 bytes that identifies this write.
+    /// - Returns: The record the first call stored. When later writes to the key have replaced it
+    ///   and the log no longer holds it, the record is rebuilt from this call's document.
+    /// - Throws: `.invalidArgument` for an empty or over-long idempotency key; otherwise as
+    ///   ``put(_:_:)-(String,JSONValue)``.
+    @discardableResult
+    public func put(_ key: String, _ data: JSONValue, idempotencyKey: String) async throws -> Record<JSONValue> {
+        try IdempotencyKeys.validate(idempotencyKey)
+        return try await write(
+            key, data, condition: nil,
+            eventID: IdempotencyKeys.eventID(operation: "put", key: key, idempotencyKey: idempotencyKey))
     }
 
     /// Stores `data` under `key` only if the key's current revision is `expectedRevision`
     /// (its ``Meta/revision``), or, with `nil`, only if the key does not exist.
-    /// - Throws: `.conflict` when someone else wrote first; otherwise as ``put(_:_:)-(String,JSONValue)``.
+    /// - Throws: `.conflict` when someone else wrote first (nothing was written); otherwise as
+    ///   ``put(_:_:)-(String,JSONValue)``.
     @discardableResult
     public func put(_ key: String, _ data: JSONValue, expectedRevision: UInt64?) async throws -> Record<JSONValue> {
-        try await write(key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent)
+        try await write(
+            key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent, eventID: EventIDs.next())
+    }
+
+    /// Stores `data` under `key` only if the key's current revision is `expectedRevision`, so that
+    /// repeating the call is safe.
+    ///
+    /// A repeat with the same `idempotencyKey` within the duplicate window returns the first call's
+    /// record even though the key's revision has moved on: the log recognises the repeat before it
+    /// checks the condition.
+    /// - Throws: `.conflict` when someone else wrote first; otherwise as
+    ///   ``put(_:_:idempotencyKey:)-(String,JSONValue,_)``.
+    @discardableResult
+    public func put(_ key: String, _ data: JSONValue, expectedRevision: UInt64?, idempotencyKey: String) async throws
+        -> Record<JSONValue>
+    {
+        try IdempotencyKeys.validate(idempotencyKey)
+        return try await write(
+            key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent,
+            eventID: IdempotencyKeys.eventID(operation: "put", key: key, idempotencyKey: idempotencyKey))
     }
 
     /// Stores any `Encodable` value (it must encode as a JSON object) under `key`.
@@ -520,13 +588,40 @@ public final class Eventbase: Sendable {
         try await put(key, try JSONValueEncoder().encode(value))
     }
 
+    /// Stores any `Encodable` value under `key`, so that repeating the call is safe (see
+    /// ``put(_:_:idempotencyKey:)-(String,JSONValue,_)``).
+    @discardableResult
+    public func put<Value: Encodable>(_ key: String, _ value: Value, idempotencyKey: String) async throws
+        -> Record<JSONValue>
+    {
+        try await put(key, try JSONValueEncoder().encode(value), idempotencyKey: idempotencyKey)
+    }
+
+    /// Stores any `Encodable` value under `key` only if the key's current revision is
+    /// `expectedRevision` (`nil`: only if the key does not exist).
+    /// - Throws: `.encodingFailed`, and what ``put(_:_:expectedRevision:)-(String,JSONValue,_)`` throws.
+    @discardableResult
+    public func put<Value: Encodable>(_ key: String, _ value: Value, expectedRevision: UInt64?) async throws
+        -> Record<JSONValue>
+    {
+        try await put(key, try JSONValueEncoder().encode(value), expectedRevision: expectedRevision)
+    }
+
     /// Stores an `Encodable` value under a new UUID key.
     @discardableResult
     public func insert<Value: Encodable>(_ value: Value) async throws -> InsertResult {
         try await insert(try JSONValueEncoder().encode(value))
     }
 
-    private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?) async throws -> Record<JSONValue>
+    /// Stores an `Encodable` value under a key derived from `idempotencyKey`, so that repeating the
+    /// call is safe (see ``insert(_:idempotencyKey:)-(JSONValue,_)``).
+    @discardableResult
+    public func insert<Value: Encodable>(_ value: Value, idempotencyKey: String) async throws -> InsertResult {
+        try await insert(try JSONValueEncoder().encode(value), idempotencyKey: idempotencyKey)
+    }
+
+    private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?, eventID: String) async throws
+        -> Record<JSONValue>
     {
         let started = try beginWrite()
         defer { endWrite() }
@@ -544,7 +639,6 @@ public final class Eventbase: Sendable {
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existing = store.meta(forKey: key)
-        let eventID = EventIDs.next()
         let event = Event(
             kind: .put,
             key: key,
@@ -577,7 +671,11 @@ public final class Eventbase: Sendable {
             return stored
         }
         // A later write to the key (a delete, or another instance's put) was applied meanwhile;
-        // answer with what this write stored.
+        // answer with what this write stored. A repeat of an earlier write answers with what the
+        // first one stored, read back from the log while it holds it.
+        if ack.duplicate, let stored = try? await storedRecord(at: ack.sequence, key: key) {
+            return stored
+        }
         let entry = LogEntry(sequence: ack.sequence, time: ack.time ?? started, event: event)
         guard let own = Replica.fold(oldMeta: existing, event: event, entry: entry) else {
             throw EventbaseError(.internalError, "A put folded to no record.")
@@ -606,17 +704,48 @@ public final class Eventbase: Sendable {
         return ack
     }
 
-    /// Deletes `key`. Deleting a missing key still writes a delete event (so every replica agrees).
-    /// - Returns: How many of the key's events were purged, and whether it existed locally.
-    /// - Throws: `.invalidKey`, `.timeout`, `.unavailable`, `.closed`, `.streamDeleted`.
+    /// Deletes `key`.
+    ///
+    /// A key that this instance's replica does not hold is not written at all: the call returns
+    /// `existed: false` and a `nil` revision. (A key that another instance has just written may not
+    /// have reached this replica yet: read it with ``Consistency/atLeast(_:)`` first to be sure.)
+    /// - Returns: How many of the key's events were purged, whether it existed locally, and the
+    ///   delete's revision.
+    /// - Throws: `.invalidKey`; `.timeout` and `.unavailable` when the outcome is unknown (only a
+    ///   retry with ``delete(_:idempotencyKey:)`` is safe); `.closed`; `.streamDeleted`.
     @discardableResult
     public func delete(_ key: String) async throws -> DeleteResult {
+        try await remove(key, eventID: nil)
+    }
+
+    /// Deletes `key`, so that repeating the call is safe.
+    ///
+    /// Repeated with the same `idempotencyKey` within the stream's duplicate window, by this
+    /// instance or any other, the call writes nothing new and returns the first call's revision
+    /// (with `existed: true`), also when the first call ended in `.timeout` or `.unavailable`. Unlike
+    /// ``delete(_:)``, it writes the delete even when this replica does not hold the key, since a
+    /// first attempt may already have removed it.
+    /// - Throws: `.invalidArgument` for an empty or over-long idempotency key; otherwise as ``delete(_:)``.
+    @discardableResult
+    public func delete(_ key: String, idempotencyKey: String) async throws -> DeleteResult {
+        try IdempotencyKeys.validate(idempotencyKey)
+        return try await remove(
+            key, eventID: IdempotencyKeys.eventID(operation: "delete", key: key, idempotencyKey: idempotencyKey))
+    }
+
+    /// Deletes `key` with the event id `eventID`, or, without one, only when the replica holds it.
+    private func remove(_ key: String, eventID: String?) async throws -> DeleteResult {
         let started = try beginWrite()
         defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.meta(forKey: key) != nil
-        let event = Event(kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: EventIDs.next())
+        guard existed || eventID != nil else {
+            record(.delete, started: started, id: key)
+            return DeleteResult(purged: 0, existed: false, revision: nil)
+        }
+        let event = Event(
+            kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: eventID ?? EventIDs.next())
         let ack = try await appendAndWait(event, condition: nil, deadline: deadline)
         var purged = 0
         if configuration.options.retention == .latestPut {
@@ -627,33 +756,60 @@ public final class Eventbase: Sendable {
             }
         }
         record(.delete, started: started, id: key)
-        return DeleteResult(purged: purged, existed: existed)
+        // A repeat of an earlier delete: that one was written, so the key existed then.
+        return DeleteResult(purged: purged, existed: existed || ack.duplicate, revision: ack.sequence)
+    }
+
+    /// The record that the put stored at `sequence` folded to, read back from the log; `nil` when
+    /// the log no longer holds it or cannot read single entries.
+    private func storedRecord(at sequence: UInt64, key: String) async throws -> Record<JSONValue>? {
+        let entry = try await withDeadline(
+            configuration.options.writeTimeout, clock: configuration.clock, "Reading entry \(sequence)"
+        ) { [log] in
+            try await log.entry(atSequence: sequence)
+        }
+        guard let entry, case .event(let event) = entry.payload, event.key == key, event.kind == .put else {
+            return nil
+        }
+        return Replica.fold(oldMeta: nil, event: event, entry: entry)
     }
 
     // MARK: Reading
 
-    /// The record stored under `key`, or `nil`. Reads the local replica; no network.
-    /// - Throws: `.closed`, `.streamDeleted`.
-    public func get(_ key: String) async throws -> Record<JSONValue>? {
+    /// The record stored under `key`, or `nil`. Reads the local replica: with the default
+    /// consistency, no network and no waiting.
+    /// - Parameters:
+    ///   - key: The key.
+    ///   - consistency: What the replica must have applied first (see ``Consistency``).
+    /// - Throws: `.timeout` when the replica does not reach `consistency` within
+    ///   ``EventbaseOptions/readTimeout``; `.closed`, `.streamDeleted`.
+    public func get(_ key: String, consistency: Consistency = .local) async throws -> Record<JSONValue>? {
         let started = try begin()
+        try await settle(consistency)
         let found = store.record(forKey: key)
         record(.get, started: started, id: key)
         return found
     }
 
     /// The record stored under `key`, decoded as `type`, or `nil`.
-    /// - Throws: `.decodingFailed` when the document does not decode as `type`; `.closed`.
-    public func get<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Record<Value>? {
-        guard let found = try await get(key) else { return nil }
+    /// - Throws: `.decodingFailed` when the document does not decode as `type`; otherwise as
+    ///   ``get(_:consistency:)``.
+    public func get<Value: Decodable & Sendable>(
+        _ key: String, as type: Value.Type, consistency: Consistency = .local
+    ) async throws -> Record<Value>? {
+        guard let found = try await get(key, consistency: consistency) else { return nil }
         return Record(key: found.key, data: try JSONValueDecoder().decode(type, from: found.data), meta: found.meta)
     }
 
     /// The keys matching a regular expression (JavaScript syntax), sorted.
     /// - Parameter pattern: A regex matched anywhere in the key (anchor it with `^…$` for whole keys).
     ///   `nil` returns every key.
-    /// - Throws: `.invalidQuery` for an invalid pattern; `.limitExceeded` for an over-long one; `.closed`.
-    public func keys(_ pattern: String? = nil) async throws -> [String] {
+    ///   - consistency: What the replica must have applied first (see ``Consistency``).
+    /// - Throws: `.invalidQuery` for an invalid pattern; `.limitExceeded` for an over-long one;
+    ///   `.timeout` (see ``get(_:consistency:)``); `.closed`.
+    public func keys(_ pattern: String? = nil, consistency: Consistency = .local) async throws -> [String] {
         let started = try begin()
+        try await settle(consistency)
         let matcher = try pattern.map {
             try QueryParser(limits: configuration.options.queryLimits).makePattern($0, flags: "")
         }
@@ -673,17 +829,24 @@ public final class Eventbase: Sendable {
     /// - Parameters:
     ///   - query: A query object (see ``Query``).
     ///   - options: Sort, limit, offset and projection.
+    ///   - consistency: What the replica must have applied first (see ``Consistency``).
     /// - Returns: The documents (each with its `id`).
-    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.invalidArgument` for bad options, `.closed`;
-    ///   `CancellationError` when the task is cancelled.
-    public func query(_ query: JSONValue, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
-        try await self.query(try Query(query, limits: configuration.options.queryLimits), options: options)
+    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.invalidArgument` for bad options, `.timeout`
+    ///   (see ``get(_:consistency:)``), `.closed`; `CancellationError` when the task is cancelled.
+    public func query(
+        _ query: JSONValue, options: QueryOptions = QueryOptions(), consistency: Consistency = .local
+    ) async throws -> [JSONValue] {
+        try await self.query(
+            try Query(query, limits: configuration.options.queryLimits), options: options, consistency: consistency)
     }
 
     /// The documents matching a parsed query, shaped by `options`.
-    public func query(_ query: Query, options: QueryOptions = QueryOptions()) async throws -> [JSONValue] {
+    public func query(
+        _ query: Query, options: QueryOptions = QueryOptions(), consistency: Consistency = .local
+    ) async throws -> [JSONValue] {
         let started = try begin()
         try options.validate()
+        try await settle(consistency)
         let runner = QueryRunner(query: query, options: options)
         let documents: [JSONValue]
         if options.needsOrder {
@@ -697,6 +860,43 @@ public final class Eventbase: Sendable {
         return documents
     }
 
+    /// Waits until the replica has applied what `consistency` requires, within
+    /// ``EventbaseOptions/readTimeout``.
+    private func settle(_ consistency: Consistency) async throws {
+        let target: UInt64
+        let timeout = configuration.options.readTimeout
+        let started = elapsed.now()
+        switch consistency {
+        case .local:
+            return
+        case .latest:
+            target = try await withDeadline(
+                timeout, clock: configuration.clock, "Reading the last sequence of stream \(streamName)"
+            ) { [log] in
+                try await log.state().lastSequence
+            }
+        case .atLeast(let revision):
+            target = revision
+        }
+        if replica.appliedSequence >= target { return }
+        let remaining = timeout - (elapsed.now() - started)
+        guard remaining > .zero else { throw waitTimedOut(target) }
+        do {
+            try await withDeadline(remaining, clock: configuration.clock, "") { [replica] in
+                try await replica.waitUntilApplied(target)
+            }
+        } catch let error as EventbaseError where error.code == .timeout {
+            throw waitTimedOut(target)
+        }
+    }
+
+    private func waitTimedOut(_ target: UInt64) -> EventbaseError {
+        EventbaseError(
+            .timeout,
+            "The replica of stream \(streamName) did not reach revision \(target) within \(configuration.options.readTimeout) (it has applied \(replica.appliedSequence)); check the server and the revision, then retry."
+        )
+    }
+
     private func candidates(for query: Query) -> [(key: String, record: StoredRecord)]? {
         let limit = configuration.options.maxAutomaticIndexes
         return limit > 0 ? replica.candidates(for: query, maxIndexes: limit) : nil
@@ -706,21 +906,25 @@ public final class Eventbase: Sendable {
     public var indexedFields: [String] { replica.indexedFields }
 
     /// The documents matching `query`, decoded as `type`.
-    /// - Throws: `.decodingFailed`, and what ``query(_:options:)-(JSONValue,_)`` throws.
+    /// - Throws: `.decodingFailed`, and what ``query(_:options:consistency:)-(JSONValue,_,_)`` throws.
     public func query<Value: Decodable>(
-        _ query: JSONValue, as type: Value.Type, options: QueryOptions = QueryOptions()
+        _ query: JSONValue, as type: Value.Type, options: QueryOptions = QueryOptions(),
+        consistency: Consistency = .local
     ) async throws -> [Value] {
         let decoder = JSONValueDecoder()
-        return try await self.query(query, options: options).map { try decoder.decode(type, from: $0) }
+        return try await self.query(query, options: options, consistency: consistency).map {
+            try decoder.decode(type, from: $0)
+        }
     }
 
     /// The records (with meta) matching `query`, shaped by `options` (projection applies to `data`).
-    public func records(matching query: JSONValue, options: QueryOptions = QueryOptions()) async throws
-        -> [Record<JSONValue>]
-    {
+    public func records(
+        matching query: JSONValue, options: QueryOptions = QueryOptions(), consistency: Consistency = .local
+    ) async throws -> [Record<JSONValue>] {
         let started = try begin()
         let parsed = try Query(query, limits: configuration.options.queryLimits)
         try options.validate()
+        try await settle(consistency)
         let matches = try QueryRunner(query: parsed, options: options).run(
             over: store, candidates: candidates(for: parsed))
         record(.query, started: started, query: query, resultCount: matches.count)
@@ -730,10 +934,11 @@ public final class Eventbase: Sendable {
     }
 
     /// How many documents match `query` (exact).
-    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.closed`.
-    public func count(_ query: JSONValue = [:]) async throws -> Int {
+    /// - Throws: `.invalidQuery`, `.limitExceeded`, `.timeout` (see ``get(_:consistency:)``), `.closed`.
+    public func count(_ query: JSONValue = [:], consistency: Consistency = .local) async throws -> Int {
         let started = try begin()
         let parsed = try Query(query, limits: configuration.options.queryLimits)
+        try await settle(consistency)
         var count = 0
         if case .and(let nodes) = parsed.root, nodes.isEmpty {
             count = store.count
@@ -796,8 +1001,26 @@ public final class Eventbase: Sendable {
 
     /// A live query: the records matching `query` now, then ``LiveQueryEvent/caughtUp``, then every
     /// change, with nothing missed or repeated in between.
+    ///
+    /// The matching records are taken when this method returns and decoded as they are iterated.
+    /// Changes after them wait for the consumer in a buffer of
+    /// ``EventbaseOptions/changeBufferSize``; past it the sequence ends with `.slowConsumer`. A
+    /// malformed query makes the first iteration throw `.invalidQuery`.
     public func liveQuery(_ query: JSONValue) -> LiveQuerySequence {
-        LiveQuerySequence(stream: subscribeStream(query, bufferingPolicy: .unbounded) { .liveQuery($0) })
+        let (stream, continuation) = AsyncThrowingStream<Change, any Error>.makeStream(
+            bufferingPolicy: .bufferingOldest(configuration.options.changeBufferSize))
+        do {
+            let started = try begin()
+            let parsed = try Query(query, limits: configuration.options.queryLimits)
+            let (id, records) = try replica.subscribe(parsed, sink: .liveQuery(continuation), snapshot: true)
+            let replica = self.replica
+            continuation.onTermination = { _ in replica.unsubscribe(id) }
+            record(.subscribe, started: started, query: query)
+            return LiveQuerySequence(snapshot: records, stream: stream, failure: nil)
+        } catch {
+            continuation.finish()
+            return LiveQuerySequence(snapshot: [], stream: stream, failure: error)
+        }
     }
 
     /// Registers a stream subscriber; a failure finishes the stream with the error.

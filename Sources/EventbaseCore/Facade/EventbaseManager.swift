@@ -5,8 +5,11 @@ import Synchronization
 /// Opens, shares and closes ``Eventbase`` instances for many streams (for example one per tenant).
 ///
 /// ``stream(_:)`` returns the open instance for a name, opening it on first use; concurrent calls
-/// for one name open it once, and a failed open is not remembered. Instances that have been idle
-/// for `keepAlive` and have no subscriptions are closed by a sweep every `cleanupInterval`.
+/// for one name open it once, and a failed open is not remembered. An instance that has failed (its
+/// stream was deleted, its store failed, it gave up reconnecting) or was closed is closed and
+/// replaced by the next ``stream(_:)``. Instances that have been idle for `keepAlive` and have no
+/// subscriptions are closed gracefully by a sweep every `cleanupInterval`; an instance is never
+/// reopened before the old one has finished closing.
 ///
 /// ```swift
 /// let manager = EventbaseManager(keepAlive: .seconds(3600), cleanupInterval: .seconds(60)) { name in
@@ -28,6 +31,9 @@ public final class EventbaseManager: Sendable {
     private enum Slot {
         case opening([CheckedContinuation<Eventbase, any Error>])
         case open(Eventbase)
+        /// The instance is closing (idle, or failed and being replaced); callers wait until it has
+        /// closed before a new one opens on the same local data.
+        case closing([CheckedContinuation<Void, Never>])
     }
 
     private struct State {
@@ -126,57 +132,114 @@ public final class EventbaseManager: Sendable {
     }
 
     /// The open instance for `name`, opening it if needed.
+    ///
+    /// An instance that has failed or was closed is closed and replaced; one that the sweep is
+    /// closing is waited for, then opened again.
     /// - Throws: `.closed` after ``closeAll()``; what opening throws (`.invalidStreamName`, …).
     public func stream(_ name: String) async throws -> Eventbase {
         enum Step {
             case ready(Eventbase)
             case wait
+            case waitForClose
             case open
+            case replace(Eventbase)
             case fail(EventbaseError)
         }
-        let step = state.withLock { state -> Step in
-            if state.closed { return .fail(EventbaseError.closed("This EventbaseManager")) }
-            switch state.slots[name] {
-            case .open(let eventbase)?:
-                if eventbase.isClosed {
+        while true {
+            let now = self.now()
+            let step = state.withLock { state -> Step in
+                if state.closed { return .fail(EventbaseError.closed("This EventbaseManager")) }
+                switch state.slots[name] {
+                case .open(let eventbase)?:
+                    if eventbase.isClosed || eventbase.failure != nil {
+                        state.slots[name] = .closing([])
+                        return .replace(eventbase)
+                    }
+                    // Marked as used under the manager's lock, so that a sweep cannot take it as
+                    // idle between this look-up and the caller's first operation.
+                    eventbase.touch(now)
+                    return .ready(eventbase)
+                case .opening?:
+                    return .wait
+                case .closing?:
+                    return .waitForClose
+                case nil:
                     state.slots[name] = .opening([])
                     return .open
                 }
-                return .ready(eventbase)
-            case .opening?:
-                return .wait
-            case nil:
-                state.slots[name] = .opening([])
-                return .open
+            }
+            switch step {
+            case .ready(let eventbase):
+                return eventbase
+            case .fail(let error):
+                throw error
+            case .wait:
+                return try await waitForOpening(name)
+            case .waitForClose:
+                await waitForClosing(name)
+                continue
+            case .replace(let failed):
+                logger.warning(
+                    "Replacing a failed instance",
+                    metadata: [
+                        "eventbase.stream": "\(name)", "error": "\(failed.failure.map { "\($0)" } ?? "closed")",
+                    ])
+                await failed.close()
+                emit(.closed(name))
+                finishClosing(name, reopen: true)
+                return try await open(name)
+            case .open:
+                return try await open(name)
             }
         }
-        switch step {
-        case .ready(let eventbase):
-            eventbase.touch()
-            return eventbase
-        case .fail(let error):
-            throw error
-        case .wait:
-            return try await withCheckedThrowingContinuation { continuation in
-                let immediate: Result<Eventbase, any Error>? = state.withLock { state in
-                    switch state.slots[name] {
-                    case .opening(var waiters)?:
-                        waiters.append(continuation)
-                        state.slots[name] = .opening(waiters)
-                        return nil
-                    case .open(let eventbase)?:
-                        return .success(eventbase)
-                    case nil:
-                        return .failure(
-                            EventbaseError(
-                                .unavailable, "Opening stream \(name) failed; call stream(_:) again to retry."))
-                    }
+    }
+
+    /// Waits for another caller's opening of `name`.
+    private func waitForOpening(_ name: String) async throws -> Eventbase {
+        try await withCheckedThrowingContinuation { continuation in
+            let immediate: Result<Eventbase, any Error>? = state.withLock { state in
+                switch state.slots[name] {
+                case .opening(var waiters)?:
+                    waiters.append(continuation)
+                    state.slots[name] = .opening(waiters)
+                    return nil
+                case .open(let eventbase)?:
+                    return .success(eventbase)
+                case .closing?, nil:
+                    return .failure(
+                        EventbaseError(.unavailable, "Opening stream \(name) failed; call stream(_:) again to retry."))
                 }
-                if let immediate { continuation.resume(with: immediate) }
             }
-        case .open:
-            break
+            if let immediate { continuation.resume(with: immediate) }
         }
+    }
+
+    /// Returns once `name` is no longer closing.
+    private func waitForClosing(_ name: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let closing = state.withLock { state in
+                guard case .closing(var waiters)? = state.slots[name] else { return false }
+                waiters.append(continuation)
+                state.slots[name] = .closing(waiters)
+                return true
+            }
+            if !closing { continuation.resume() }
+        }
+    }
+
+    /// Ends the closing of `name`: its slot becomes `.opening` (when the caller reopens it) or
+    /// empty, and whoever waited for the close goes on.
+    private func finishClosing(_ name: String, reopen: Bool) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard case .closing(let waiters)? = state.slots[name] else { return [] }
+            state.slots[name] = reopen && !state.closed ? .opening([]) : nil
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Opens `name`, whose slot the caller has set to `.opening`.
+    private func open(_ name: String) async throws -> Eventbase {
         let result: Result<Eventbase, any Error>
         do {
             var builder = try factory(name)
@@ -215,25 +278,29 @@ public final class EventbaseManager: Sendable {
         }
     }
 
-    /// Closes every instance idle for at least `keepAlive` with no subscriptions. The manager runs
-    /// this every `cleanupInterval`; call it yourself to sweep now.
+    /// Closes every instance idle for at least `keepAlive` with no subscriptions, and every failed
+    /// one, gracefully (writes in flight finish first). The manager runs this every
+    /// `cleanupInterval`; call it yourself to sweep now.
     public func sweep() async {
         let cutoff = now().addingTimeInterval(-keepAlive.timeInterval)
         let idle = state.withLock { state -> [(String, Eventbase)] in
             var idle: [(String, Eventbase)] = []
             for (name, slot) in state.slots {
                 guard case .open(let eventbase) = slot else { continue }
-                if eventbase.isClosed || (eventbase.activeSubscriptionCount == 0 && eventbase.lastAccessed <= cutoff) {
+                if eventbase.isClosed || eventbase.failure != nil
+                    || (eventbase.activeSubscriptionCount == 0 && eventbase.lastAccessed <= cutoff)
+                {
                     idle.append((name, eventbase))
-                    state.slots[name] = nil
+                    state.slots[name] = .closing([])
                 }
             }
             return idle
         }
         for (name, eventbase) in idle {
-            await eventbase.close()
+            await eventbase.closeGracefully()
             logger.debug("Closed idle stream", metadata: ["eventbase.stream": "\(name)"])
             emit(.closed(name))
+            finishClosing(name, reopen: false)
         }
     }
 
@@ -250,22 +317,30 @@ public final class EventbaseManager: Sendable {
     }
 
     private func closeAll(gracefully: Bool) async {
-        let (open, sweeper, listeners) = state.withLock {
-            state -> ([(String, Eventbase)], Task<Void, Never>?, [AsyncStream<Event>.Continuation]) in
+        let (open, closing, sweeper, listeners) = state.withLock {
+            state -> ([(String, Eventbase)], [String], Task<Void, Never>?, [AsyncStream<Event>.Continuation]) in
             state.closed = true
             var open: [(String, Eventbase)] = []
+            var closing: [String] = []
             for (name, slot) in state.slots {
-                if case .open(let eventbase) = slot {
+                switch slot {
+                case .open(let eventbase):
                     open.append((name, eventbase))
                     state.slots[name] = nil
+                case .closing:
+                    closing.append(name)
+                case .opening:
+                    break
                 }
             }
             let listeners = Array(state.listeners.values)
             state.listeners.removeAll()
-            return (open, state.sweeper, listeners)
+            return (open, closing, state.sweeper, listeners)
         }
         sweeper?.cancel()
         await sweeper?.value
+        // Instances a sweep or a replacement is closing finish closing before this returns.
+        for name in closing { await waitForClosing(name) }
         if gracefully {
             // Stop accepting writes everywhere at once, then wait for each instance.
             await withTaskGroup(of: Void.self) { group in

@@ -2,6 +2,9 @@
 public struct EventbaseOptions: Sendable {
     /// How long a write may take, from append to being applied locally, before it fails with `.timeout`.
     public var writeTimeout: Duration = .seconds(5)
+    /// How long a read at ``Consistency/latest`` or ``Consistency/atLeast(_:)`` may wait (to learn the
+    /// stream's last sequence, and for this replica to apply it) before it fails with `.timeout`.
+    public var readTimeout: Duration = .seconds(5)
     /// How long opening may take (connecting, creating the stream, catching up) before it fails with `.timeout`.
     public var openTimeout: Duration = .seconds(30)
     /// What the log keeps of a key's history.

@@ -35,6 +35,17 @@ public struct InsertResult: Sendable, Hashable {
 public struct DeleteResult: Sendable, Hashable {
     /// How many older events of the key were purged from the log.
     public var purged: Int
-    /// Whether the key existed in the local replica before the delete.
+    /// Whether the key existed in the local replica before the delete (for a repeated
+    /// idempotent delete: whether the first one was written).
     public var existed: Bool
+    /// The delete's revision (its log sequence): after the delete, the key's revision. `nil` when
+    /// nothing was written (the key did not exist).
+    public var revision: UInt64?
+
+    /// Creates a result.
+    public init(purged: Int, existed: Bool, revision: UInt64? = nil) {
+        self.purged = purged
+        self.existed = existed
+        self.revision = revision
+    }
 }

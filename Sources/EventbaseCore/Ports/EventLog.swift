@@ -51,6 +51,13 @@ public protocol EventLog: Sendable {
     /// - Throws: `.unavailable`, `.timeout`, `.streamDeleted`, `.closed`.
     func state() async throws -> LogState
 
+    /// The entry stored at `sequence`, or `nil` when the log does not hold it (purged, or never
+    /// written). Eventbase reads single entries only to answer a repeated idempotent write with what
+    /// the first one stored. The default implementation returns `nil` (the log cannot read single
+    /// entries).
+    /// - Throws: `.timeout`; `.unavailable`; `.streamDeleted`; `.closed`.
+    func entry(atSequence sequence: UInt64) async throws -> LogEntry?
+
     /// Purges the put events of `key` with a sequence lower than `sequence`.
     ///
     /// After a put at sequence S, purging below S keeps only the newest put (as eventbase v3 does,
@@ -70,6 +77,9 @@ public protocol EventLog: Sendable {
 }
 
 extension EventLog {
+    /// Cannot read single entries: `nil`.
+    public func entry(atSequence sequence: UInt64) async throws -> LogEntry? { nil }
+
     /// No connection to report: `nil`.
     public var connectionStatus: ConnectionStatus? { nil }
 }

@@ -15,7 +15,8 @@ final class Replica: Sendable {
     enum Sink: Sendable {
         case handler(SubscriptionHandler)
         case changes(AsyncThrowingStream<Change, any Error>.Continuation)
-        case liveQuery(AsyncThrowingStream<LiveQueryEvent, any Error>.Continuation)
+        /// A live query's changes after its snapshot (which the caller hands over itself).
+        case liveQuery(AsyncThrowingStream<Change, any Error>.Continuation)
     }
 
     /// A class, so that handing candidates around per event costs a retain, not a copy of the
@@ -627,7 +628,7 @@ final class Replica: Sendable {
             case .changes(let continuation):
                 if case .dropped = continuation.yield(change.pointee) { overflowed(items[index].id) }
             case .liveQuery(let continuation):
-                if case .dropped = continuation.yield(.change(change.pointee)) { overflowed(items[index].id) }
+                if case .dropped = continuation.yield(change.pointee) { overflowed(items[index].id) }
             }
         }
     }
@@ -753,24 +754,32 @@ final class Replica: Sendable {
 
     // MARK: Subscribing
 
-    /// Registers a subscriber; for a live query, first yields the records that match now and
-    /// `.caughtUp`, under the lock, so no change is missed or repeated.
+    /// Registers a subscriber.
     /// - Returns: The subscriber's id.
     func subscribe(_ query: Query, sink: Sink) throws -> Int {
+        try subscribe(query, sink: sink, snapshot: false).id
+    }
+
+    /// Registers a subscriber and, with `snapshot`, takes the records that match `query` now, in
+    /// the same step under the lock, so that the snapshot and the changes the subscriber is sent
+    /// afterwards neither miss nor repeat a change. The records are taken as the store holds them
+    /// (packed, without decoding); the caller decodes and hands them over after the lock is released.
+    /// - Returns: The subscriber's id, and the matching records (empty without `snapshot`).
+    func subscribe(_ query: Query, sink: Sink, snapshot: Bool) throws -> (
+        id: Int, records: [(key: String, record: StoredRecord)]
+    ) {
         try state.withLock { state in
             if let failure = state.failure { throw failure }
             let id = state.nextID
             state.nextID += 1
-            if case .liveQuery(let continuation) = sink {
-                // Yielding here keeps the snapshot and the live changes in order; the stream never
-                // calls back into the replica.
+            var records: [(key: String, record: StoredRecord)] = []
+            if snapshot {
                 store.forEachStoredRecord { key, record in
-                    if record.matches(query) { continuation.yield(.existing(record.record(key: key))) }
+                    if record.matches(query) { records.append((key, record)) }
                 }
-                continuation.yield(.caughtUp)
             }
             state.subscribers.insert(Subscriber(query: query, sink: sink), id: id)
-            return id
+            return (id, records)
         }
     }
 

@@ -16,9 +16,10 @@ enum EventIDs {
         return format(high: high, low: low)
     }
 
-    /// Formats 128 bits as a version-4, variant-1 UUID (the version and variant bits are set here).
-    static func format(high: UInt64, low: UInt64) -> String {
-        let high = (high & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000
+    /// Formats 128 bits as a variant-1 UUID of `version` (4 by default; the version and variant bits
+    /// are set here).
+    static func format(high: UInt64, low: UInt64, version: UInt64 = 4) -> String {
+        let high = (high & 0xFFFF_FFFF_FFFF_0FFF) | (version & 0xF) << 12
         let low = (low & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000
         let digits: StaticString = "0123456789ABCDEF"
         return String(unsafeUninitializedCapacity: 36) { buffer in
