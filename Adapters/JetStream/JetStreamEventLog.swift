@@ -123,7 +123,7 @@ public final class JetStreamEventLog: EventLog {
 
     /// Publishes the event and waits for the server's ack.
     /// - Throws: `.conflict` when `condition` fails; `.invalidArgument` for a condition on a delete;
-    ///   `.timeout` (retry with the same event: it is de-duplicated); `.unavailable` (also while a
+    ///   `.timeout` (the outcome is unknown: an append retried with the same event id is stored once); `.unavailable` (also while a
     ///   replicated stream has no leader);
     ///   `.limitExceeded`; `.streamDeleted`; `.closed`.
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
@@ -179,7 +179,7 @@ public final class JetStreamEventLog: EventLog {
         }
         return EventbaseError(
             .unavailable,
-            "No JetStream server accepted the write to stream \(streamName) (no stream leader, for example during a leader election); retry: the write is de-duplicated.",
+            "No JetStream server accepted the write to stream \(streamName) (no stream leader, for example during a leader election); it may or may not have been stored (retry with an idempotency key to be safe).",
             cause: error)
     }
 

@@ -686,7 +686,7 @@ public final class NATSTransport: Transport, Sendable {
                 request.resume(
                     throwing: EventbaseError(
                         .unavailable,
-                        "The connection to NATS was lost before the reply arrived; the request may or may not have been processed. Retry (JetStream writes are de-duplicated by their id).",
+                        "The connection to NATS was lost before the reply arrived; the request may or may not have been processed. A JetStream publish retried with the same message id is stored once.",
                         cause: lost.reason))
             }
             for waiter in lost.writeWaiters { waiter.resume() }

@@ -156,12 +156,25 @@ final class WriteLoad: Sendable {
                             "writer": .number(Double(writer)),
                         ]
                         let index = history.invoke(key: key, value: value, opID: opID)
-                        do {
-                            let record = try await eventbase.put(key, value)
-                            history.complete(index, outcome: .ok, sequence: record.meta.revision)
-                        } catch {
-                            history.complete(index, error: error)
-                            if let backoff { try? await Task.sleep(for: backoff) }
+                        // A write whose outcome is unknown is retried with its idempotency key (the
+                        // op id) until it is acknowledged or refused, as the write contract advises:
+                        // the check then finds no op stored twice.
+                        while true {
+                            do {
+                                let record = try await eventbase.put(key, value, idempotencyKey: opID)
+                                history.complete(index, outcome: .ok, sequence: record.meta.revision)
+                                break
+                            } catch {
+                                if let backoff { try? await Task.sleep(for: backoff) }
+                                let code = (error as? EventbaseError)?.code
+                                let unknown = code == .timeout || code == .unavailable
+                                if unknown, !stopped.load(ordering: .relaxed) {
+                                    history.retried(index)
+                                    continue
+                                }
+                                history.complete(index, error: error)
+                                break
+                            }
                         }
                     }
                 }

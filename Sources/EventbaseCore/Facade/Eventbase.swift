@@ -193,7 +193,7 @@ public final class Eventbase: Sendable {
     /// serves every write (a timer per write would cost more than the write).
     private func expireDeadlines() async {
         let message =
-            "A write to stream \(streamName) was not applied within \(configuration.options.writeTimeout); check the server, then retry (writes are de-duplicated)."
+            "A write to stream \(streamName) was not applied within \(configuration.options.writeTimeout); it may or may not have been stored: retry only with an idempotency key, which makes a repeat safe."
         while replica.failure == nil {
             guard let deadline = replica.nextDeadline else {
                 guard await replica.deadlineAdded.next() != nil else { return }

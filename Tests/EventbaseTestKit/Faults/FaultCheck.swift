@@ -38,6 +38,8 @@ public struct FaultReport: Sendable, CustomStringConvertible {
     public var lost: [String]
     /// Writes stored more than once.
     public var duplicated: [String]
+    /// How often writers retried an unknown outcome with the write's idempotency key.
+    public var retries = 0
     /// Rejected writes found in the stream.
     public var phantom: [String]
     /// Operations that did not end within the deadline.
@@ -60,7 +62,7 @@ public struct FaultReport: Sendable, CustomStringConvertible {
         let errorText = errors.keys.sorted().map { "\($0):\(errors[$0]!)" }.joined(separator: ",")
         let window = Double(unavailability.components.attoseconds) / 1e18 + Double(unavailability.components.seconds)
         return
-            "FAULT-FIGURES scenario=\(scenario) seed=\(seed) faults=\(faultText.isEmpty ? "none" : faultText) ops=\(operations) acked=\(acknowledged) rejected=\(rejected) unknown=\(unknown) errors=\(errorText.isEmpty ? "none" : errorText) unknownApplied=\(unknownApplied) lost=\(lost.count) duplicated=\(duplicated.count) phantom=\(phantom.count) unfinished=\(unfinished.count) divergent=\(divergent.count) streamMessages=\(streamMessages) unavailableSeconds=\(String(format: "%.2f", window))"
+            "FAULT-FIGURES scenario=\(scenario) seed=\(seed) faults=\(faultText.isEmpty ? "none" : faultText) ops=\(operations) acked=\(acknowledged) rejected=\(rejected) unknown=\(unknown) retries=\(retries) errors=\(errorText.isEmpty ? "none" : errorText) unknownApplied=\(unknownApplied) lost=\(lost.count) duplicated=\(duplicated.count) phantom=\(phantom.count) unfinished=\(unfinished.count) divergent=\(divergent.count) streamMessages=\(streamMessages) unavailableSeconds=\(String(format: "%.2f", window))"
     }
 
     /// Writes ``description`` to standard output and, when `FAULT_FIGURES_FILE` is set, appends it to
@@ -99,6 +101,7 @@ public struct FaultReport: Sendable, CustomStringConvertible {
         acknowledged = operations.count { $0.outcome == .ok }
         rejected = operations.count { $0.outcome == .rejected }
         unknown = operations.count { $0.outcome == .unknown }
+        retries = operations.reduce(0) { $0 + $1.retries }
         errors = Dictionary(operations.compactMap(\.errorCode).map { ($0, 1) }, uniquingKeysWith: +)
         streamMessages = messages.count
         unavailability = history.longestUnavailability

@@ -40,6 +40,8 @@ public final class FaultHistory: Sendable {
         public var sequence: UInt64?
         /// The error code of a failed one.
         public var errorCode: String?
+        /// How often it was retried with its idempotency key after an unknown outcome.
+        public var retries: Int = 0
     }
 
     /// A fault injected during the run.
@@ -89,6 +91,14 @@ public final class FaultHistory: Sendable {
             return index
         }
     }
+
+    /// Records that an operation whose outcome was unknown is being retried with its idempotency key.
+    public func retried(_ index: Int) {
+        state.withLock { $0.operations[index].retries += 1 }
+    }
+
+    /// How many retries after unknown outcomes the operations made.
+    public var retries: Int { state.withLock { $0.operations.reduce(0) { $0 + $1.retries } } }
 
     /// Records an operation's completion.
     public func complete(_ index: Int, outcome: Outcome, sequence: UInt64? = nil, errorCode: String? = nil) {

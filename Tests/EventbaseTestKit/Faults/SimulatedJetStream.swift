@@ -10,7 +10,7 @@ import Synchronization
 /// `Nats-Expected-Last-Subject-Sequence`, ephemeral push consumers (`CONSUMER.CREATE`/`DELETE`)
 /// that deliver with `$JS.ACK` metadata, `STREAM.MSG.GET` and `PURGE`. It never sends idle
 /// heartbeats (heartbeat silence is permanent: readers must notice by themselves), and with
-/// ``Faults`` it loses publish requests and acks, delivers messages twice or skips a consumer
+/// ``Faults`` it loses publish requests and acks, answers stored publishes with 10158, delivers messages twice or skips a consumer
 /// sequence, deletes consumers, and announces reconnects. Every choice comes from the seed.
 public final class SimulatedJetStream: Transport {
     /// How often each fault happens (probabilities per event, 0...1).
@@ -27,6 +27,10 @@ public final class SimulatedJetStream: Transport {
         public var consumerDeletion = 0.0
         /// The connection drops and comes back after a publish.
         public var reconnect = 0.0
+        /// A publish with a `Nats-Msg-Id` is stored, but answered with JetStream error 10158
+        /// ("duplicate message id is in process"), as a replicated stream answers a resent copy
+        /// while the first is still being committed; asking again gets the duplicate ack.
+        public var duplicateInProcess = 0.0
 
         /// No faults.
         public init() {}
@@ -40,6 +44,7 @@ public final class SimulatedJetStream: Transport {
             faults.skippedDelivery = probability
             faults.consumerDeletion = probability
             faults.reconnect = probability
+            faults.duplicateInProcess = probability
             return faults
         }
     }
@@ -287,6 +292,9 @@ public final class SimulatedJetStream: Transport {
         }
         if state.roll(faults.lostAck, "lost-ack") {
             throw EventbaseError(.timeout, "The simulated ack was lost.")
+        }
+        if messageID != nil, state.roll(faults.duplicateInProcess, "duplicate-in-process") {
+            return Self.error(409, 10158, "duplicate message id is in process")
         }
         return ["stream": .string(stream), "seq": .number(Double(sequence))]
     }
