@@ -130,4 +130,86 @@ import Testing
         await first.closeAll()
         await second.closeAll()
     }
+
+    @Test func aFailedInstanceIsClosedAndReplacedOnTheNextStream() async throws {
+        let server = InMemoryLogServer()
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock, server: server)
+        let users = try await manager.stream("users")
+        _ = try await users.put("k", ["v": 1])
+        let changes = users.changes(matching: [:])
+        // The stream is deleted under the instance, which stops with `.streamDeleted`.
+        let other = try await EventbaseBuilder(streamName: "users", clock: clock, now: clock.nowProvider)
+            .inMemory(server: server).build()
+        try await other.deleteStream()
+        do {
+            for try await _ in changes {}
+            Issue.record("the instance's changes ended without an error")
+        } catch let error as EventbaseError {
+            #expect(error.code == .streamDeleted)
+        }
+        let replacement = try await manager.stream("users")
+        #expect(replacement !== users)
+        #expect(users.isClosed)
+        _ = try await replacement.put("k", ["v": 2])
+        #expect(try await replacement.get("k")?.data["v"] == 2)
+        #expect(try await manager.stream("users") === replacement)
+        await manager.closeAll()
+    }
+
+    @Test func aSweepNeverClosesAnInstanceItRacesToHandOut() async throws {
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock)
+        for round in 0..<50 {
+            _ = try await manager.stream("users")
+            // Idle for longer than the keep-alive: a sweep now would close it, unless a caller takes it first.
+            clock.advance(by: .seconds(61))
+            let handedOut = try await withThrowingTaskGroup(of: Eventbase?.self) { group in
+                group.addTask {
+                    await manager.sweep()
+                    return nil
+                }
+                group.addTask { try await manager.stream("users") }
+                var handedOut: Eventbase?
+                for try await result in group { if let result { handedOut = result } }
+                return handedOut!
+            }
+            #expect(!handedOut.isClosed, "round \(round): the instance handed out was closed")
+            _ = try await handedOut.put("k", ["round": .number(Double(round))])
+        }
+        await manager.closeAll()
+    }
+
+    @Test func aReopenWaitsUntilTheOldInstanceHasClosed() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("manager-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let clock = ManualClock()
+        let server = InMemoryLogServer()
+        let manager = EventbaseManager(
+            keepAlive: .seconds(60), cleanupInterval: .seconds(10), clock: clock, now: clock.nowProvider
+        ) { name in
+            EventbaseBuilder(streamName: name, clock: clock, now: clock.nowProvider)
+                .eventLog(InMemoryEventLog(streamName: name, server: server))
+                .fileStore(path: directory.appendingPathComponent(name).path)
+        }
+        for round in 0..<20 {
+            let users = try await manager.stream("users")
+            _ = try await users.put("k\(round)", ["round": .number(Double(round))])
+            clock.advance(by: .seconds(61))
+            // The sweep closes the instance (writing its final snapshot) while the stream is asked
+            // for again: the new instance opens the same folder only once the old one let go of it.
+            let reopened = try await withThrowingTaskGroup(of: Eventbase?.self) { group in
+                group.addTask {
+                    await manager.sweep()
+                    return nil
+                }
+                group.addTask { try await manager.stream("users") }
+                var reopened: Eventbase?
+                for try await result in group { if let result { reopened = result } }
+                return reopened!
+            }
+            #expect(try await reopened.count() == round + 1)
+        }
+        await manager.closeAll()
+    }
 }
