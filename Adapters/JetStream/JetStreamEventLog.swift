@@ -122,7 +122,7 @@ public final class JetStreamEventLog: EventLog {
     }
 
     /// Publishes the event and waits for the server's ack.
-    /// - Throws: `.conflict` when `condition` fails; `.invalidArgument` for a condition on a delete;
+    /// - Throws: `.conflict` when `condition` fails; `.invalidArgument` for a key condition on a delete;
     ///   `.timeout` (the outcome is unknown: an append retried with the same event id is stored once); `.unavailable` (also while a
     ///   replicated stream has no leader);
     ///   `.limitExceeded`; `.streamDeleted`; `.closed`.
@@ -138,6 +138,8 @@ public final class JetStreamEventLog: EventLog {
         case .keyAbsent?:
             guard event.kind == .put else { throw Self.conditionalDelete }
             options.expectedLastSubjectSequence = 0
+        case .lastSequence(let sequence)?:
+            options.expectedLastSequence = sequence
         }
         let fields = EventCodec.headers(for: event)
         let headers = fields.isEmpty ? nil : MessageHeaders(fields: fields)
@@ -185,7 +187,8 @@ public final class JetStreamEventLog: EventLog {
 
     private static var conditionalDelete: EventbaseError {
         EventbaseError(
-            .invalidArgument, "JetStreamEventLog checks conditions on puts only; append the delete without one.")
+            .invalidArgument,
+            "JetStreamEventLog checks key conditions on puts only; append the delete without one, or with a .lastSequence condition.")
     }
 
     /// Reads entries in order from `sequence`, then follows new ones, through an ordered consumer.

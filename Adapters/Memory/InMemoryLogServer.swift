@@ -101,6 +101,9 @@ public final class InMemoryLogServer: Sendable {
                         "The key \(event.key) changed since revision \(revision); read it again and retry.")
                 case .keyAbsent where lastPut != nil:
                     throw EventbaseError(.conflict, "The key \(event.key) already exists.")
+                case .lastSequence(let expected) where lastSequence != expected:
+                    throw EventbaseError(
+                        .conflict, "The stream's last sequence is \(lastSequence), not \(expected).")
                 default:
                     break
                 }

@@ -40,6 +40,7 @@ enum WireEquivalent {
         normalized.eventID = event.eventID
         normalized.changes = event.changes.flatMap { $0 > 0 ? $0 : nil }
         normalized.dateCreated = event.dateCreated
+        if event.kind == .put, event.expectation != .revision(0) { normalized.expectation = event.expectation }
         return .event(normalized)
     }
 

@@ -158,7 +158,8 @@ struct ClusterFaultTests {
             let nats = faultNATSOptions(servers: cluster.urls)
             let instance = try await Instance.open(url: cluster.urls[0], stream: stream, nats: nats, replicas: 3)
             let load = WriteLoad(history: FaultHistory())
-            load.start(on: instance.eventbase, seed: seed)
+            // The scenario watches each write fail typed without a quorum: no retries.
+            load.start(on: instance.eventbase, seed: seed, maxRetries: 0)
             do {
                 let history = load.history
                 try await history.waitUntilAcknowledged(batch, timeout: .seconds(60), "writes before the quorum loss")

@@ -70,7 +70,8 @@ struct DiskFullTests {
             let instance = try await Instance.open(url: server.url, stream: stream)
             let load = WriteLoad(history: FaultHistory())
             let history = load.history
-            load.start(on: instance.eventbase, writers: 2, seed: seed)
+            // The scenario watches each write fail typed while the disk is full: no retries.
+            load.start(on: instance.eventbase, writers: 2, seed: seed, maxRetries: 0)
             do {
                 try await history.waitUntilAcknowledged(batch, timeout: .seconds(30), "writes before the fill")
                 // Fill the disk with 64 KiB documents until a write fails.

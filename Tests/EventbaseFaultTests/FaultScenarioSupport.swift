@@ -122,10 +122,12 @@ final class WriteLoad: Sendable {
     }
 
     /// Starts `writers` writers on `eventbase`, choosing keys from `seed`; they run until ``stop()``.
-    func start(on eventbase: Eventbase, writers: Int = 4, keysPerWriter: Int = 8, seed: UInt64) {
+    /// A write whose outcome is unknown is retried with its idempotency key up to `maxRetries` times.
+    func start(on eventbase: Eventbase, writers: Int = 4, keysPerWriter: Int = 8, seed: UInt64, maxRetries: Int = 3) {
         let task = Task { [self] in
             await run(
-                on: eventbase, writers: writers, keysPerWriter: keysPerWriter, seed: seed, backoff: .milliseconds(20))
+                on: eventbase, writers: writers, keysPerWriter: keysPerWriter, seed: seed, backoff: .milliseconds(20),
+                maxRetries: maxRetries)
         }
         self.task.withLock { $0 = task }
     }
@@ -136,7 +138,7 @@ final class WriteLoad: Sendable {
     /// server needs to recover. That paces the load; no test waits on it.
     func run(
         on eventbase: Eventbase, writers: Int, keysPerWriter: Int, seed: UInt64, operations: Int = .max,
-        backoff: Duration?
+        backoff: Duration?, maxRetries: Int = .max
     ) async {
         let history = self.history
         await withTaskGroup(of: Void.self) { group in
@@ -157,8 +159,9 @@ final class WriteLoad: Sendable {
                         ]
                         let index = history.invoke(key: key, value: value, opID: opID)
                         // A write whose outcome is unknown is retried with its idempotency key (the
-                        // op id) until it is acknowledged or refused, as the write contract advises:
-                        // the check then finds no op stored twice.
+                        // op id) until it is acknowledged or refused, or `maxRetries` times, as the
+                        // write contract advises: the check then finds no op stored twice.
+                        var retries = 0
                         while true {
                             do {
                                 let record = try await eventbase.put(key, value, idempotencyKey: opID)
@@ -168,7 +171,8 @@ final class WriteLoad: Sendable {
                                 if let backoff { try? await Task.sleep(for: backoff) }
                                 let code = (error as? EventbaseError)?.code
                                 let unknown = code == .timeout || code == .unavailable
-                                if unknown, !stopped.load(ordering: .relaxed) {
+                                if unknown, retries < maxRetries, !stopped.load(ordering: .relaxed) {
+                                    retries += 1
                                     history.retried(index)
                                     continue
                                 }

@@ -169,6 +169,87 @@ extension EventbaseBehaviourSuite {
             }
             await bounded.close()
 
+        case .conditionsSeeDeletesInEveryRetentionMode:
+            for (name, retention) in [("latestPut", EventbaseOptions.Retention.latestPut), ("everything", .everything)]
+            {
+                let modeStream = stream + "_" + name
+                let instance = try await backend.builder(streamName: modeStream, replicaName: name)
+                    .configure { $0.retention = retention }.build()
+                do {
+                    let created = try await instance.put("k", ["v": 1], expectedRevision: nil)
+                    let deleted = try await instance.delete("k")
+                    try await expectError(.conflict, label, "\(name): a revision from before the delete") {
+                        try await instance.put("k", ["v": 2], expectedRevision: created.meta.revision)
+                    }
+                    try await expectError(.conflict, label, "\(name): the delete's revision names no record") {
+                        try await instance.put("k", ["v": 2], expectedRevision: deleted.revision)
+                    }
+                    let recreated = try await instance.put("k", ["v": 3], expectedRevision: nil)
+                    try expect(
+                        recreated.meta.changes == 1 && recreated.data["v"] == 3, label,
+                        "\(name): recreating after a delete returned \(recreated)")
+                    try await expectError(.conflict, label, "\(name): nil on a key that exists again") {
+                        try await instance.put("k", ["v": 4], expectedRevision: nil)
+                    }
+                    // Another instance, and a replica that starts now, agree.
+                    let fresh = try await open(modeStream, name + "-fresh")
+                    let found = try await fresh.get("k", consistency: .atLeast(recreated.meta.revision))
+                    await fresh.close()
+                    try expect(found == recreated, label, "\(name): a fresh replica holds \(String(describing: found))")
+                } catch {
+                    try? await instance.deleteStream()
+                    await instance.close()
+                    throw error
+                }
+                try? await instance.deleteStream()
+                await instance.close()
+            }
+
+        case .conditionalDeletesAndUpdates:
+            let first = try await eventbase.put("k", ["v": 1])
+            let second = try await eventbase.put("k", ["v": 2])
+            try await expectError(.conflict, label, "a delete at a stale revision") {
+                try await eventbase.delete("k", expectedRevision: first.meta.revision)
+            }
+            try expect(try await eventbase.get("k") == second, label, "a refused delete removed the key")
+            let deleted = try await eventbase.delete("k", expectedRevision: second.meta.revision)
+            try expect(deleted.existed && deleted.revision != nil, label, "a conditional delete returned \(deleted)")
+            try await expectError(.conflict, label, "a conditional delete of a deleted key") {
+                try await eventbase.delete("k", expectedRevision: second.meta.revision)
+            }
+            try await expectError(.invalidArgument, label, "update with no attempts") {
+                try await eventbase.update("counter", maxAttempts: 0) { _ in [:] }
+            }
+            let other = try await open(stream, "other")
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for instance in [eventbase, other] {
+                        group.addTask {
+                            for _ in 0..<10 {
+                                _ = try await instance.update("counter", maxAttempts: 100) { current in
+                                    let count = current?.data["count"]?.intValue ?? 0
+                                    return ["count": .number(Double(count + 1))]
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                let counter = try await other.get("counter", consistency: .latest)
+                try expect(
+                    counter?.data["count"] == 20 && counter?.meta.changes == 20, label,
+                    "twenty updates gave \(String(describing: counter?.data))")
+                let removed = try await eventbase.update("counter") { _ in nil }
+                try expect(removed == nil, label, "an update returning nil returned \(String(describing: removed))")
+                try expect(
+                    try await other.get("counter", consistency: .latest) == nil, label,
+                    "an update returning nil did not delete")
+            } catch {
+                await other.close()
+                throw error
+            }
+            await other.close()
+
         default:
             throw ConformanceFailure(check: label, message: "not a write-contract check")
         }

@@ -93,6 +93,12 @@ public struct EventbaseBehaviourSuite: Sendable {
         /// A live query's snapshot may exceed the change buffer; changes past the buffer end it
         /// with `.slowConsumer`.
         case liveQueriesAreBoundedByTheChangeBuffer
+        /// In every retention mode, a revision from before a delete conflicts, and `nil` (the key
+        /// does not exist) succeeds after a delete.
+        case conditionsSeeDeletesInEveryRetentionMode
+        /// `delete(_:expectedRevision:)` refuses stale revisions; `update` retries lost races, so
+        /// concurrent increments from two instances all count.
+        case conditionalDeletesAndUpdates
 
         public var description: String { rawValue }
     }
@@ -568,7 +574,8 @@ public struct EventbaseBehaviourSuite: Sendable {
         case .idempotentPutsAreStoredOnce, .idempotentInsertsReturnTheSameKey, .idempotentDeletesAreStoredOnce,
             .invalidIdempotencyKeysAreRefused, .deletingAMissingKeyWritesNothing,
             .readsAtLatestSeeOtherInstancesWrites, .readsAtAnUnreachedRevisionTimeOut,
-            .liveQueriesAreBoundedByTheChangeBuffer:
+            .liveQueriesAreBoundedByTheChangeBuffer, .conditionsSeeDeletesInEveryRetentionMode,
+            .conditionalDeletesAndUpdates:
             try await writeContract(check, eventbase, stream)
         }
     }

@@ -79,6 +79,7 @@ struct JetStreamIntegrationTests {
             let stream = uniqueName("wire")
             let eventbase = try await builder(server, stream).build()
             _ = try await eventbase.put("user 1", ["name": "Ann", "age": 31])
+            _ = try await eventbase.put("gone", [:])
             _ = try await eventbase.delete("gone")
             let js = JetStreamContext(transport: transport)
             let putSubject = "\(stream).\(Data("user 1".utf8).base64EncodedString())-put"

@@ -638,29 +638,55 @@ public final class Eventbase: Sendable {
                 "The document nests deeper than \(maxDepth) levels, more than replicas read; flatten it.")
         }
         let deadline = elapsed.now() + configuration.options.writeTimeout
-        let existing = store.meta(forKey: key)
-        let event = Event(
-            kind: .put,
-            key: key,
-            data: data,
-            timestamp: started.millisecondsSince1970,
-            eventID: eventID,
-            changes: (existing?.changes ?? 0) + 1,
-            dateCreated: existing?.dateCreated.millisecondsSince1970
-        )
+        let expectation: Event.Expectation?
+        switch condition {
+        case .keyRevision(let revision)?: expectation = .revision(revision)
+        case .keyAbsent?: expectation = .absent
+        case .lastSequence?, nil: expectation = nil
+        }
+        if case .revision(let revision)? = expectation, replica.appliedSequence < revision {
+            try await catchUp(toRevision: revision, of: key, deadline: deadline)
+        }
+        var existing = store.meta(forKey: key)
+        if let expectation { try Self.check(expectation, key: key, existing: existing) }
+        func event() -> Event {
+            Event(
+                kind: .put, key: key, data: data, timestamp: started.millisecondsSince1970, eventID: eventID,
+                changes: (existing?.changes ?? 0) + 1, dateCreated: existing?.dateCreated.millisecondsSince1970,
+                expectation: expectation)
+        }
         // The replica notes whether the key had a record when this put was applied. When it had
         // none, no earlier put of the key is left in the stream: it was never put, or a delete
         // (whose writer purges the puts before it) came last. So concurrent puts of new keys, the
         // common case, cost the server no purge.
         replica.expectPut(eventID: eventID)
+        var written = event()
         let ack: AppendAck
         do {
-            ack = try await appendAndWait(event, condition: condition, deadline: deadline)
+            do {
+                ack = try await appendAndWait(written, condition: condition, deadline: deadline)
+            } catch let error as EventbaseError where error.code == .conflict && expectation != nil {
+                // The key's put subject ends with a put this replica has not applied yet, or one that
+                // was refused as it was applied (which the server cannot tell). Catch up and judge
+                // again; when the condition still holds, every replica checks it as it applies the put.
+                try await settle(.latest)
+                existing = store.meta(forKey: key)
+                try Self.check(expectation!, key: key, existing: existing)
+                written = event()
+                ack = try await appendAndWait(written, condition: nil, deadline: deadline)
+            }
         } catch {
             _ = replica.takePut(eventID: eventID)
             throw error
         }
         let applied = replica.takePut(eventID: eventID)
+        if applied?.rejected == true || (applied == nil && ack.duplicate && replica.wasRejected(ack.sequence)) {
+            record(.put, started: started, id: key)
+            throw EventbaseError(
+                .conflict,
+                "The key \(key) was written or deleted before this conditional put was applied; nothing was stored. Read it again and retry."
+            )
+        }
         if configuration.options.retention == .latestPut, !ack.duplicate, applied?.replaced != false {
             purges.offer(PurgeRequest(key: key, before: ack.sequence))
         }
@@ -676,11 +702,48 @@ public final class Eventbase: Sendable {
         if ack.duplicate, let stored = try? await storedRecord(at: ack.sequence, key: key) {
             return stored
         }
-        let entry = LogEntry(sequence: ack.sequence, time: ack.time ?? started, event: event)
-        guard let own = Replica.fold(oldMeta: existing, event: event, entry: entry) else {
+        let entry = LogEntry(sequence: ack.sequence, time: ack.time ?? started, event: written)
+        guard let own = Replica.fold(oldMeta: existing, event: written, entry: entry) else {
             throw EventbaseError(.internalError, "A put folded to no record.")
         }
         return own
+    }
+
+    /// Waits until this replica has applied `revision`, a revision that another instance's write
+    /// returned, so that a condition on it is judged against it; throws `.conflict` at once for a
+    /// revision past the stream's last sequence, which no record can have.
+    private func catchUp(toRevision revision: UInt64, of key: String, deadline: Duration) async throws {
+        let last = try await withDeadline(
+            configuration.options.writeTimeout, clock: configuration.clock,
+            "Reading the last sequence of stream \(streamName)"
+        ) { [log] in
+            try await log.state().lastSequence
+        }
+        guard revision <= last else {
+            throw EventbaseError(
+                .conflict,
+                "The key \(key) cannot be at revision \(revision): the stream's last sequence is \(last); nothing was written."
+            )
+        }
+        try await replica.waitUntilApplied(revision, deadline: deadline)
+    }
+
+    /// Throws `.conflict` unless `expectation` holds for a key whose record has meta `existing`
+    /// (`nil`: none) in this replica.
+    private static func check(_ expectation: Event.Expectation, key: String, existing: Meta?) throws {
+        switch expectation {
+        case .absent where existing != nil:
+            throw EventbaseError(
+                .conflict, "The key \(key) exists (revision \(existing!.revision)); nothing was written.")
+        case .revision(let revision) where existing?.revision != revision:
+            let now = existing.map { "its revision is \($0.revision)" } ?? "it does not exist"
+            throw EventbaseError(
+                .conflict,
+                "The key \(key) changed since revision \(revision) (\(now)); nothing was written. Read it again and retry."
+            )
+        default:
+            break
+        }
     }
 
     /// Appends and waits for this instance's replica to apply the event. The log bounds its own
@@ -733,20 +796,87 @@ public final class Eventbase: Sendable {
             key, eventID: IdempotencyKeys.eventID(operation: "delete", key: key, idempotencyKey: idempotencyKey))
     }
 
-    /// Deletes `key` with the event id `eventID`, or, without one, only when the replica holds it.
-    private func remove(_ key: String, eventID: String?) async throws -> DeleteResult {
+    /// Deletes `key` only if its current revision is `expectedRevision` (its ``Meta/revision``).
+    ///
+    /// The condition is checked against this replica at a known log position, and the delete is
+    /// appended only if nothing was appended to the stream since (the server checks it), so every
+    /// replica agrees on it. When other writes keep arriving, the check is made again at the new
+    /// position, until ``EventbaseOptions/writeTimeout``.
+    /// - Returns: As ``delete(_:)``, with `existed: true`.
+    /// - Throws: `.conflict` when the key does not exist or has another revision (nothing was
+    ///   written); otherwise as ``delete(_:)``.
+    @discardableResult
+    public func delete(_ key: String, expectedRevision: UInt64) async throws -> DeleteResult {
+        try await remove(key, eventID: nil, expectedRevision: expectedRevision)
+    }
+
+    /// Reads the record under `key`, lets `transform` compute its replacement, and stores it only
+    /// if nobody wrote the key meanwhile; retries with the newer record when someone did.
+    ///
+    /// ```swift
+    /// let counter = try await eventbase.update("visits") { current in
+    ///     let count = current?.data["count"]?.intValue ?? 0
+    ///     return ["count": .number(Double(count + 1))]
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - key: The key.
+    ///   - maxAttempts: How many times to try before giving up with `.conflict` (at least 1).
+    ///   - transform: Given the current record (`nil`: none), returns the new document, or `nil` to
+    ///     delete the key. It may run several times; it must not have side effects.
+    /// - Returns: The record stored, or `nil` when the key was deleted (or stayed absent).
+    /// - Throws: `.conflict` after `maxAttempts` lost races; `.invalidArgument` for `maxAttempts`
+    ///   below 1; what `transform` throws; otherwise as ``put(_:_:expectedRevision:)-(String,JSONValue,_)``.
+    @discardableResult
+    public func update(
+        _ key: String, maxAttempts: Int = 10, _ transform: (Record<JSONValue>?) throws -> JSONValue?
+    ) async throws -> Record<JSONValue>? {
+        guard maxAttempts >= 1 else {
+            throw EventbaseError(.invalidArgument, "update needs at least one attempt; maxAttempts is \(maxAttempts).")
+        }
+        var attempt = 1
+        while true {
+            // After a lost race, read what the winner wrote.
+            let current = try await get(key, consistency: attempt == 1 ? .local : .latest)
+            let next = try transform(current)
+            do {
+                switch (current, next) {
+                case (nil, nil):
+                    return nil
+                case (let current?, nil):
+                    _ = try await delete(key, expectedRevision: current.meta.revision)
+                    return nil
+                case (_, let next?):
+                    return try await put(key, next, expectedRevision: current?.meta.revision)
+                }
+            } catch let error as EventbaseError where error.code == .conflict && attempt < maxAttempts {
+                attempt += 1
+            }
+        }
+    }
+
+    /// Deletes `key` with the event id `eventID`, or, without one, only when the replica holds it;
+    /// with `expectedRevision`, only when that is the key's revision at the log's last sequence.
+    private func remove(_ key: String, eventID: String?, expectedRevision: UInt64? = nil) async throws
+        -> DeleteResult
+    {
         let started = try beginWrite()
         defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.meta(forKey: key) != nil
-        guard existed || eventID != nil else {
+        guard existed || eventID != nil || expectedRevision != nil else {
             record(.delete, started: started, id: key)
             return DeleteResult(purged: 0, existed: false, revision: nil)
         }
         let event = Event(
             kind: .delete, key: key, timestamp: started.millisecondsSince1970, eventID: eventID ?? EventIDs.next())
-        let ack = try await appendAndWait(event, condition: nil, deadline: deadline)
+        let ack: AppendAck
+        if let expectedRevision {
+            ack = try await appendIfUnchanged(event, expectedRevision: expectedRevision, deadline: deadline)
+        } else {
+            ack = try await appendAndWait(event, condition: nil, deadline: deadline)
+        }
         var purged = 0
         if configuration.options.retention == .latestPut {
             do {
@@ -758,6 +888,28 @@ public final class Eventbase: Sendable {
         record(.delete, started: started, id: key)
         // A repeat of an earlier delete: that one was written, so the key existed then.
         return DeleteResult(purged: purged, existed: existed || ack.duplicate, revision: ack.sequence)
+    }
+
+    /// Appends `event` (a delete) only while the key's revision is `expectedRevision` at the log's
+    /// last sequence: checked at the position this replica has applied, and appended with that
+    /// position as the stream's expected last sequence; checked again at the new position when
+    /// something was appended meanwhile.
+    private func appendIfUnchanged(_ event: Event, expectedRevision: UInt64, deadline: Duration) async throws
+        -> AppendAck
+    {
+        if replica.appliedSequence < expectedRevision {
+            try await catchUp(toRevision: expectedRevision, of: event.key, deadline: deadline)
+        }
+        while true {
+            let (position, existing) = replica.atPosition { ($0, store.meta(forKey: event.key)) }
+            try Self.check(.revision(expectedRevision), key: event.key, existing: existing)
+            do {
+                return try await appendAndWait(event, condition: .lastSequence(position), deadline: deadline)
+            } catch let error as EventbaseError where error.code == .conflict {
+                // Something was appended since: judge again once this replica has applied it.
+                try await replica.waitUntilApplied(position + 1, deadline: deadline)
+            }
+        }
     }
 
     /// The record that the put stored at `sequence` folded to, read back from the log; `nil` when

@@ -58,6 +58,18 @@ public struct Event: Sendable, Hashable {
     public var dateCreated: Int64?
     /// Payload fields that Eventbase does not know, kept as they were.
     public var extraFields: JSONObject
+    /// The condition every replica checks as it applies this put (carried in a header): a put
+    /// whose condition does not hold when it is applied changes nothing, on every replica alike.
+    /// `nil` for unconditional writes and for events of writers that do not carry it.
+    public var expectation: Expectation?
+
+    /// A condition on the key's state that a conditional put carries.
+    public enum Expectation: Sendable, Hashable {
+        /// The key holds a record at this revision.
+        case revision(UInt64)
+        /// The key holds no record (it was never written, or was deleted).
+        case absent
+    }
 
     /// Creates an event.
     public init(
@@ -68,7 +80,8 @@ public struct Event: Sendable, Hashable {
         eventID: String? = nil,
         changes: Int? = nil,
         dateCreated: Int64? = nil,
-        extraFields: JSONObject = [:]
+        extraFields: JSONObject = [:],
+        expectation: Expectation? = nil
     ) {
         self.kind = kind
         self.key = key
@@ -78,6 +91,7 @@ public struct Event: Sendable, Hashable {
         self.changes = changes
         self.dateCreated = dateCreated
         self.extraFields = extraFields
+        self.expectation = expectation
     }
 
     /// An event whose document stays packed until it is read.
@@ -91,7 +105,7 @@ public struct Event: Sendable, Hashable {
     public static func == (lhs: Event, rhs: Event) -> Bool {
         lhs.kind == rhs.kind && lhs.key == rhs.key && lhs.timestamp == rhs.timestamp && lhs.eventID == rhs.eventID
             && lhs.changes == rhs.changes && lhs.dateCreated == rhs.dateCreated && lhs.extraFields == rhs.extraFields
-            && lhs.data == rhs.data
+            && lhs.expectation == rhs.expectation && lhs.data == rhs.data
     }
 
     /// Hashes what ``==`` compares.
@@ -104,6 +118,7 @@ public struct Event: Sendable, Hashable {
         hasher.combine(changes)
         hasher.combine(dateCreated)
         hasher.combine(extraFields)
+        hasher.combine(expectation)
     }
 }
 

@@ -6,12 +6,15 @@ public import Foundation
 ///   padding over the key's UTF-8 bytes, so `"a"` gives `YQ==-put`.
 /// - Payload: compact JSON, fields in the order `type`, `id`, `data`, `timestamp`.
 /// - Headers (optional, ignored by eventbase v3): ``changesHeader`` and ``createdHeader`` carry the
-///   meta the writer assigned; `Nats-Msg-Id` carries ``Event/eventID``.
+///   meta the writer assigned; ``expectationHeader`` the condition of a conditional put;
+///   `Nats-Msg-Id` carries ``Event/eventID``.
 public enum EventCodec {
     /// The header carrying ``Event/changes``.
     public static let changesHeader = "Eventbase-Changes"
     /// The header carrying ``Event/dateCreated`` (milliseconds since 1970).
     public static let createdHeader = "Eventbase-Created"
+    /// The header carrying ``Event/expectation``: a revision in decimal, or `absent`.
+    public static let expectationHeader = "Eventbase-Expected-Revision"
     /// The NATS de-duplication header carrying ``Event/eventID``.
     public static let messageIDHeader = "Nats-Msg-Id"
 
@@ -120,6 +123,11 @@ public enum EventCodec {
         if let eventID = event.eventID { fields.append((messageIDHeader, eventID)) }
         if let changes = event.changes { fields.append((changesHeader, String(changes))) }
         if let created = event.dateCreated { fields.append((createdHeader, String(created))) }
+        switch event.expectation {
+        case .revision(let revision)?: fields.append((expectationHeader, String(revision)))
+        case .absent?: fields.append((expectationHeader, "absent"))
+        case nil: break
+        }
         return fields
     }
 
@@ -214,6 +222,15 @@ public enum EventCodec {
             }
             if let text = header(createdHeader), let created = Int64(text) {
                 event.dateCreated = created
+            }
+            // Only puts are checked as they are applied; a value that is neither leaves the event
+            // unconditional, on every replica alike.
+            if event.kind == .put, let text = header(expectationHeader) {
+                if text == "absent" {
+                    event.expectation = .absent
+                } else if let revision = UInt64(text), revision > 0 {
+                    event.expectation = .revision(revision)
+                }
             }
             return event
         }

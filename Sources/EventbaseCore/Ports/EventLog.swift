@@ -169,6 +169,9 @@ public enum AppendCondition: Sendable, Hashable {
     case keyRevision(UInt64)
     /// The key must have no put event in the log (it must not exist).
     case keyAbsent
+    /// The log's last sequence must be exactly this one: nothing was appended since (JetStream's
+    /// `Nats-Expected-Last-Sequence`).
+    case lastSequence(UInt64)
 }
 
 /// What the log says once an append is durable.

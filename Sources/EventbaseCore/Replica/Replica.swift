@@ -50,6 +50,8 @@ final class Replica: Sendable {
         var failure: EventbaseError?
         var invalidEntries: [InvalidEntryKind: Int] = [:]
         var indexes = EqualityIndexes()
+        /// Deletes seen and puts refused, to judge conditional puts.
+        var conditions: ConditionState
     }
 
     /// Writes waiting for the replica: a copy of what they need from ``State``, kept up to date by
@@ -139,11 +141,14 @@ final class Replica: Sendable {
     struct AppliedPut {
         /// Whether the key had a record (so an older put of it may be left to purge).
         let replaced: Bool
+        /// Whether the put's condition did not hold when it was applied: it changed nothing.
+        let rejected: Bool
         private let decoded: Record<JSONValue>?
         private let packed: (key: String, record: PackedRecord)?
 
         init(replaced: Bool, record: Record<JSONValue>) {
             self.replaced = replaced
+            self.rejected = false
             self.decoded = record
             self.packed = nil
         }
@@ -151,9 +156,20 @@ final class Replica: Sendable {
         /// A put the replica stored packed only: its record is decoded when the writer reads it.
         init(replaced: Bool, key: String, packed: PackedRecord) {
             self.replaced = replaced
+            self.rejected = false
             self.decoded = nil
             self.packed = (key, packed)
         }
+
+        /// A conditional put whose condition did not hold.
+        private init() {
+            self.replaced = false
+            self.rejected = true
+            self.decoded = nil
+            self.packed = nil
+        }
+
+        static let refused = AppliedPut()
 
         /// The record the put folded to.
         var record: Record<JSONValue> {
@@ -253,7 +269,8 @@ final class Replica: Sendable {
         self.streamName = streamName
         self.logger = logger
         self.onMessage = onMessage
-        self.state = Mutex(State(applied: store.lastAppliedSequence))
+        self.state = Mutex(
+            State(applied: store.lastAppliedSequence, conditions: ConditionState(floor: store.lastAppliedSequence + 1)))
         self.writes = Mutex(Writes(applied: store.lastAppliedSequence))
     }
 
@@ -328,7 +345,7 @@ final class Replica: Sendable {
                     } else if needsOldData {
                         old = store.record(forKey: event.key)
                         oldMeta = old?.meta
-                    } else if event.kind == .delete || (event.changes != nil && !tracksPuts) {
+                    } else if event.expectation == nil, event.kind == .delete || (event.changes != nil && !tracksPuts) {
                         // Nothing reads the old record: a delete folds to none, and a put that carries
                         // its meta (as Eventbase writes them) folds without the old one. A replay of
                         // such a stream then costs the store no look-up an event.
@@ -337,6 +354,16 @@ final class Replica: Sendable {
                     } else {
                         old = nil
                         oldMeta = store.meta(forKey: event.key)
+                    }
+                    if event.kind == .delete {
+                        state.conditions.deleted(event.key, at: entry.sequence)
+                    } else if let expectation = event.expectation,
+                        !state.conditions.holds(expectation, key: event.key, live: oldMeta, at: entry.sequence)
+                    {
+                        // Refused alike by every replica: nothing changes, nobody is told but the writer.
+                        state.conditions.reject(entry.sequence)
+                        if tracksPuts, let id = event.eventID { putOutcomes.append((id, AppliedPut.refused)) }
+                        continue
                     }
                     if packsDirectly, event.kind == .put, let document = event.packedData, !document.hasIDMember {
                         let packed = PackedRecord(
@@ -460,6 +487,7 @@ final class Replica: Sendable {
                     state.subscribers.candidates(old: old, new: nil), key: key, old: old, new: nil, entry: entry)
             }
             state.applied = 0
+            state.conditions = ConditionState(floor: 1)
             released = writes.withLock { writes in
                 writes.applied = 0
                 return writes.takeAll()
@@ -670,6 +698,18 @@ final class Replica: Sendable {
     /// Registers a put this instance is about to append, so that ``takePut(eventID:)`` can tell,
     /// once it is applied, the record it stored and whether it replaced one (and so left an older
     /// put to purge).
+    /// Whether the conditional put at `sequence` was refused when it was applied (`false` when it
+    /// was not, or it is no longer remembered).
+    func wasRejected(_ sequence: UInt64) -> Bool {
+        state.withLock { $0.conditions.wasRejected(sequence) }
+    }
+
+    /// Reads the store at a known position: `body` runs under the replica's lock, with the
+    /// sequence applied, so nothing is applied meanwhile.
+    func atPosition<T>(_ body: (UInt64) throws -> T) rethrows -> T {
+        try state.withLock { state in try body(state.applied) }
+    }
+
     func expectPut(eventID: String) {
         writes.withLock { $0.ownPuts[eventID] = .some(nil) }
     }
