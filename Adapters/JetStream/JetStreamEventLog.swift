@@ -34,6 +34,8 @@ public final class JetStreamEventLog: EventLog {
     private struct State {
         var closed = false
         var opened: StreamIdentity?
+        /// Whether the stream has one replica that answers direct gets (its answer is then current).
+        var directReads = false
         var readers: [Int: JetStreamLogReader] = [:]
         var nextReader = 0
     }
@@ -89,7 +91,11 @@ public final class JetStreamEventLog: EventLog {
         let info = try await context.createStreamIfMissing(config)
         try Self.refuseDivergingLimits(info.config.divergingLimits, stream: streamName, existing: true)
         let logState = info.logState
-        state.withLock { $0.opened = logState.identity }
+        let directReads = info.config.replicas == 1 && info.config.allowDirect
+        state.withLock {
+            $0.opened = logState.identity
+            $0.directReads = directReads
+        }
         return logState
     }
 
@@ -188,7 +194,8 @@ public final class JetStreamEventLog: EventLog {
     private static var conditionalDelete: EventbaseError {
         EventbaseError(
             .invalidArgument,
-            "JetStreamEventLog checks key conditions on puts only; append the delete without one, or with a .lastSequence condition.")
+            "JetStreamEventLog checks key conditions on puts only; append the delete without one, or with a .lastSequence condition."
+        )
     }
 
     /// Reads entries in order from `sequence`, then follows new ones, through an ordered consumer.
@@ -213,6 +220,23 @@ public final class JetStreamEventLog: EventLog {
             _ = self?.state.withLock { $0.readers.removeValue(forKey: id) }
         }
         return LogEntries(AsyncThrowingStream(unfolding: { try await lease.next() }))
+    }
+
+    /// The sequence of the stream's newest message (0 when it holds none): a reader that has applied
+    /// it has seen every acknowledged write, since a message is purged only below a newer write. One
+    /// request: a direct get on a stream of one replica, otherwise a get that the stream's leader
+    /// answers (a follower's direct get may lag it).
+    /// - Throws: `.streamDeleted`; `.timeout`; `.unavailable`; `.closed`.
+    public func latestSequence() async throws -> UInt64 {
+        try checkOpen()
+        do {
+            let message = try await context.lastMessage(
+                stream: streamName, subject: EventCodec.wildcardSubject(stream: streamName),
+                direct: state.withLock { $0.directReads })
+            return message?.sequence ?? 0
+        } catch let error as EventbaseError {
+            throw gone(error)
+        }
     }
 
     /// The message at `sequence` as an entry (a direct get when the stream allows it), or `nil` when

@@ -3,13 +3,13 @@ public struct BenchmarkConfiguration: Sendable {
     /// Every benchmark, in the order they run.
     public static let allNames = [
         "put_seq", "put_seq_ceiling", "put_conc", "put_conc_ceiling", "put_pipelined", "put_pipelined_ceiling",
-        "stats_overhead", "replay", "open_snapshot", "memory", "get", "query_eq", "query_range", "query_regex",
-        "query_sorted_limit", "subscribe_fanout", "put_conc_memory",
+        "stats_overhead", "put_seq_idempotent", "get_latest", "replay", "open_snapshot", "memory", "get", "query_eq",
+        "query_range", "query_regex", "query_sorted_limit", "subscribe_fanout", "put_conc_memory",
     ]
     /// The benchmarks that need a server.
     public static let serverNames: Set<String> = [
         "put_seq", "put_seq_ceiling", "put_conc", "put_conc_ceiling", "put_pipelined", "put_pipelined_ceiling",
-        "stats_overhead", "replay", "open_snapshot", "memory",
+        "stats_overhead", "replay", "open_snapshot", "memory", "put_seq_idempotent", "get_latest",
     ]
 
     /// The benchmarks to run (a subset of ``allNames``).

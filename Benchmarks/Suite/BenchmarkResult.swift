@@ -34,6 +34,10 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     public var target: String?
     /// Whether the target was met in this run, or `nil` when there is none.
     public var targetMet: Bool?
+    /// The baseline's median latency, when the benchmark compares latencies.
+    public var baselineP50Microseconds: Double?
+    /// The reference's median latency, when the benchmark compares latencies.
+    public var referenceP50Microseconds: Double?
     /// Where it was measured.
     public var environment: BenchmarkEnvironment
 
@@ -41,8 +45,11 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     public init(
         name: String, operations: Int, seconds: Double, opsPerSecond: Double, p50Microseconds: Double? = nil,
         p99Microseconds: Double? = nil, unit: String, baseline: String, baselineOpsPerSecond: Double,
-        reference: String? = nil, referenceOpsPerSecond: Double? = nil, environment: BenchmarkEnvironment
+        reference: String? = nil, referenceOpsPerSecond: Double? = nil, baselineP50Microseconds: Double? = nil,
+        referenceP50Microseconds: Double? = nil, environment: BenchmarkEnvironment
     ) {
+        self.baselineP50Microseconds = baselineP50Microseconds
+        self.referenceP50Microseconds = referenceP50Microseconds
         self.name = name
         self.operations = operations
         self.seconds = seconds
@@ -69,6 +76,8 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         case baselineOpsPerSecond = "baseline_ops_per_s"
         case referenceOpsPerSecond = "reference_ops_per_s"
         case targetMet = "target_met"
+        case baselineP50Microseconds = "baseline_p50_us"
+        case referenceP50Microseconds = "reference_p50_us"
     }
 
     /// Encodes every key, absent figures as `null`, so each line has the same shape.
@@ -88,6 +97,8 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         try container.encode(referenceOpsPerSecond, forKey: .referenceOpsPerSecond)
         try container.encode(target, forKey: .target)
         try container.encode(targetMet, forKey: .targetMet)
+        try container.encode(baselineP50Microseconds, forKey: .baselineP50Microseconds)
+        try container.encode(referenceP50Microseconds, forKey: .referenceP50Microseconds)
         try container.encode(environment, forKey: .environment)
     }
 }

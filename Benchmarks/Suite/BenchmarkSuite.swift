@@ -81,6 +81,7 @@ public struct BenchmarkSuite: Sendable {
                     ("put_conc", server.putConcurrent), ("put_conc_ceiling", server.putConcurrentCeiling),
                     ("put_pipelined", server.putPipelined),
                     ("put_pipelined_ceiling", server.putPipelinedCeiling), ("stats_overhead", server.statsOverhead),
+                    ("put_seq_idempotent", server.putSequentialIdempotent), ("get_latest", server.getLatest),
                 ]
                 for (name, benchmark) in single where names.contains(name) {
                     progress("running \(name)")

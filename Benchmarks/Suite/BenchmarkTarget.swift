@@ -41,6 +41,15 @@ package struct BenchmarkTarget: Sendable {
             return ratio(atLeast: 0.5, "0.5")
         case "stats_overhead":
             return ratio(atLeast: 0.9, "0.9")
+        case "put_seq_idempotent":
+            return ratio(atLeast: 0.95, "0.95")
+        case "get_latest":
+            return BenchmarkTarget(text: "p50 at most one direct get's p50 above .local") { result in
+                guard let latest = result.p50Microseconds, let local = result.baselineP50Microseconds,
+                    let directGet = result.referenceP50Microseconds
+                else { return false }
+                return latest - local <= directGet
+            }
         case "put_conc_memory":
             // Issue 2's target for the in-memory backend, an absolute rate.
             return BenchmarkTarget(text: ">= 200,000 puts/s (issue 2)") { $0.opsPerSecond >= 200_000 }

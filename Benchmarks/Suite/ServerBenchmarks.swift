@@ -84,6 +84,83 @@ struct ServerBenchmarks {
             environment: environment)
     }
 
+    /// put_seq_idempotent: one writer, one put at a time with an idempotency key, vs the same puts
+    /// without one, on the same instance.
+    func putSequentialIdempotent() async throws -> BenchmarkResult {
+        let count = configuration.sequentialPuts
+        let stream = Self.streamName("putseqidem")
+        let eventbase = try await builder(stream).build()
+        for index in 0..<20 {
+            _ = try await eventbase.put("warm-\(index)", BenchmarkData.document(index))
+            _ = try await eventbase.put(
+                "warm-idem-\(index)", BenchmarkData.document(index), idempotencyKey: "w\(index)")
+        }
+        let (seconds, baselineSeconds) = try await paired(count, rounds: 4) { range in
+            for index in range {
+                _ = try await eventbase.put(
+                    "idem-" + BenchmarkData.key(index), BenchmarkData.document(index), idempotencyKey: "r\(index)")
+            }
+        } baseline: { range in
+            for index in range {
+                _ = try await eventbase.put(BenchmarkData.key(index), BenchmarkData.document(index))
+            }
+        }
+        try await eventbase.deleteStream()
+        return BenchmarkResult(
+            name: "put_seq_idempotent", operations: count, seconds: seconds, opsPerSecond: Double(count) / seconds,
+            unit: "puts/s", baseline: "put without an idempotency key, one at a time",
+            baselineOpsPerSecond: Double(count) / baselineSeconds, environment: environment)
+    }
+
+    /// get_latest: `get` at `.latest` (the stream's last sequence asked of the server, then the local
+    /// read) vs at `.local`, and a direct get's round trip, each one at a time, medians compared.
+    func getLatest() async throws -> BenchmarkResult {
+        let count = configuration.directGets
+        let stream = Self.streamName("getlatest")
+        let eventbase = try await builder(stream).build()
+        let stored = 100
+        for index in 0..<stored { _ = try await eventbase.put(BenchmarkData.key(index), BenchmarkData.document(index)) }
+        let clock = ContinuousClock()
+        func latencies(_ read: (Int) async throws -> Void) async throws -> [Double] {
+            for index in 0..<min(count, 50) { try await read(index) }
+            var latencies: [Double] = []
+            latencies.reserveCapacity(count)
+            for index in 0..<count {
+                let start = clock.now
+                try await read(index)
+                latencies.append(Measure.seconds(start.duration(to: clock.now)))
+            }
+            return latencies
+        }
+        let js = self.js
+        var local: [Double] = []
+        var latest: [Double] = []
+        var direct: [Double] = []
+        // Interleaved in slices, so that all three see the same load.
+        for _ in 0..<2 {
+            local += try await latencies { _ = try await eventbase.get(BenchmarkData.key($0 % stored)) }
+            latest += try await latencies {
+                _ = try await eventbase.get(BenchmarkData.key($0 % stored), consistency: .latest)
+            }
+            direct += try await latencies {
+                _ = try await js.message(stream: stream, sequence: UInt64($0 % stored + 1), direct: true)
+            }
+        }
+        try await eventbase.deleteStream()
+        let (latestP50, latestP99) = Measure.percentilesMicroseconds(latest)
+        let (localP50, _) = Measure.percentilesMicroseconds(local)
+        let (directP50, _) = Measure.percentilesMicroseconds(direct)
+        func rate(_ latencies: [Double]) -> Double { Double(latencies.count) / max(latencies.reduce(0, +), 1e-9) }
+        return BenchmarkResult(
+            name: "get_latest", operations: latest.count, seconds: latest.reduce(0, +), opsPerSecond: rate(latest),
+            p50Microseconds: latestP50, p99Microseconds: latestP99, unit: "gets/s",
+            baseline: "get at .local (p50 \(String(format: "%.1f", localP50 ?? 0)) us)",
+            baselineOpsPerSecond: rate(local),
+            reference: "direct get (p50 \(String(format: "%.1f", directP50 ?? 0)) us)",
+            referenceOpsPerSecond: rate(direct),
+            baselineP50Microseconds: localP50, referenceP50Microseconds: directP50, environment: environment)
+    }
+
     /// put_conc: `writers` concurrent writers vs raw publish with as many acks in flight.
     func putConcurrent() async throws -> BenchmarkResult {
         let count = configuration.puts

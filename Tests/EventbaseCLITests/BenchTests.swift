@@ -30,6 +30,7 @@ import Testing
         let keys: Set<String> = [
             "name", "operations", "seconds", "ops_per_s", "p50_us", "p99_us", "unit", "baseline",
             "baseline_ops_per_s", "ratio", "reference", "reference_ops_per_s", "target", "target_met", "environment",
+            "baseline_p50_us", "reference_p50_us",
         ]
         for line in lines {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

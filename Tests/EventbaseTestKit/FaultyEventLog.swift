@@ -172,6 +172,8 @@ public final class FaultyEventLog: EventLog {
         return try await base.purgePuts(of: key, before: sequence)
     }
 
+    public func latestSequence() async throws -> UInt64 { try await base.latestSequence() }
+
     public func entry(atSequence sequence: UInt64) async throws -> LogEntry? {
         try await base.entry(atSequence: sequence)
     }

@@ -1025,7 +1025,7 @@ public final class Eventbase: Sendable {
             target = try await withDeadline(
                 timeout, clock: configuration.clock, "Reading the last sequence of stream \(streamName)"
             ) { [log] in
-                try await log.state().lastSequence
+                try await log.latestSequence()
             }
         case .atLeast(let revision):
             target = revision

@@ -51,6 +51,12 @@ public protocol EventLog: Sendable {
     /// - Throws: `.unavailable`, `.timeout`, `.streamDeleted`, `.closed`.
     func state() async throws -> LogState
 
+    /// A sequence that a reader has seen every acknowledged append once it has applied: the newest
+    /// entry's, or the log's last sequence. Reads at ``Consistency/latest`` wait for it, so it should
+    /// cost one quick request. The default implementation returns ``state()``'s `lastSequence`.
+    /// - Throws: `.timeout`; `.unavailable`; `.streamDeleted`; `.closed`.
+    func latestSequence() async throws -> UInt64
+
     /// The entry stored at `sequence`, or `nil` when the log does not hold it (purged, or never
     /// written). Eventbase reads single entries only to answer a repeated idempotent write with what
     /// the first one stored. The default implementation returns `nil` (the log cannot read single
@@ -77,6 +83,9 @@ public protocol EventLog: Sendable {
 }
 
 extension EventLog {
+    /// The log's last sequence, from ``state()``.
+    public func latestSequence() async throws -> UInt64 { try await state().lastSequence }
+
     /// Cannot read single entries: `nil`.
     public func entry(atSequence sequence: UInt64) async throws -> LogEntry? { nil }
 
