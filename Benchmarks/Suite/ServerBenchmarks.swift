@@ -136,6 +136,8 @@ struct ServerBenchmarks {
         var local: [Double] = []
         var latest: [Double] = []
         var direct: [Double] = []
+        var lastMessage: [Double] = []
+        let wildcard = EventCodec.wildcardSubject(stream: stream)
         // Interleaved in slices, so that all three see the same load.
         for _ in 0..<2 {
             local += try await latencies { _ = try await eventbase.get(BenchmarkData.key($0 % stored)) }
@@ -145,18 +147,24 @@ struct ServerBenchmarks {
             direct += try await latencies {
                 _ = try await js.message(stream: stream, sequence: UInt64($0 % stored + 1), direct: true)
             }
+            // What `.latest` asks the server: the newest message on any of the stream's subjects.
+            lastMessage += try await latencies { _ in
+                _ = try await js.lastMessage(stream: stream, subject: wildcard, direct: true)
+            }
         }
         try await eventbase.deleteStream()
         let (latestP50, latestP99) = Measure.percentilesMicroseconds(latest)
         let (localP50, _) = Measure.percentilesMicroseconds(local)
         let (directP50, _) = Measure.percentilesMicroseconds(direct)
+        let (lastMessageP50, _) = Measure.percentilesMicroseconds(lastMessage)
         func rate(_ latencies: [Double]) -> Double { Double(latencies.count) / max(latencies.reduce(0, +), 1e-9) }
         return BenchmarkResult(
             name: "get_latest", operations: latest.count, seconds: latest.reduce(0, +), opsPerSecond: rate(latest),
             p50Microseconds: latestP50, p99Microseconds: latestP99, unit: "gets/s",
             baseline: "get at .local (p50 \(String(format: "%.1f", localP50 ?? 0)) us)",
             baselineOpsPerSecond: rate(local),
-            reference: "direct get (p50 \(String(format: "%.1f", directP50 ?? 0)) us)",
+            reference:
+                "direct get by sequence (p50 \(String(format: "%.1f", directP50 ?? 0)) us; of the newest message, as .latest asks: \(String(format: "%.1f", lastMessageP50 ?? 0)) us)",
             referenceOpsPerSecond: rate(direct),
             baselineP50Microseconds: localP50, referenceP50Microseconds: directP50, environment: environment)
     }
