@@ -57,6 +57,7 @@ public final class FileStateStore: StateStore {
         var phase = Phase.idle
         var records = ShardedRecords()
         var lastApplied: UInt64 = 0
+        var lastAppliedTime: Date?
         var identity: StreamIdentity?
         /// Bumped by every apply and reset; a snapshot is due when it differs from the written one.
         var version: UInt64 = 0
@@ -152,6 +153,7 @@ public final class FileStateStore: StateStore {
         return state.withLock { state in
             state.records = loaded?.records ?? ShardedRecords(shardCount: options.shardCount)
             state.lastApplied = loaded?.header.lastAppliedSequence ?? 0
+            state.lastAppliedTime = loaded?.header.lastAppliedTime
             state.identity = loaded?.header.identity
             state.version = 0
             state.writtenVersion = 0
@@ -159,7 +161,8 @@ public final class FileStateStore: StateStore {
             state.changesSinceView = 0
             state.countSnapshotRequested = false
             state.phase = .open(wakes: wakeInput, task: task)
-            return StoreCheckpoint(lastAppliedSequence: state.lastApplied, identity: state.identity)
+            return StoreCheckpoint(
+                lastAppliedSequence: state.lastApplied, identity: state.identity, lastAppliedTime: state.lastAppliedTime)
         }
     }
 
@@ -218,6 +221,7 @@ public final class FileStateStore: StateStore {
                 state.records.set(key, record)
             }
             state.lastApplied = max(state.lastApplied, batch.lastAppliedSequence)
+            if let time = batch.lastAppliedTime { state.lastAppliedTime = time }
             state.version &+= 1
             state.changesSinceView += batch.changes.count
             guard let every = options.snapshotEveryEvents, state.changesSinceView >= every,
@@ -246,6 +250,7 @@ public final class FileStateStore: StateStore {
             guard let wakes = state.wakes else { throw Self.notOpen() }
             state.records = ShardedRecords(shardCount: options.shardCount)
             state.lastApplied = 0
+            state.lastAppliedTime = nil
             state.identity = identity
             state.version &+= 1
             state.epoch &+= 1
@@ -380,7 +385,8 @@ public final class FileStateStore: StateStore {
             state.changesSinceView = 0
             state.countSnapshotRequested = false
             return SnapshotView(
-                records: state.records, lastAppliedSequence: state.lastApplied, identity: state.identity,
+                records: state.records, lastAppliedSequence: state.lastApplied,
+                lastAppliedTime: state.lastAppliedTime, identity: state.identity,
                 epoch: state.epoch, version: state.version)
         }
         guard let view else { return }

@@ -8,6 +8,8 @@ struct SnapshotView: Sendable {
     var records: ShardedRecords
     /// The last applied sequence.
     var lastAppliedSequence: UInt64
+    /// The log time of the newest entry applied, if known.
+    var lastAppliedTime: Date?
     /// The stream incarnation, if known.
     var identity: StreamIdentity?
     /// How many resets happened before it (since the store opened).
@@ -146,6 +148,7 @@ struct SnapshotFolder: Sendable {
         var header = SnapshotHeader(
             generation: generation, streamName: stream, identity: view.identity,
             lastAppliedSequence: view.lastAppliedSequence, recordCount: UInt64(view.records.count))
+        header.lastAppliedTime = view.lastAppliedTime
         let file = try PosixFile.create(temporaryPath)
         var committed = false
         defer { if !committed { try? PosixFile.remove(temporaryPath) } }

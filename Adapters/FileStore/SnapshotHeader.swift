@@ -10,8 +10,9 @@ struct SnapshotHeader: Equatable {
     /// `EBSNAP\r\n`: identifies a snapshot, and detects a file mangled by newline translation.
     static let magic: [UInt8] = [0x45, 0x42, 0x53, 0x4E, 0x41, 0x50, 0x0D, 0x0A]
     /// The version this code writes and the newest it reads (it reads version 1 too: records with
-    /// JSON data instead of packed data).
-    static let currentVersion: UInt16 = 2
+    /// JSON data instead of packed data; and version 2, whose header has no time of the newest
+    /// entry applied).
+    static let currentVersion: UInt16 = 3
     /// The bytes every version's header begins with: magic, version, flags, header length.
     static let prefixLength = 16
     /// The largest header accepted (stream names are short; this bounds what a hostile file makes us read).
@@ -27,6 +28,8 @@ struct SnapshotHeader: Equatable {
     var identity: StreamIdentity?
     /// The sequence of the last log entry folded into these records.
     var lastAppliedSequence: UInt64
+    /// The log time of that entry, when known (version 3 on).
+    var lastAppliedTime: Date?
     /// How many records the body holds.
     var recordCount: UInt64
     /// The length of the body once inflated.
@@ -54,7 +57,8 @@ struct SnapshotHeader: Equatable {
     func encoded() -> [UInt8] {
         let name = Array(streamName.utf8)
         let identityName = Array((identity?.name ?? "").utf8)
-        let length = Self.fixedLength + 4 + name.count + 4 + identityName.count + 4
+        let timeLength = version >= 3 ? 8 : 0
+        let length = Self.fixedLength + 4 + name.count + 4 + identityName.count + timeLength + 4
         var bytes: [UInt8] = []
         bytes.reserveCapacity(length)
         bytes += Self.magic
@@ -70,6 +74,7 @@ struct SnapshotHeader: Equatable {
         var flags: UInt32 = 0
         if identity != nil { flags |= 1 }
         if identity?.created != nil { flags |= 2 }
+        if lastAppliedTime != nil, version >= 3 { flags |= 4 }
         bytes.appendLittleEndian(flags)
         let created = identity?.created?.millisecondsSince1970 ?? 0
         bytes.appendLittleEndian(UInt64(bitPattern: created))
@@ -77,6 +82,9 @@ struct SnapshotHeader: Equatable {
         bytes += name
         bytes.appendLittleEndian(UInt32(identityName.count))
         bytes += identityName
+        if version >= 3 {
+            bytes.appendLittleEndian(UInt64(bitPattern: lastAppliedTime?.millisecondsSince1970 ?? 0))
+        }
         bytes.appendLittleEndian(CRC32.checksum(bytes))
         assert(bytes.count == length)
         return bytes
@@ -120,7 +128,8 @@ struct SnapshotHeader: Equatable {
         return CRC32.checksum(Array(bytes[..<(bytes.count - 4)])) == stored
     }
 
-    /// Parses a whole header (versions 1 and 2 share its layout) whose checksum was verified.
+    /// Parses a whole header (versions 1 and 2 share its layout; version 3 adds the time of the
+    /// newest entry applied before the checksum) whose checksum was verified.
     /// - Throws: `.corruptData` when a field is malformed.
     init(decoding bytes: [UInt8]) throws {
         let parsed: SnapshotHeader? = bytes.withUnsafeBytes { buffer in
@@ -137,9 +146,14 @@ struct SnapshotHeader: Equatable {
                 let created = reader.read(UInt64.self),
                 let nameLength = reader.read(UInt32.self), let name = reader.readString(Int(nameLength)),
                 let identityLength = reader.read(UInt32.self),
-                let identityName = reader.readString(Int(identityLength)),
-                reader.remaining == 4
+                let identityName = reader.readString(Int(identityLength))
             else { return nil }
+            var appliedTime: Int64?
+            if version >= 3 {
+                guard let time = reader.read(UInt64.self) else { return nil }
+                if flags & 4 != 0 { appliedTime = Int64(bitPattern: time) }
+            }
+            guard reader.remaining == 4 else { return nil }
             let identity =
                 flags & 1 == 0
                 ? nil
@@ -153,6 +167,7 @@ struct SnapshotHeader: Equatable {
             header.uncompressedLength = uncompressed
             header.compressedLength = compressed
             header.bodyChecksum = bodyChecksum
+            header.lastAppliedTime = appliedTime.map { Date(millisecondsSince1970: $0) }
             return header
         }
         guard let parsed else { throw EventbaseError(.corruptData, "The snapshot header is malformed.") }

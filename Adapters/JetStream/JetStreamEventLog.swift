@@ -272,6 +272,49 @@ public final class JetStreamEventLog: EventLog {
         }
     }
 
+    /// Purges the key's delete messages with a sequence below `sequence`.
+    /// - Returns: How many messages were removed.
+    /// - Throws: `.streamDeleted`; `.timeout`; `.unavailable`; `.closed`.
+    public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int {
+        try checkOpen()
+        guard sequence > 1 else { return 0 }
+        do {
+            let purged = try await context.purgeStream(
+                streamName, subject: EventCodec.subject(stream: streamName, key: key, kind: .delete),
+                sequence: sequence)
+            return Int(clamping: purged)
+        } catch let error as EventbaseError {
+            throw gone(error)
+        }
+    }
+
+    /// Removes the key's delete message at `sequence` and every older message of the key, if the
+    /// stream's leader holds no message of the key after it: two reads of the last message on the
+    /// key's subjects, then purges below `sequence` (puts) and `sequence + 1` (deletes), which leave a
+    /// write that arrives meanwhile alone.
+    /// - Returns: How many messages were removed.
+    /// - Throws: `.streamDeleted`; `.timeout`; `.unavailable`; `.closed`.
+    public func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int {
+        try checkOpen()
+        let putSubject = EventCodec.subject(stream: streamName, key: key, kind: .put)
+        let deleteSubject = EventCodec.subject(stream: streamName, key: key, kind: .delete)
+        do {
+            let lastPut = try await context.lastMessage(stream: streamName, subject: putSubject)
+            if let lastPut, lastPut.sequence > sequence { return 0 }
+            guard try await context.lastMessage(stream: streamName, subject: deleteSubject)?.sequence == sequence else {
+                return 0
+            }
+            var purged: UInt64 = 0
+            if lastPut != nil {
+                purged += try await context.purgeStream(streamName, subject: putSubject, sequence: sequence)
+            }
+            purged += try await context.purgeStream(streamName, subject: deleteSubject, sequence: sequence + 1)
+            return Int(clamping: purged)
+        } catch let error as EventbaseError {
+            throw gone(error)
+        }
+    }
+
     /// Deletes the stream; this log's readers end with `.streamDeleted` (other processes' readers
     /// learn it from the server).
     /// - Throws: `.streamNotFound` when it does not exist; `.timeout`; `.unavailable`; `.closed`.

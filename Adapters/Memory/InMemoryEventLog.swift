@@ -91,15 +91,26 @@ public final class InMemoryEventLog: PollableEventLog {
         try checkOpen()
         return try server.state.withLock { state in
             guard state.streams[streamName] != nil else { throw EventbaseError.deleted(streamName) }
-            let key = ExactKey(key)
-            guard let removed = state.streams[streamName]!.puts[key]?.remove(below: sequence), !removed.isEmpty
-            else { return 0 }
-            if state.streams[streamName]!.puts[key]?.isEmpty == true {
-                state.streams[streamName]!.puts[key] = nil
-            }
-            var purged = 0
-            for candidate in removed where state.streams[streamName]!.remove(candidate) { purged += 1 }
-            return purged
+            return state.streams[streamName]!.purge(\.puts, of: key, below: sequence)
+        }
+    }
+
+    public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int {
+        try checkOpen()
+        return try server.state.withLock { state in
+            guard state.streams[streamName] != nil else { throw EventbaseError.deleted(streamName) }
+            return state.streams[streamName]!.purge(\.deletes, of: key, below: sequence)
+        }
+    }
+
+    public func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int {
+        try checkOpen()
+        return try server.state.withLock { state in
+            guard let stream = state.streams[streamName] else { throw EventbaseError.deleted(streamName) }
+            let exact = ExactKey(key)
+            guard stream.deletes[exact]?.last == sequence, (stream.puts[exact]?.last ?? 0) < sequence else { return 0 }
+            return state.streams[streamName]!.purge(\.puts, of: key, below: sequence)
+                + state.streams[streamName]!.purge(\.deletes, of: key, below: sequence + 1)
         }
     }
 

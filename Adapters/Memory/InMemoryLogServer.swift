@@ -53,6 +53,8 @@ public final class InMemoryLogServer: Sendable {
         /// The surviving puts of each key (byte for byte): the messages on its put subject, which
         /// purges and expected-last-subject-sequence checks address.
         var puts: [ExactKey: PutSequences] = [:]
+        /// The surviving deletes of each key (its delete subject's messages).
+        var deletes: [ExactKey: PutSequences] = [:]
         /// The ids of recent appends, for de-duplication, in two generations: the current one, and
         /// the one before it, dropped whole when the current one is full. So the last `window` ids
         /// are always remembered (and at most the last `2 × window`), without removing ids one by one.
@@ -71,10 +73,11 @@ public final class InMemoryLogServer: Sendable {
         }
 
         /// Stores `entry` at the next sequence (which it must carry) and returns the readers to wake.
-        mutating func store(_ entry: LogEntry, putKey: String?) -> [Waiter] {
+        mutating func store(_ entry: LogEntry, putKey: String?, deleteKey: String? = nil) -> [Waiter] {
             lastSequence = entry.sequence
             slots.append(entry)
             if let putKey { puts[ExactKey(putKey), default: PutSequences()].append(entry.sequence) }
+            if let deleteKey { deletes[ExactKey(deleteKey), default: PutSequences()].append(entry.sequence) }
             guard !waiters.isEmpty else { return [] }
             defer { waiters.removeAll(keepingCapacity: true) }
             return Array(waiters.values)
@@ -109,10 +112,25 @@ public final class InMemoryLogServer: Sendable {
                 }
             }
             let sequence = lastSequence + 1
-            let waiters = store(makeEntry(sequence, time), putKey: event.kind == .put ? event.key : nil)
+            let waiters = store(
+                makeEntry(sequence, time), putKey: event.kind == .put ? event.key : nil,
+                deleteKey: event.kind == .delete ? event.key : nil)
             var forgotten: [ExactKey: UInt64]?
             if let id = event.eventID, window > 0 { forgotten = remember(id, sequence: sequence, window: window) }
             return (AppendAck(sequence: sequence, time: time), waiters, forgotten)
+        }
+
+        /// Removes the sequences of `key` below `bound` from `index` (`puts` or `deletes`) and their
+        /// entries; returns how many entries were removed.
+        mutating func purge(
+            _ index: WritableKeyPath<Stream, [ExactKey: PutSequences]>, of key: String, below bound: UInt64
+        ) -> Int {
+            let key = ExactKey(key)
+            guard let removed = self[keyPath: index][key]?.remove(below: bound), !removed.isEmpty else { return 0 }
+            if self[keyPath: index][key]?.isEmpty == true { self[keyPath: index][key] = nil }
+            var purged = 0
+            for candidate in removed where remove(candidate) { purged += 1 }
+            return purged
         }
 
         mutating func remove(_ sequence: UInt64) -> Bool {
@@ -204,6 +222,10 @@ public final class InMemoryLogServer: Sendable {
             parsed.kind == .put && EventCodec.subject(stream: stream, key: parsed.key, kind: .put) == subject
                 ? parsed.key : nil
         }
+        let deleteKey = parsed.flatMap { parsed in
+            parsed.kind == .delete && EventCodec.subject(stream: stream, key: parsed.key, kind: .delete) == subject
+                ? parsed.key : nil
+        }
         let (sequence, waiters) = try state.withLock { state in
             guard state.streams[stream] != nil else {
                 throw EventbaseError(.streamNotFound, "Stream \(stream) does not exist.")
@@ -212,7 +234,7 @@ public final class InMemoryLogServer: Sendable {
             let entry = EventCodec.entry(
                 sequence: sequence, time: now(), subject: subject, stream: stream, payload: payload,
                 header: { name in headers.first { $0.name == name }?.value })
-            return (sequence, state.streams[stream]!.store(entry, putKey: putKey))
+            return (sequence, state.streams[stream]!.store(entry, putKey: putKey, deleteKey: deleteKey))
         }
         for waiter in waiters { waiter.continuation.resume() }
         return sequence

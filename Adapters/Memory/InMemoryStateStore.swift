@@ -1,4 +1,5 @@
 public import EventbaseCore
+import Foundation
 import Synchronization
 
 /// A ``StateStore`` that keeps records in memory only: every open replays the log from the start.
@@ -10,6 +11,7 @@ public final class InMemoryStateStore: StateStore {
         /// Keyed byte-exactly: canonically equivalent keys (NFC and NFD) are distinct keys.
         var records: [ExactKey: PackedRecord] = [:]
         var lastApplied: UInt64 = 0
+        var lastAppliedTime: Date?
         var identity: StreamIdentity?
         var closed = false
     }
@@ -22,7 +24,9 @@ public final class InMemoryStateStore: StateStore {
     public func open(stream: String) async throws -> StoreCheckpoint {
         state.withLock { state in
             state.closed = false
-            return StoreCheckpoint(lastAppliedSequence: state.lastApplied, identity: state.identity)
+            return StoreCheckpoint(
+                lastAppliedSequence: state.lastApplied, identity: state.identity, lastAppliedTime: state.lastAppliedTime
+            )
         }
     }
 
@@ -75,6 +79,7 @@ public final class InMemoryStateStore: StateStore {
                 state.records[key] = record
             }
             state.lastApplied = max(state.lastApplied, batch.lastAppliedSequence)
+            if let time = batch.lastAppliedTime { state.lastAppliedTime = time }
         }
     }
 
@@ -90,6 +95,7 @@ public final class InMemoryStateStore: StateStore {
         state.withLock { state in
             state.records.removeAll()
             state.lastApplied = 0
+            state.lastAppliedTime = nil
             state.identity = identity
         }
     }

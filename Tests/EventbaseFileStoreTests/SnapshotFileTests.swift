@@ -150,20 +150,37 @@ import Testing
             let files = try await makeTwoSnapshots(in: directory)
             try modify(files[0]) { bytes in
                 let length = Int(bytes[12]) | Int(bytes[13]) << 8
-                bytes[8] = 3
+                bytes[8] = 4
                 let checksum = CRC32.checksum(Array(bytes[..<(length - 4)]))
                 bytes.setLittleEndian(checksum, at: length - 4)
             }
             let store = FileStateStore(directory: directory)
             let error = await #expect(throws: EventbaseError.self) { try await store.open(stream: Self.stream) }
             #expect(error?.code == .unsupportedVersion)
-            #expect(error?.message.contains("format version 3") == true)
+            #expect(error?.message.contains("format version 4") == true)
             // The folder is not left locked: another store gets the same answer, not "in use".
             let again = await #expect(throws: EventbaseError.self) {
                 try await FileStateStore(directory: directory).open(stream: Self.stream)
             }
             #expect(again?.code == .unsupportedVersion)
         }
+    }
+
+    @Test func headersCarryTheTimeOfTheNewestEntryAndVersion2HeadersStillRead() throws {
+        var header = SnapshotHeader(
+            generation: 7, streamName: "s", identity: StreamIdentity(name: "s", created: Date(millisecondsSince1970: 5)),
+            lastAppliedSequence: 42, recordCount: 3)
+        header.lastAppliedTime = Date(millisecondsSince1970: 1_700_000_000_123)
+        let decoded = try SnapshotHeader(decoding: header.encoded())
+        #expect(decoded.version == 3 && decoded.generation == 7 && decoded.lastAppliedSequence == 42)
+        #expect(decoded.lastAppliedTime?.millisecondsSince1970 == 1_700_000_000_123)
+        var unknown = header
+        unknown.lastAppliedTime = nil
+        #expect(try SnapshotHeader(decoding: unknown.encoded()).lastAppliedTime == nil)
+        var older = header
+        older.version = 2
+        let version2 = try SnapshotHeader(decoding: older.encoded())
+        #expect(version2.version == 2 && version2.lastAppliedSequence == 42 && version2.lastAppliedTime == nil)
     }
 
     @Test func aHugeDeclaredSizeIsRejectedBeforeReading() async throws {

@@ -31,6 +31,8 @@ public final class FaultyEventLog: EventLog {
         var appendWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var purgeCalls: [(key: String, before: UInt64)] = []
         var purgeWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var markerCalls = 0
+        var markerWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let base: any EventLog
@@ -71,6 +73,29 @@ public final class FaultyEventLog: EventLog {
             }
             if ready { continuation.resume() }
         }
+    }
+
+    /// Returns once `purgeDeletes(of:before:)` and `compactDeleted(_:at:)` have finished (returned or
+    /// thrown) at least `count` times in all.
+    public func waitForMarkerCalls(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Bool in
+                if state.markerCalls >= count { return true }
+                state.markerWaiters.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func markerCallFinished() {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.markerCalls += 1
+            let ready = state.markerWaiters.filter { $0.count <= state.markerCalls }.map(\.continuation)
+            state.markerWaiters.removeAll { $0.count <= state.markerCalls }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
     }
 
     /// Injects `fault` from now on.
@@ -173,6 +198,24 @@ public final class FaultyEventLog: EventLog {
     }
 
     public func latestSequence() async throws -> UInt64 { try await base.latestSequence() }
+
+    /// Purges delete markers as the base log does; `failPurges` makes it throw too.
+    public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int {
+        defer { markerCallFinished() }
+        if case .failPurges(let code)? = state.withLock({ $0.fault }) {
+            throw EventbaseError(code, "Injected purge failure.")
+        }
+        return try await base.purgeDeletes(of: key, before: sequence)
+    }
+
+    /// Compacts a delete marker as the base log does; `failPurges` makes it throw too.
+    public func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int {
+        defer { markerCallFinished() }
+        if case .failPurges(let code)? = state.withLock({ $0.fault }) {
+            throw EventbaseError(code, "Injected purge failure.")
+        }
+        return try await base.compactDeleted(key, at: sequence)
+    }
 
     public func entry(atSequence sequence: UInt64) async throws -> LogEntry? {
         try await base.entry(atSequence: sequence)

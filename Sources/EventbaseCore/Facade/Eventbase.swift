@@ -48,6 +48,14 @@ public final class Eventbase: Sendable {
         let before: UInt64
     }
 
+    /// A delete marker to remove once its retention has passed, if it is still the key's last event.
+    private struct MarkerCompaction: Sendable {
+        let key: String
+        let sequence: UInt64
+        /// When it is due, on the instance's elapsed clock.
+        let due: Duration
+    }
+
     /// The stream this instance follows.
     public let streamName: String
     /// Identifies this instance in logs and metrics (`eventbase.instance` in log metadata): a new
@@ -59,6 +67,7 @@ public final class Eventbase: Sendable {
     private let streamIdentity: Mutex<StreamIdentity>
     private let stats: BoundedQueue<Stat>
     private let purges: BoundedQueue<PurgeRequest>
+    private let compactions: BoundedQueue<MarkerCompaction>
     private let lifecycle: Mutex<Lifecycle>
     private let elapsed: ElapsedClock
     /// The reader of a ``PollableEventLog`` while the follow loop polls it, for writers to apply
@@ -79,6 +88,7 @@ public final class Eventbase: Sendable {
         self.replica = replica
         self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
         self.purges = BoundedQueue(capacity: configuration.options.purgeBufferSize)
+        self.compactions = BoundedQueue(capacity: configuration.options.purgeBufferSize)
         self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
         self.elapsed = ElapsedClock(configuration.clock)
     }
@@ -118,6 +128,16 @@ public final class Eventbase: Sendable {
                         "checkpoint": "\(checkpoint.lastAppliedSequence)", "lastSequence": "\(logState.lastSequence)",
                     ])
             }
+            try configuration.stateStore.reset(identity: logState.identity)
+        } else if let retention = configuration.options.deleteMarkerRetention, let time = checkpoint.lastAppliedTime,
+            checkpoint.lastAppliedSequence < logState.lastSequence,
+            configuration.now().timeIntervalSince(time) > retention.timeInterval
+        {
+            // Delete markers older than the retention may have been removed from the stream: this
+            // replica would keep records whose deletes it never sees.
+            configuration.logger.warning(
+                "The local replica is older than the delete marker retention; rebuilding it from the log",
+                metadata: ["checkpoint": "\(checkpoint.lastAppliedSequence)", "checkpointTime": "\(time)"])
             try configuration.stateStore.reset(identity: logState.identity)
         }
         reserveForReplay(configuration, logState)
@@ -175,6 +195,8 @@ public final class Eventbase: Sendable {
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
             timers.addTask { await self.expireDeadlines() }
+            // Delete markers wait for their retention on the clock; pending ones are dropped on close.
+            timers.addTask { await self.compactMarkers() }
             // Companions (such as a metrics poller) run until the instance closes; they are
             // cancelled with the deadline loop.
             for companion in self.configuration.companions {
@@ -352,9 +374,49 @@ public final class Eventbase: Sendable {
             for (key, before) in newest {
                 do {
                     _ = try await log.purgePuts(of: key.string, before: before)
+                    // Delete markers below the write only once no older put is left (ADR 0005).
+                    _ = try await log.purgeDeletes(of: key.string, before: before)
                 } catch {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
+            }
+        }
+    }
+
+    /// Removes the delete markers this instance wrote once their retention has passed, if each is
+    /// still its key's last event (not written or deleted again since). Ends when the instance
+    /// closes (its queue finishes, or the task is cancelled while it waits).
+    private func compactMarkers() async {
+        var pending: [MarkerCompaction] = []
+        var head = 0
+        while !Task.isCancelled {
+            if head == pending.count {
+                pending.removeAll(keepingCapacity: true)
+                head = 0
+                guard let batch = await compactions.next() else { return }
+                pending.append(contentsOf: batch)
+                continue
+            }
+            // All share one retention, so they come due in the order they were queued.
+            let next = pending[head]
+            let wait = next.due - elapsed.now()
+            if wait > .zero {
+                do {
+                    try await configuration.clock.sleep(for: wait)
+                } catch {
+                    return
+                }
+            }
+            head += 1
+            guard store.meta(forKey: next.key) == nil, replica.latestDelete(of: next.key) == next.sequence else {
+                continue
+            }
+            do {
+                let removed = try await log.compactDeleted(next.key, at: next.sequence)
+                logger.trace(
+                    "Compacted a delete marker", metadata: ["sequence": "\(next.sequence)", "removed": "\(removed)"])
+            } catch {
+                logger.debug("Compacting a delete marker failed", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -881,8 +943,13 @@ public final class Eventbase: Sendable {
         if configuration.options.retention == .latestPut {
             do {
                 purged = try await log.purgePuts(of: key, before: ack.sequence)
+                purged += try await log.purgeDeletes(of: key, before: ack.sequence)
             } catch {
                 logger.warning("Purging a deleted key's events failed", metadata: ["error": "\(error)"])
+            }
+            if let retention = configuration.options.deleteMarkerRetention {
+                compactions.offer(
+                    MarkerCompaction(key: key, sequence: ack.sequence, due: elapsed.now() + retention))
             }
         }
         record(.delete, started: started, id: key)
@@ -1253,6 +1320,7 @@ public final class Eventbase: Sendable {
         replica.deadlineAdded.finish()
         stats.finish()
         purges.finish()
+        compactions.finish()
         // Purges still queued run before the log closes (each waits on the server at most its
         // request deadline; all of them together at most the write timeout), so the stream keeps
         // only the newest put of keys written just before the close.

@@ -71,6 +71,20 @@ public protocol EventLog: Sendable {
     /// - Returns: How many entries were removed.
     func purgePuts(of key: String, before sequence: UInt64) async throws -> Int
 
+    /// Purges the delete events of `key` with a sequence lower than `sequence` (its delete markers
+    /// that a later write of the key supersedes). Eventbase calls it only after
+    /// ``purgePuts(of:before:)`` with the same bound succeeded. The default implementation removes
+    /// nothing (returns 0).
+    /// - Returns: How many entries were removed.
+    func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int
+
+    /// Removes the delete event of `key` at `sequence` together with every older event of the key,
+    /// but only if the key has no event after `sequence` (the delete is its last write): a delete
+    /// marker whose retention has passed. A write of the key that arrives meanwhile is kept. The
+    /// default implementation removes nothing (returns 0).
+    /// - Returns: How many entries were removed (0 when the key was written again).
+    func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int
+
     /// Deletes the whole stream. Readers of it fail with `.streamDeleted`.
     func destroy() async throws
 
@@ -85,6 +99,12 @@ public protocol EventLog: Sendable {
 extension EventLog {
     /// The log's last sequence, from ``state()``.
     public func latestSequence() async throws -> UInt64 { try await state().lastSequence }
+
+    /// Removes nothing: 0.
+    public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int { 0 }
+
+    /// Removes nothing: 0.
+    public func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int { 0 }
 
     /// Cannot read single entries: `nil`.
     public func entry(atSequence sequence: UInt64) async throws -> LogEntry? { nil }

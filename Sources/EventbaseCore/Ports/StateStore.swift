@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The local replica's storage: records by key and the last applied log sequence.
 ///
 /// Eventbase reads it on every `get`, `keys` and `query`, so reads are synchronous and must be
@@ -109,11 +111,17 @@ public struct StoreCheckpoint: Sendable, Hashable {
     public var lastAppliedSequence: UInt64
     /// The stream incarnation the records belong to, if the store recorded one.
     public var identity: StreamIdentity?
+    /// The log time of the newest entry applied, if the store recorded it (see
+    /// ``StateBatch/lastAppliedTime``). A replica whose checkpoint is older than
+    /// ``EventbaseOptions/deleteMarkerRetention`` rebuilds: delete markers it never saw may be gone.
+    /// `nil` when unknown; the replica then trusts the checkpoint.
+    public var lastAppliedTime: Date?
 
     /// Creates a checkpoint.
-    public init(lastAppliedSequence: UInt64, identity: StreamIdentity?) {
+    public init(lastAppliedSequence: UInt64, identity: StreamIdentity?, lastAppliedTime: Date? = nil) {
         self.lastAppliedSequence = lastAppliedSequence
         self.identity = identity
+        self.lastAppliedTime = lastAppliedTime
     }
 
     /// An empty store.
@@ -183,10 +191,14 @@ public struct StateBatch: Sendable, Hashable {
     public var changes: [Change]
     /// The sequence the store is at once the batch is applied.
     public var lastAppliedSequence: UInt64
+    /// The log time of the batch's newest entry; `nil` leaves the store's unchanged. A durable store
+    /// keeps it with its checkpoint and reports it in ``StoreCheckpoint/lastAppliedTime``.
+    public var lastAppliedTime: Date?
 
     /// Creates a batch.
-    public init(changes: [Change], lastAppliedSequence: UInt64) {
+    public init(changes: [Change], lastAppliedSequence: UInt64, lastAppliedTime: Date? = nil) {
         self.changes = changes
         self.lastAppliedSequence = lastAppliedSequence
+        self.lastAppliedTime = lastAppliedTime
     }
 }

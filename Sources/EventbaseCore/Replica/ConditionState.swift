@@ -48,6 +48,12 @@ struct ConditionState: Sendable {
         }
     }
 
+    /// Whether a delete of `key` was seen since ``floor`` (no hashing while none was).
+    func hasDeleted(_ key: String) -> Bool { !tombstones.isEmpty && tombstones[ExactKey(key)] != nil }
+
+    /// The sequence of the latest delete of `key` seen since ``floor``, if any.
+    func latestDelete(of key: String) -> UInt64? { tombstones[ExactKey(key)] }
+
     /// Notes a delete of `key` applied at `sequence`.
     mutating func deleted(_ key: String, at sequence: UInt64) {
         tombstones[ExactKey(key)] = sequence

@@ -139,7 +139,8 @@ final class Replica: Sendable {
 
     /// What became of a put of this instance once the replica applied it.
     struct AppliedPut {
-        /// Whether the key had a record (so an older put of it may be left to purge).
+        /// Whether the key had a record, or a delete this replica saw (so an older put or delete
+        /// marker of it may be left to purge).
         let replaced: Bool
         /// Whether the put's condition did not hold when it was applied: it changed nothing.
         let rejected: Bool
@@ -370,8 +371,8 @@ final class Replica: Sendable {
                             document: document, id: event.key,
                             meta: Self.putMeta(oldMeta: oldMeta, event: event, entry: entry))
                         if tracksPuts, let id = event.eventID {
-                            putOutcomes.append(
-                                (id, AppliedPut(replaced: oldMeta != nil, key: event.key, packed: packed)))
+                            let replaced = oldMeta != nil || state.conditions.hasDeleted(event.key)
+                            putOutcomes.append((id, AppliedPut(replaced: replaced, key: event.key, packed: packed)))
                         }
                         overlay.wrote(event.key, at: changes.count)
                         changes.append(StateBatch.Change(key: event.key, packed: packed))
@@ -379,7 +380,8 @@ final class Replica: Sendable {
                     }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
                     if tracksPuts, let new, let id = event.eventID {
-                        putOutcomes.append((id, AppliedPut(replaced: oldMeta != nil, record: new)))
+                        let replaced = oldMeta != nil || state.conditions.hasDeleted(event.key)
+                        putOutcomes.append((id, AppliedPut(replaced: replaced, record: new)))
                     }
                     overlay.wrote(event.key, at: changes.count)
                     if state.indexes.count > 0 { indexChanges.append((changes.count, old)) }
@@ -407,7 +409,10 @@ final class Replica: Sendable {
                 state.indexes.update(key: change.key, old: old, new: change.record, stored: stored)
             }
             do {
-                try store.apply(StateBatch(changes: changes, lastAppliedSequence: batch.position))
+                try store.apply(
+                    StateBatch(
+                        changes: changes, lastAppliedSequence: batch.position,
+                        lastAppliedTime: batch.entries.last?.time))
             } catch {
                 let failure = EventbaseError(
                     .storageFailure, "The state store failed to apply events; the replica stopped.", cause: error)
@@ -698,6 +703,11 @@ final class Replica: Sendable {
     /// Registers a put this instance is about to append, so that ``takePut(eventID:)`` can tell,
     /// once it is applied, the record it stored and whether it replaced one (and so left an older
     /// put to purge).
+    /// The sequence of the latest delete of `key` this replica has applied, if it still remembers it.
+    func latestDelete(of key: String) -> UInt64? {
+        state.withLock { $0.conditions.latestDelete(of: key) }
+    }
+
     /// Whether the conditional put at `sequence` was refused when it was applied (`false` when it
     /// was not, or it is no longer remembered).
     func wasRejected(_ sequence: UInt64) -> Bool {
