@@ -42,6 +42,28 @@ import Testing
         await live.close()
     }
 
+    @Test(arguments: [EventbaseOptions.Retention.latestPut, .everything])
+    func conditionsSeeADeleteWhosePurgeFailed(retention: EventbaseOptions.Retention) async throws {
+        let server = InMemoryLogServer()
+        let faulty = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "failed", server: server))
+        let eventbase = try await Eventbase.builder(streamName: "failed").eventLog(faulty)
+            .stateStore(InMemoryStateStore()).configure { $0.retention = retention }.build()
+        let created = try await eventbase.put("k", ["v": 1], expectedRevision: nil)
+        // The delete's purge fails: the old put stays in the stream, as when its writer crashed.
+        faulty.inject(.failPurges(.unavailable))
+        _ = try await eventbase.delete("k")
+        faulty.heal()
+        await #expect(throws: EventbaseError.self) {
+            try await eventbase.put("k", ["v": 2], expectedRevision: created.meta.revision)
+        }
+        let recreated = try await eventbase.put("k", ["v": 3], expectedRevision: nil)
+        #expect(recreated.data["v"] == 3 && recreated.meta.changes == 1)
+        let fresh = try await open("failed", server, retention: retention)
+        #expect(try await fresh.get("k") == recreated)
+        await fresh.close()
+        await eventbase.close()
+    }
+
     @Test func anAcceptedConditionalPutWhoseExpectedPutWasPurgedIsAcceptedByALaterReplica() async throws {
         let server = InMemoryLogServer()
         let log = InMemoryEventLog(streamName: "purged", server: server)

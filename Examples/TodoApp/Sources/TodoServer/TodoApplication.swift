@@ -16,7 +16,18 @@ import ServiceLifecycle
 /// | `DELETE /api/todos/:id` | deletes an item (204, 404 when missing) |
 /// | `GET /api/todos/events` | server-sent events: `snapshot` (every item), then one `change` per change |
 /// | `GET /api/health` | the instance's ``EventbaseHealth`` |
+///
+/// Every write answers with the header `Eventbase-Revision`: its revision in the stream. A request
+/// that carries that header (to this server or any other on the stream) is answered once this
+/// server's replica has applied that revision, so a client that writes through one server and reads
+/// through another always sees its write. `POST` takes an `Idempotency-Key` header: a retried
+/// request adds the item once.
 public enum TodoApplication {
+    /// The header that carries a write's revision to the client and back.
+    public static let revisionHeader = HTTPField.Name("Eventbase-Revision")!
+    /// The header that makes a `POST` safe to retry.
+    public static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
+
     /// Makes the application.
     /// - Parameters:
     ///   - eventbase: Where the items are stored (open; the caller runs and closes it).
@@ -47,24 +58,33 @@ public enum TodoApplication {
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(string: TodoPage.html)))
         }
-        router.get("/api/todos") { _, _ in
-            TodoApplication.json(.array(try await todos.list()))
+        router.get("/api/todos") { request, _ in
+            TodoApplication.json(.array(try await todos.list(consistency: try consistency(of: request))))
         }
         router.post("/api/todos") { request, context in
-            TodoApplication.json(
-                try await todos.add(try await TodoApplication.body(of: request, context)), status: .created)
+            let (item, revision) = try await todos.add(
+                try await TodoApplication.body(of: request, context),
+                idempotencyKey: request.headers[TodoApplication.idempotencyHeader])
+            return TodoApplication.json(item, status: .created, revision: revision)
         }
         router.patch("/api/todos/:id") { request, context in
             let id = try context.parameters.require("id")
-            guard let updated = try await todos.update(id, try await TodoApplication.body(of: request, context)) else {
+            guard
+                let (item, revision) = try await todos.update(
+                    id, try await TodoApplication.body(of: request, context), consistency: try consistency(of: request))
+            else {
                 throw HTTPError(.notFound, message: "No to-do \(id).")
             }
-            return TodoApplication.json(updated)
+            return TodoApplication.json(item, revision: revision)
         }
-        router.delete("/api/todos/:id") { _, context in
+        router.delete("/api/todos/:id") { request, context in
             let id = try context.parameters.require("id")
-            guard try await todos.delete(id) else { throw HTTPError(.notFound, message: "No to-do \(id).") }
-            return Response(status: .noContent)
+            guard let revision = try await todos.delete(id, consistency: try consistency(of: request)) else {
+                throw HTTPError(.notFound, message: "No to-do \(id).")
+            }
+            var response = Response(status: .noContent)
+            response.headers[TodoApplication.revisionHeader] = String(revision)
+            return response
         }
         router.get("/api/todos/events") { _, _ in
             Response(
@@ -89,10 +109,20 @@ public enum TodoApplication {
         return router
     }
 
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.jsonBytes())))
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, revision: UInt64? = nil) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let revision { headers[revisionHeader] = String(revision) }
+        return Response(
+            status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: value.jsonBytes())))
+    }
+
+    /// `.atLeast` the request's `Eventbase-Revision`, or `.local` without one.
+    static func consistency(of request: Request) throws -> Consistency {
+        guard let text = request.headers[revisionHeader] else { return .local }
+        guard let revision = UInt64(text) else {
+            throw HTTPError(.badRequest, message: "Eventbase-Revision must be a revision number.")
+        }
+        return .atLeast(revision)
     }
 
     static func body(of request: Request, _ context: BasicRequestContext) async throws -> JSONValue {

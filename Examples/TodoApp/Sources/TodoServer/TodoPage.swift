@@ -44,12 +44,17 @@ enum TodoPage {
         const listeners = new Set();
         let live = false;
 
-        function api(method, path, body) {
-          return fetch(path, {
-            method,
-            headers: body ? { "content-type": "application/json" } : {},
-            body: body ? JSON.stringify(body) : undefined,
-          });
+        // The newest revision this page wrote: sent with every request, so that whichever server
+        // answers has applied the page's own writes first.
+        let revision = null;
+        async function api(method, path, body) {
+          const headers = body ? { "content-type": "application/json" } : {};
+          if (revision !== null) headers["Eventbase-Revision"] = revision;
+          if (method === "POST" && self.crypto && crypto.randomUUID) headers["Idempotency-Key"] = crypto.randomUUID();
+          const response = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+          const written = response.headers.get("Eventbase-Revision");
+          if (written !== null && (revision === null || Number(written) > Number(revision))) revision = written;
+          return response;
         }
 
         function render() {

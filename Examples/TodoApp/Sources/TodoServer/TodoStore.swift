@@ -15,14 +15,16 @@ public struct TodoStore: Sendable {
         self.eventbase = eventbase
     }
 
-    /// Every item, oldest first.
-    public func list() async throws -> [JSONValue] {
-        try await eventbase.query([:], options: QueryOptions(sort: ["createdAt": .ascending]))
+    /// Every item, oldest first, once this replica has applied `consistency`'s revision.
+    public func list(consistency: Consistency = .local) async throws -> [JSONValue] {
+        try await eventbase.query([:], options: QueryOptions(sort: ["createdAt": .ascending]), consistency: consistency)
     }
 
-    /// Adds an item from `{"title": String, "done"?: Bool}`.
+    /// Adds an item from `{"title": String, "done"?: Bool}`. With `idempotencyKey` (a client's
+    /// request id), a retried request adds the item once.
+    /// - Returns: The stored item and its revision.
     /// - Throws: ``TodoInputError`` for a bad body; what Eventbase throws.
-    public func add(_ body: JSONValue) async throws -> JSONValue {
+    public func add(_ body: JSONValue, idempotencyKey: String? = nil) async throws -> (JSONValue, UInt64) {
         guard let title = body["title"]?.stringValue else { throw TodoInputError("title must be a string.") }
         let done = try body["done"].map { value -> Bool in
             guard let done = value.boolValue else { throw TodoInputError("done must be true or false.") }
@@ -33,15 +35,27 @@ public struct TodoStore: Sendable {
             "done": .bool(done ?? false),
             "createdAt": .number((Date().timeIntervalSince1970 * 1000).rounded()),
         ]
-        return try await eventbase.insert(document).record.data
+        let inserted =
+            if let idempotencyKey {
+                try await eventbase.insert(document, idempotencyKey: idempotencyKey)
+            } else {
+                try await eventbase.insert(document)
+            }
+        return (inserted.record.data, inserted.record.meta.revision)
     }
 
-    /// Changes an item's `title` and/or `done`; `nil` when there is no such item.
+    /// Changes an item's `title` and/or `done`, as read once this replica has applied `consistency`'s
+    /// revision; `nil` when there is no such item.
+    /// - Returns: The stored item and its revision.
     /// - Throws: ``TodoInputError`` for a bad body; `.conflict` from Eventbase when the item changed
     ///   meanwhile (the caller retries).
-    public func update(_ id: String, _ body: JSONValue) async throws -> JSONValue? {
+    public func update(_ id: String, _ body: JSONValue, consistency: Consistency = .local) async throws -> (
+        JSONValue, UInt64
+    )? {
         guard case .object(let changes) = body else { throw TodoInputError("The body must be a JSON object.") }
-        guard let current = try await eventbase.get(id), case .object(var document) = current.data else { return nil }
+        guard let current = try await eventbase.get(id, consistency: consistency),
+            case .object(var document) = current.data
+        else { return nil }
         for (field, value) in changes {
             switch field {
             case "title":
@@ -55,12 +69,15 @@ public struct TodoStore: Sendable {
             }
         }
         document["id"] = nil
-        return try await eventbase.put(id, .object(document), expectedRevision: current.meta.revision).data
+        let stored = try await eventbase.put(id, .object(document), expectedRevision: current.meta.revision)
+        return (stored.data, stored.meta.revision)
     }
 
-    /// Deletes an item; whether it existed.
-    public func delete(_ id: String) async throws -> Bool {
-        try await eventbase.delete(id).existed
+    /// Deletes an item, once this replica has applied `consistency`'s revision.
+    /// - Returns: The delete's revision; `nil` when the item did not exist.
+    public func delete(_ id: String, consistency: Consistency = .local) async throws -> UInt64? {
+        if case .atLeast = consistency { _ = try await eventbase.get(id, consistency: consistency) }
+        return try await eventbase.delete(id).revision
     }
 
     private static func validTitle(_ title: String) throws -> String {

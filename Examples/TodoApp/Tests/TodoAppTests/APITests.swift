@@ -40,6 +40,25 @@ import Testing
             #expect(try await a.request("DELETE", "/api/todos/\(id)").0 == 404)
             #expect(try await a.request("GET", "/api/todos").1 == [])
 
+            // A write through one server, then a read through the other with the revision it
+            // returned: the read waits until that server's replica has applied it, every time.
+            for round in 0..<20 {
+                let (status, item, revision) = try await a.exchange(
+                    "POST", "/api/todos", ["title": .string("item \(round)")],
+                    headers: ["Idempotency-Key": "add-\(round)"])
+                #expect(status == 201)
+                let written = try #require(revision)
+                let (_, list, _) = try await b.exchange("GET", "/api/todos", headers: ["Eventbase-Revision": written])
+                #expect(list?.arrayValue?.contains { $0["id"] == item?["id"] } == true, "round \(round)")
+                // A retried request (same idempotency key) adds nothing.
+                let (_, again, repeated) = try await b.exchange(
+                    "POST", "/api/todos", ["title": .string("item \(round)")],
+                    headers: ["Idempotency-Key": "add-\(round)"])
+                #expect(again?["id"] == item?["id"] && repeated == written)
+            }
+            #expect(try await b.request("GET", "/api/todos").1?.arrayValue?.count == 20)
+            #expect(try await a.exchange("GET", "/api/todos", headers: ["Eventbase-Revision": "x"]).0 == 400)
+
             try await a.stop()
             try await b.stop()
             #expect(a.eventbase.isClosed)

@@ -58,9 +58,19 @@ final class TestServer: Sendable {
 
     /// Sends a request and returns the status and the JSON body (if any).
     func request(_ method: String, _ path: String, _ body: JSONValue? = nil) async throws -> (Int, JSONValue?) {
+        let (status, json, _) = try await exchange(method, path, body)
+        return (status, json)
+    }
+
+    /// Sends a request with `headers`; returns the status, the JSON body (if any) and the response's
+    /// `Eventbase-Revision`.
+    func exchange(
+        _ method: String, _ path: String, _ body: JSONValue? = nil, headers: [String: String] = [:]
+    ) async throws -> (Int, JSONValue?, String?) {
         var request = URLRequest(url: URL(string: url + path)!)
         request.httpMethod = method
         request.timeoutInterval = 10
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         if let body {
             request.httpBody = Data(body.jsonBytes())
             request.setValue("application/json", forHTTPHeaderField: "content-type")
@@ -68,7 +78,8 @@ final class TestServer: Sendable {
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let json = data.isEmpty ? nil : try JSONValue(jsonBytes: Array(data))
-        return (status, json)
+        let revision = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Eventbase-Revision")
+        return (status, json, revision)
     }
 }
 
