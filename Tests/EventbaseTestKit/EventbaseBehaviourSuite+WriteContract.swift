@@ -33,6 +33,14 @@ extension EventbaseBehaviourSuite {
                 try expect(
                     probe.meta.revision == position + 2, label,
                     "the stream holds \(probe.meta.revision - position - 1) writes after the first put, expected 1")
+                // A conditional put repeated after it succeeded returns its record, although the
+                // key's revision has moved on; the same condition without the key conflicts.
+                let created = try await other.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c")
+                let recreated = try await eventbase.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c")
+                try expect(recreated == created, label, "a repeated conditional put returned \(recreated)")
+                try await expectError(.conflict, label, "the same condition under another idempotency key") {
+                    try await eventbase.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c-2")
+                }
                 // Another idempotency key is another write.
                 let distinct = try await eventbase.put("k", ["v": 3], idempotencyKey: "request-2")
                 try expect(distinct.meta.revision > probe.meta.revision, label, "a new idempotency key was not stored")

@@ -59,16 +59,17 @@ import Testing
             }
             try await group.waitForAll()
         }
-        // A deleted key put again: the delete's writer purges, the put has nothing left to purge.
-        _ = try await eventbase.delete("new-3")
-        _ = try await eventbase.put("new-3", ["n": 3])
+        // A deleted key put again: the delete's writer purges, and the put purges the delete's marker.
+        let deleted = try await eventbase.delete("new-3")
+        let again = try await eventbase.put("new-3", ["n": 3])
         // Another instance's put of a key, then this instance's: the older put is left to purge.
         let theirs = try await other.put("shared", ["by": "other"])
         _ = try await eventbase.put("shared", ["by": "this"])
-        await log.waitForPurgeCalls(2)
+        await log.waitForPurgeCalls(3)
         let calls = log.purgeCalls
-        #expect(calls.map(\.key) == ["new-3", "shared"])
-        #expect(calls[1].before > theirs.meta.revision)
+        #expect(calls.map(\.key) == ["new-3", "new-3", "shared"])
+        #expect(calls[0].before == deleted.revision && calls[1].before == again.meta.revision)
+        #expect(calls[2].before > theirs.meta.revision)
         await other.close()
         await eventbase.close()
     }

@@ -42,10 +42,13 @@ public final class Eventbase: Sendable {
         var purgeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// A key whose older puts should be purged below a sequence.
+    /// A key whose older puts (and, with `markers`, delete markers) should be purged below a sequence.
     private struct PurgeRequest: Sendable {
         let key: String
         let before: UInt64
+        /// Whether this replica saw a delete of the key: only then can a marker be left to purge (a
+        /// purge that matches nothing is not free, and on nats-server 2.9 it moves consumers on).
+        var markers = false
     }
 
     /// A delete marker to remove once its retention has passed, if it is still the key's last event.
@@ -367,15 +370,18 @@ public final class Eventbase: Sendable {
         }
         while let batch = await purges.next() {
             // Only the newest request per key matters: it purges everything older.
-            var newest: [ExactKey: UInt64] = [:]
+            var newest: [ExactKey: (before: UInt64, markers: Bool)] = [:]
             for request in batch {
-                newest[ExactKey(request.key)] = max(newest[ExactKey(request.key)] ?? 0, request.before)
+                let known = newest[ExactKey(request.key)]
+                newest[ExactKey(request.key)] = (
+                    max(known?.before ?? 0, request.before), (known?.markers ?? false) || request.markers
+                )
             }
-            for (key, before) in newest {
+            for (key, request) in newest {
                 do {
-                    _ = try await log.purgePuts(of: key.string, before: before)
+                    _ = try await log.purgePuts(of: key.string, before: request.before)
                     // Delete markers below the write only once no older put is left (ADR 0005).
-                    _ = try await log.purgeDeletes(of: key.string, before: before)
+                    if request.markers { _ = try await log.purgeDeletes(of: key.string, before: request.before) }
                 } catch {
                     logger.debug("A background purge failed", metadata: ["error": "\(error)"])
                 }
@@ -640,7 +646,8 @@ public final class Eventbase: Sendable {
         try IdempotencyKeys.validate(idempotencyKey)
         return try await write(
             key, data, condition: expectedRevision.map { .keyRevision($0) } ?? .keyAbsent,
-            eventID: IdempotencyKeys.eventID(operation: "put", key: key, idempotencyKey: idempotencyKey))
+            eventID: IdempotencyKeys.eventID(operation: "put", key: key, idempotencyKey: idempotencyKey),
+            repeatable: true)
     }
 
     /// Stores any `Encodable` value (it must encode as a JSON object) under `key`.
@@ -682,9 +689,14 @@ public final class Eventbase: Sendable {
         try await insert(try JSONValueEncoder().encode(value), idempotencyKey: idempotencyKey)
     }
 
-    private func write(_ key: String, _ data: JSONValue, condition: AppendCondition?, eventID: String) async throws
-        -> Record<JSONValue>
-    {
+    /// Puts `data` under `key` with the event id `eventID`. A `repeatable` conditional write (its
+    /// event id comes from an idempotency key) that fails its condition, here or on the server, is
+    /// appended without the server's check: the log recognises a repeat of a stored write by its
+    /// event id (JetStream checks conditions before it looks for duplicates) and answers with the
+    /// first one's outcome, and the replicas refuse anything else as they apply it.
+    private func write(
+        _ key: String, _ data: JSONValue, condition: AppendCondition?, eventID: String, repeatable: Bool = false
+    ) async throws -> Record<JSONValue> {
         let started = try beginWrite()
         defer { endWrite() }
         try NameRules.validateKey(key, stream: streamName)
@@ -710,7 +722,14 @@ public final class Eventbase: Sendable {
             try await catchUp(toRevision: revision, of: key, deadline: deadline)
         }
         var existing = store.meta(forKey: key)
-        if let expectation { try Self.check(expectation, key: key, existing: existing) }
+        var serverCondition = condition
+        if let expectation {
+            do {
+                try Self.check(expectation, key: key, existing: existing)
+            } catch  where repeatable {
+                serverCondition = nil
+            }
+        }
         func event() -> Event {
             Event(
                 kind: .put, key: key, data: data, timestamp: started.millisecondsSince1970, eventID: eventID,
@@ -726,15 +745,18 @@ public final class Eventbase: Sendable {
         let ack: AppendAck
         do {
             do {
-                ack = try await appendAndWait(written, condition: condition, deadline: deadline)
+                ack = try await appendAndWait(written, condition: serverCondition, deadline: deadline)
             } catch let error as EventbaseError where error.code == .conflict && expectation != nil {
                 // The key's put subject ends with a put this replica has not applied yet, or one that
-                // was refused as it was applied (which the server cannot tell). Catch up and judge
-                // again; when the condition still holds, every replica checks it as it applies the put.
-                try await settle(.latest)
-                existing = store.meta(forKey: key)
-                try Self.check(expectation!, key: key, existing: existing)
-                written = event()
+                // was refused as it was applied (which the server cannot tell), or a repeatable write's
+                // first copy. Catch up and judge again; when the condition still holds (or the write may
+                // be a repeat), every replica checks it as it applies the put.
+                if !repeatable {
+                    try await settle(.latest)
+                    existing = store.meta(forKey: key)
+                    try Self.check(expectation!, key: key, existing: existing)
+                    written = event()
+                }
                 ack = try await appendAndWait(written, condition: nil, deadline: deadline)
             }
         } catch {
@@ -750,7 +772,8 @@ public final class Eventbase: Sendable {
             )
         }
         if configuration.options.retention == .latestPut, !ack.duplicate, applied?.replaced != false {
-            purges.offer(PurgeRequest(key: key, before: ack.sequence))
+            purges.offer(
+                PurgeRequest(key: key, before: ack.sequence, markers: replica.latestDelete(of: key) != nil))
         }
         record(.put, started: started, id: key)
         // The record as this put stored it, when the replica was seen applying it (the usual case).
@@ -927,6 +950,7 @@ public final class Eventbase: Sendable {
         try NameRules.validateKey(key, stream: streamName)
         let deadline = elapsed.now() + configuration.options.writeTimeout
         let existed = store.meta(forKey: key) != nil
+        let earlierMarker = replica.latestDelete(of: key) != nil
         guard existed || eventID != nil || expectedRevision != nil else {
             record(.delete, started: started, id: key)
             return DeleteResult(purged: 0, existed: false, revision: nil)
@@ -943,7 +967,7 @@ public final class Eventbase: Sendable {
         if configuration.options.retention == .latestPut {
             do {
                 purged = try await log.purgePuts(of: key, before: ack.sequence)
-                purged += try await log.purgeDeletes(of: key, before: ack.sequence)
+                if earlierMarker { purged += try await log.purgeDeletes(of: key, before: ack.sequence) }
             } catch {
                 logger.warning("Purging a deleted key's events failed", metadata: ["error": "\(error)"])
             }
