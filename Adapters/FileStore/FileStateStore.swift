@@ -162,7 +162,8 @@ public final class FileStateStore: StateStore {
             state.countSnapshotRequested = false
             state.phase = .open(wakes: wakeInput, task: task)
             return StoreCheckpoint(
-                lastAppliedSequence: state.lastApplied, identity: state.identity, lastAppliedTime: state.lastAppliedTime)
+                lastAppliedSequence: state.lastApplied, identity: state.identity, lastAppliedTime: state.lastAppliedTime
+            )
         }
     }
 

@@ -168,7 +168,8 @@ import Testing
 
     @Test func headersCarryTheTimeOfTheNewestEntryAndVersion2HeadersStillRead() throws {
         var header = SnapshotHeader(
-            generation: 7, streamName: "s", identity: StreamIdentity(name: "s", created: Date(millisecondsSince1970: 5)),
+            generation: 7, streamName: "s",
+            identity: StreamIdentity(name: "s", created: Date(millisecondsSince1970: 5)),
             lastAppliedSequence: 42, recordCount: 3)
         header.lastAppliedTime = Date(millisecondsSince1970: 1_700_000_000_123)
         let decoded = try SnapshotHeader(decoding: header.encoded())

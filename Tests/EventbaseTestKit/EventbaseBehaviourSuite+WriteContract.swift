@@ -36,7 +36,8 @@ extension EventbaseBehaviourSuite {
                 // A conditional put repeated after it succeeded returns its record, although the
                 // key's revision has moved on; the same condition without the key conflicts.
                 let created = try await other.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c")
-                let recreated = try await eventbase.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c")
+                let recreated = try await eventbase.put(
+                    "c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c")
                 try expect(recreated == created, label, "a repeated conditional put returned \(recreated)")
                 try await expectError(.conflict, label, "the same condition under another idempotency key") {
                     try await eventbase.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c-2")
