@@ -132,15 +132,7 @@ public final class Eventbase: Sendable {
                     ])
             }
             try configuration.stateStore.reset(identity: logState.identity)
-        } else if let retention = configuration.options.deleteMarkerRetention, let time = checkpoint.lastAppliedTime,
-            checkpoint.lastAppliedSequence < logState.lastSequence,
-            configuration.now().timeIntervalSince(time) > retention.timeInterval
-        {
-            // Delete markers older than the retention may have been removed from the stream: this
-            // replica would keep records whose deletes it never sees.
-            configuration.logger.warning(
-                "The local replica is older than the delete marker retention; rebuilding it from the log",
-                metadata: ["checkpoint": "\(checkpoint.lastAppliedSequence)", "checkpointTime": "\(time)"])
+        } else if outlivesMarkerRetention(configuration, checkpoint, logState) {
             try configuration.stateStore.reset(identity: logState.identity)
         }
         reserveForReplay(configuration, logState)
@@ -168,6 +160,22 @@ public final class Eventbase: Sendable {
         }
         configuration.logger.debug("Opened", metadata: ["lastSequence": "\(logState.lastSequence)"])
         return eventbase
+    }
+
+    /// Whether the replica's checkpoint is older than the delete marker retention while the log has
+    /// moved on: delete markers may have been removed from the stream meanwhile, and the replica
+    /// would keep records whose deletes it never sees (it must rebuild).
+    private static func outlivesMarkerRetention(
+        _ configuration: Configuration, _ checkpoint: StoreCheckpoint, _ logState: LogState
+    ) -> Bool {
+        guard let retention = configuration.options.deleteMarkerRetention, let time = checkpoint.lastAppliedTime,
+            checkpoint.lastAppliedSequence < logState.lastSequence,
+            configuration.now().timeIntervalSince(time) > retention.timeInterval
+        else { return false }
+        configuration.logger.warning(
+            "The local replica is older than the delete marker retention; rebuilding it from the log",
+            metadata: ["checkpoint": "\(checkpoint.lastAppliedSequence)", "checkpointTime": "\(time)"])
+        return true
     }
 
     /// The most records ``reserveForReplay(_:_:)`` makes room for: a wrong guess (a stream of

@@ -5,12 +5,6 @@ public struct EventbaseOptions: Sendable {
     /// How long a read at ``Consistency/latest`` or ``Consistency/atLeast(_:)`` may wait (to learn the
     /// stream's last sequence, and for this replica to apply it) before it fails with `.timeout`.
     public var readTimeout: Duration = .seconds(5)
-    /// How long a key's delete marker (the delete event left in the stream) is kept once it is the
-    /// key's last event, before the instance that wrote the delete removes it (with
-    /// ``Retention/latestPut``); a later write of the key removes it at once. A replica whose newest
-    /// applied entry is older than this when it opens rebuilds from the stream, since deletes it never
-    /// saw may be gone. `nil` keeps markers. Default 30 minutes, as NATS KV.
-    public var deleteMarkerRetention: Duration? = .seconds(1800)
     /// How long opening may take (connecting, creating the stream, catching up) before it fails with `.timeout`.
     public var openTimeout: Duration = .seconds(30)
     /// What the log keeps of a key's history.
@@ -35,6 +29,25 @@ public struct EventbaseOptions: Sendable {
     public var jsonLimits: JSONLimits = .default
     /// How long to wait before following the log again after it failed (doubling up to 30 seconds).
     public var retryDelay: Duration = .milliseconds(250)
+
+    /// How long a key's delete marker (the delete event left in the stream) is kept once it is the
+    /// key's last event, before the instance that wrote the delete removes it (with
+    /// ``Retention/latestPut``); a later write of the key removes it at once. A replica whose newest
+    /// applied entry is older than this when it opens rebuilds from the stream, since deletes it never
+    /// saw may be gone. `nil` keeps markers. Default 30 minutes, as NATS KV.
+    public var deleteMarkerRetention: Duration? {
+        get { markers.retention }
+        set { markers = MarkerOptions(retention: newValue) }
+    }
+    /// Kept in a box of its own: with one more inline `Duration?`, a release build of Swift 6.3.1
+    /// miscompiled code handling these options so that an instance's stream name was over-released
+    /// (a crash when the instance was freed).
+    private var markers = MarkerOptions(retention: .seconds(1800))
+
+    private final class MarkerOptions: Sendable {
+        let retention: Duration?
+        init(retention: Duration?) { self.retention = retention }
+    }
 
     /// Creates the default options.
     public init() {}
