@@ -112,7 +112,7 @@ public final class JetStreamEventLog: EventLog {
         }
         throw EventbaseError(
             .invalidArgument,
-            "JetStreamStreamOptions sets \(names): the server would remove events that running replicas still hold, and replicas would disagree. Leave them unset; to bound the stream, keep the default retention (older puts of a key are purged) or maxMessagesPerSubject."
+            "JetStreamStreamOptions sets \(names): the server would remove events that running replicas still hold, and replicas would disagree. Leave them unset; to bound the stream, keep the default retention (older puts of a key are purged)."
         )
     }
 

@@ -54,18 +54,19 @@ public struct JetStreamStreamConfig: Sendable, Hashable {
         self.maxMessages = nil
     }
 
-    /// The limits of this configuration that make the server remove messages that are not
-    /// superseded (by age, by total size or count), by their JSON names; empty when there are none.
-    /// A replica that was running keeps what such a removal takes while one that starts afterwards
-    /// never sees it, so replicas would disagree: ``JetStreamEventLog/open()`` refuses them.
-    /// `max_msgs_per_subject` is not among them: it only removes a key's older puts or deletes,
-    /// which a newer event of the same key supersedes.
+    /// The limits of this configuration that make the server remove messages replicas may still
+    /// need, by their JSON names; empty when there are none. A replica that was running keeps what
+    /// such a removal takes while one that starts afterwards never sees it, so replicas would
+    /// disagree: ``JetStreamEventLog/open()`` refuses them. `max_age` expires messages whatever the
+    /// discard policy; `max_bytes` and `max_msgs` remove the oldest unless the stream discards new
+    /// messages instead; `max_msgs_per_subject` can remove the put a refused conditional put was
+    /// judged against.
     public var divergingLimits: [String] {
-        guard !discardsNew else { return [] }
         var limits: [String] = []
         if maxAge != nil { limits.append("max_age") }
-        if maxBytes != nil { limits.append("max_bytes") }
-        if maxMessages != nil { limits.append("max_msgs") }
+        if maxBytes != nil, !discardsNew { limits.append("max_bytes") }
+        if maxMessages != nil, !discardsNew { limits.append("max_msgs") }
+        if maxMessagesPerSubject != nil { limits.append("max_msgs_per_subject") }
         return limits
     }
 

@@ -32,8 +32,11 @@ public struct JetStreamStreamOptions: Sendable, Hashable {
     public var maxBytes: Int64?
     /// How long the server remembers `Nats-Msg-Id`s to drop duplicate writes.
     public var duplicateWindow: Duration
-    /// The most messages kept per subject (per key and kind); `nil` for no limit. Safe for replicas:
-    /// it removes only a key's older puts or deletes, which a newer one supersedes.
+    /// The most messages kept per subject (per key and kind); `nil` for no limit.
+    ///
+    /// Refused by ``JetStreamEventLog/open()`` with `.invalidArgument`: it can remove the put that a
+    /// refused conditional put was judged against, and replicas started later would judge it again
+    /// differently. The default retention already keeps one put a key.
     public var maxMessagesPerSubject: Int64?
     /// Whether replicas may answer direct gets (`allow_direct`).
     public var allowDirect: Bool

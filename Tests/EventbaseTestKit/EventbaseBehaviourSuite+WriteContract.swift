@@ -42,6 +42,14 @@ extension EventbaseBehaviourSuite {
                 try await expectError(.conflict, label, "the same condition under another idempotency key") {
                     try await eventbase.put("c", ["v": 1], expectedRevision: nil, idempotencyKey: "create-c-2")
                 }
+                // A stale or impossible revision conflicts with an idempotency key as without one.
+                try await expectError(.conflict, label, "a stale revision with an idempotency key") {
+                    try await eventbase.put(
+                        "k", ["v": 9], expectedRevision: first.meta.revision, idempotencyKey: "stale")
+                }
+                try await expectError(.conflict, label, "a revision never written, with an idempotency key") {
+                    try await eventbase.put("c", ["v": 9], expectedRevision: 0, idempotencyKey: "zero")
+                }
                 // Another idempotency key is another write.
                 let distinct = try await eventbase.put("k", ["v": 3], idempotencyKey: "request-2")
                 try expect(distinct.meta.revision > probe.meta.revision, label, "a new idempotency key was not stored")

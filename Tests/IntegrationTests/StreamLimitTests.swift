@@ -49,30 +49,21 @@ struct StreamLimitTests {
         }
     }
 
-    @Test func perSubjectLimitsOnlyRemoveSupersededEventsAndAreAllowed() async throws {
-        try await withJetStream { server, transport in
+    @Test func perSubjectLimitsAreRefusedToo() async throws {
+        try await withJetStream { _, transport in
             let stream = uniqueName("persubject")
             var options = testStreamOptions()
             options.maxMessagesPerSubject = 1
-            func open() async throws -> Eventbase {
-                try await Eventbase.builder(streamName: stream).stateStore(InMemoryStateStore())
-                    .nats(testNATSOptions(server), stream: options)
-                    .configure { $0.retention = .everything }.build()
+            let log = JetStreamEventLog(streamName: stream, transport: transport, options: options)
+            do {
+                _ = try await log.open()
+                Issue.record("max_msgs_per_subject was accepted")
+            } catch let error as EventbaseError {
+                #expect(error.code == .invalidArgument && error.message.contains("max_msgs_per_subject"))
             }
-            let running = try await open()
-            for round in 1...3 {
-                _ = try await running.put("a", ["round": .number(Double(round))])
-                _ = try await running.put("b", ["round": .number(Double(round))])
+            await #expect(throws: EventbaseError.self) {
+                _ = try await JetStreamContext(transport: transport).streamInfo(stream)
             }
-            _ = try await running.delete("b")
-            _ = try await running.put("b", ["round": 4])
-            let fresh = try await open()
-            for key in ["a", "b"] {
-                #expect(try await fresh.get(key) == running.get(key))
-            }
-            await fresh.close()
-            await running.close()
-            try await JetStreamContext(transport: transport).deleteStream(stream)
         }
     }
 }

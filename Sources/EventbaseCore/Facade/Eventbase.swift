@@ -698,10 +698,10 @@ public final class Eventbase: Sendable {
     }
 
     /// Puts `data` under `key` with the event id `eventID`. A `repeatable` conditional write (its
-    /// event id comes from an idempotency key) that fails its condition, here or on the server, is
-    /// appended without the server's check: the log recognises a repeat of a stored write by its
-    /// event id (JetStream checks conditions before it looks for duplicates) and answers with the
-    /// first one's outcome, and the replicas refuse anything else as they apply it.
+    /// event id comes from an idempotency key) whose condition fails, here or on the server, is
+    /// recognised as a repeat when the key's current record was written with the same event id
+    /// (JetStream checks a condition before it looks for a duplicate, so the server refuses such a
+    /// repeat): it then answers with that record; otherwise with `.conflict`.
     private func write(
         _ key: String, _ data: JSONValue, condition: AppendCondition?, eventID: String, repeatable: Bool = false
     ) async throws -> Record<JSONValue> {
@@ -730,12 +730,15 @@ public final class Eventbase: Sendable {
             try await catchUp(toRevision: revision, of: key, deadline: deadline)
         }
         var existing = store.meta(forKey: key)
-        var serverCondition = condition
         if let expectation {
             do {
                 try Self.check(expectation, key: key, existing: existing)
             } catch  where repeatable {
-                serverCondition = nil
+                if let first = try await firstWrite(of: key, eventID: eventID, revision: existing?.revision) {
+                    record(.put, started: started, id: key)
+                    return first
+                }
+                throw error
             }
         }
         func event() -> Event {
@@ -750,29 +753,51 @@ public final class Eventbase: Sendable {
         // common case, cost the server no purge.
         replica.expectPut(eventID: eventID)
         var written = event()
+        var expectedID = eventID
         let ack: AppendAck
         do {
             do {
-                ack = try await appendAndWait(written, condition: serverCondition, deadline: deadline)
+                ack = try await appendAndWait(written, condition: condition, deadline: deadline)
             } catch let error as EventbaseError where error.code == .conflict && expectation != nil {
                 // The key's put subject ends with a put this replica has not applied yet, or one that
-                // was refused as it was applied (which the server cannot tell), or a repeatable write's
-                // first copy. Catch up and judge again; when the condition still holds (or the write may
-                // be a repeat), every replica checks it as it applies the put.
-                if !repeatable {
-                    try await settle(.latest)
-                    existing = store.meta(forKey: key)
+                // was refused as it was applied (which the server cannot tell), or a repeatable
+                // write's first copy. Catch up and judge again; when the condition still holds,
+                // every replica checks it as it applies the put.
+                try await settle(.latest)
+                existing = store.meta(forKey: key)
+                do {
                     try Self.check(expectation!, key: key, existing: existing)
-                    written = event()
+                } catch  where repeatable {
+                    _ = replica.takePut(eventID: eventID)
+                    if let first = try await firstWrite(of: key, eventID: eventID, revision: existing?.revision) {
+                        record(.put, started: started, id: key)
+                        return first
+                    }
+                    throw error
+                }
+                written = event()
+                if !repeatable {
+                    // A new id: a server may still hold the refused copy's id as in process.
+                    _ = replica.takePut(eventID: eventID)
+                    expectedID = EventIDs.next()
+                    written.eventID = expectedID
+                    replica.expectPut(eventID: expectedID)
                 }
                 ack = try await appendAndWait(written, condition: nil, deadline: deadline)
             }
         } catch {
-            _ = replica.takePut(eventID: eventID)
+            _ = replica.takePut(eventID: expectedID)
             throw error
         }
-        let applied = replica.takePut(eventID: eventID)
-        if applied?.rejected == true || (applied == nil && ack.duplicate && replica.wasRejected(ack.sequence)) {
+        let applied = replica.takePut(eventID: expectedID)
+        // A repeat of a conditional put whose first copy this replica cannot vouch for (refused as it
+        // was applied, or applied before this replica started): its outcome cannot be told.
+        let unvouched =
+            applied == nil && ack.duplicate && expectation != nil
+            && store.meta(forKey: key)?.revision != ack.sequence
+        if applied?.rejected == true || (applied == nil && ack.duplicate && replica.wasRejected(ack.sequence))
+            || unvouched
+        {
             record(.put, started: started, id: key)
             throw EventbaseError(
                 .conflict,
@@ -800,6 +825,23 @@ public final class Eventbase: Sendable {
             throw EventbaseError(.internalError, "A put folded to no record.")
         }
         return own
+    }
+
+    /// The record `key` holds when its current revision (`revision`) was written with `eventID`: the
+    /// outcome of the first attempt of a repeated write; `nil` otherwise.
+    private func firstWrite(of key: String, eventID: String, revision: UInt64?) async throws -> Record<JSONValue>? {
+        guard let revision, let record = store.record(forKey: key), record.meta.revision == revision else {
+            return nil
+        }
+        let entry = try? await withDeadline(
+            configuration.options.writeTimeout, clock: configuration.clock, "Reading entry \(revision)"
+        ) { [log] in
+            try await log.entry(atSequence: revision)
+        }
+        guard let found = entry ?? nil, case .event(let event) = found.payload, event.eventID == eventID else {
+            return nil
+        }
+        return record
     }
 
     /// Waits until this replica has applied `revision`, a revision that another instance's write
@@ -999,14 +1041,17 @@ public final class Eventbase: Sendable {
         if replica.appliedSequence < expectedRevision {
             try await catchUp(toRevision: expectedRevision, of: event.key, deadline: deadline)
         }
+        var attempt = event
         while true {
             let (position, existing) = replica.atPosition { ($0, store.meta(forKey: event.key)) }
             try Self.check(.revision(expectedRevision), key: event.key, existing: existing)
             do {
-                return try await appendAndWait(event, condition: .lastSequence(position), deadline: deadline)
+                return try await appendAndWait(attempt, condition: .lastSequence(position), deadline: deadline)
             } catch let error as EventbaseError where error.code == .conflict {
-                // Something was appended since: judge again once this replica has applied it.
+                // Something was appended since: judge again once this replica has applied it, and
+                // send under a new id (a server may still hold the refused copy's id as in process).
                 try await replica.waitUntilApplied(position + 1, deadline: deadline)
+                attempt.eventID = EventIDs.next()
             }
         }
     }
