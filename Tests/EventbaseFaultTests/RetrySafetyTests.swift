@@ -16,6 +16,7 @@ struct RetrySafetyTests {
                 let instance = try await Instance.open(url: proxy.url, stream: stream)
                 do {
                     let warm = try await instance.eventbase.put("warm", ["v": 0])
+                    let events = instance.transport!.connectionEvents()
                     // The publish reaches the server, which stores it; its acknowledgement never comes back.
                     proxy.mode = .blackholeToClient
                     do {
@@ -25,15 +26,21 @@ struct RetrySafetyTests {
                         #expect(error.code == .timeout || error.code == .unavailable, "the lost ack gave \(error)")
                     }
                     proxy.mode = .pass
-                    // The caller retries the unknown outcome with the same idempotency key until it is answered.
+                    // The lost connection is given up and made again; the caller then retries the unknown
+                    // outcome with the same idempotency key (after each reconnection, until it is answered).
                     let record = try await withDeadline(.seconds(30), clock: ContinuousClock(), "the retry") {
+                        var reconnections = events.makeAsyncIterator()
                         while true {
+                            guard let event = await reconnections.next() else {
+                                throw ScenarioFailure("the connection events ended")
+                            }
+                            guard case .reconnected = event else { continue }
                             do {
                                 return try await instance.eventbase.put("k", ["v": 1], idempotencyKey: "charge-7")
                             } catch let error as EventbaseError
                                 where error.code == .timeout || error.code == .unavailable
                             {
-                                try await Task.sleep(for: .milliseconds(50))
+                                continue
                             }
                         }
                     }
