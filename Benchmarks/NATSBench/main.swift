@@ -1,4 +1,4 @@
-// The NATS client's performance requirement (issue 3), on a real nats-server over loopback.
+// The NATS client's performance requirement, on a real nats-server over loopback.
 //
 //     swift run -c release NATSBench [--messages N] [--round-trips N] [--server URL] [--json FILE]
 //

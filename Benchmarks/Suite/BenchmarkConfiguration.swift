@@ -39,7 +39,7 @@ public struct BenchmarkConfiguration: Sendable {
     /// Direct gets timed for `get`'s reference (the round trip it is compared with).
     public var directGets = 2_000
 
-    /// The full suite at the sizes.
+    /// The full suite at its standard sizes.
     public init() {}
 
     /// Sizes for a run under two minutes (`eventbase bench --quick`).

@@ -30,7 +30,7 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     public var reference: String?
     /// That figure.
     public var referenceOpsPerSecond: Double?
-    /// The target for this benchmark, in words, or `nil` when it has none.
+    /// The project's target for this benchmark, in words, or `nil` when it has none.
     public var target: String?
     /// Whether the target was met in this run, or `nil` when there is none.
     public var targetMet: Bool?

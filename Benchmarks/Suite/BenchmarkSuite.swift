@@ -1,7 +1,7 @@
 import Eventbase
 import Foundation
 
-/// Eventbase's benchmark suite (issue 9): every hot path measured against a baseline in the same run on
+/// Eventbase's benchmark suite: every hot path measured against a baseline in the same run on
 /// the same server, reported as a ratio.
 ///
 /// ```swift
