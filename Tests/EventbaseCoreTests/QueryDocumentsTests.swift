@@ -7,7 +7,7 @@ import Testing
 /// decoding them one by one gives, in the same order.
 @Suite struct QueryDocumentsTests {
     @Test(arguments: [0, 1, 4_095, 4_096, 10_001] as [Int], [nil, ["name", "address.city"]] as [[String]?])
-    func documentsAreDecodedInOrderWhateverTheirNumber(count: Int, paths: [String]?) {
+    func documentsAreDecodedInOrderWhateverTheirNumber(count: Int, paths: [String]?) async {
         let meta = Meta(
             dateCreated: Date(timeIntervalSince1970: 1), dateModified: Date(timeIntervalSince1970: 2), changes: 1,
             revision: 1)
@@ -21,7 +21,7 @@ import Testing
                 ? .decoded(Record(key: "k\(index)", data: data, meta: meta))
                 : .packed(PackedRecord(data: data, meta: meta))
         }
-        let documents = QueryRunner.documents(of: records, projecting: paths)
+        let documents = await QueryRunner.documents(of: records, projecting: paths)
         let expected = records.map { QueryRunner.project($0.data, paths: paths) }
         #expect(documents == expected)
         if count > 0, paths != nil {

@@ -1150,7 +1150,7 @@ public final class Eventbase: Sendable {
                 QueryRunner.project($0.record.data, paths: options.project)
             }
         } else {
-            documents = try runner.unorderedDocuments(over: store, candidates: candidates(for: query))
+            documents = try await runner.unorderedDocuments(over: store, candidates: candidates(for: query))
         }
         record(.query, started: started, query: query.json, resultCount: documents.count)
         return documents

@@ -97,9 +97,9 @@ struct QueryRunner {
     let options: QueryOptions
 
     /// The matching documents, projected, when the options ask for no order (no sort, limit or
-    /// offset): no meta is decoded, and many documents are decoded on several threads.
-    func unorderedDocuments(over store: any StateStore, candidates: [(key: String, record: StoredRecord)]?) throws
-        -> [JSONValue]
+    /// offset): no meta is decoded, and many documents are decoded in parts by child tasks.
+    func unorderedDocuments(over store: any StateStore, candidates: [(key: String, record: StoredRecord)]?)
+        async throws -> [JSONValue]
     {
         if let candidates, case let parts = Self.parts(for: candidates.count), parts > 1 {
             // Many candidates (an index named them): each part matches and decodes its own range.
@@ -108,59 +108,61 @@ struct QueryRunner {
             // matches: decode each document once, whole, and match that. Otherwise match on the
             // fields the query reads, and decode only the matches.
             let decodeFirst = query.topLevelFields.count == 1
-            var results = [[JSONValue]](repeating: [], count: parts)
-            results.withUnsafeMutableBufferPointer { buffer in
-                nonisolated(unsafe) let base = buffer.baseAddress!
-                Self.inParts(parts, of: candidates.count) { part, range in
-                    var found: [JSONValue] = []
-                    found.reserveCapacity(range.count)
-                    for index in range {
-                        let record = candidates[index].record
-                        if decodeFirst {
-                            let document = record.data
-                            if query.matches(document) { found.append(Self.project(document, paths: options.project)) }
-                        } else if record.matches(query) {
-                            found.append(Self.project(record.data, paths: options.project))
-                        }
+            let (query, paths) = (self.query, options.project)
+            let results = await Self.inParts(parts, of: candidates.count) { _, range in
+                var found: [JSONValue] = []
+                found.reserveCapacity(range.count)
+                for index in range {
+                    let record = candidates[index].record
+                    if decodeFirst {
+                        let document = record.data
+                        if query.matches(document) { found.append(Self.project(document, paths: paths)) }
+                    } else if record.matches(query) {
+                        found.append(Self.project(record.data, paths: paths))
                     }
-                    base[part] = found
                 }
+                return found
             }
             return Array(results.joined())
         }
         var matched: [StoredRecord] = []
         if let candidates { matched.reserveCapacity(candidates.count) }
         try Self.forEachMatch(of: query, in: store, candidates: candidates) { _, record in matched.append(record) }
-        return Self.documents(of: matched, projecting: options.project)
+        return await Self.documents(of: matched, projecting: options.project)
     }
 
-    /// How many parts to decode `count` documents in: one a core (at most 8) from 4,096 documents,
-    /// each part at least 2,048.
+    /// How many parts to decode `count` documents in: from 4,096 documents, parts of at least 2,048,
+    /// at most 8 (the cooperative pool runs as many at once as it has threads).
     static func parts(for count: Int) -> Int {
-        count >= 4_096 ? min(ProcessInfo.processInfo.activeProcessorCount, 8, count / 2_048) : 1
+        count >= 4_096 ? min(8, count / 2_048) : 1
     }
 
-    /// Runs `body` on `parts` threads at once, each with its part of `0..<count` (consecutive ranges,
-    /// in order of `part`), and returns once all have.
-    static func inParts(_ parts: Int, of count: Int, _ body: @Sendable (_ part: Int, _ range: Range<Int>) -> Void) {
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            body(part, (count * part / parts)..<(count * (part + 1) / parts))
+    /// Runs `body` in `parts` child tasks, each with its part of `0..<count` (consecutive ranges, in
+    /// order of `part`), and returns their results in that order. No thread is started or blocked:
+    /// the parts run on the cooperative pool, and the caller suspends until all have.
+    static func inParts<Part: Sendable>(
+        _ parts: Int, of count: Int, _ body: @escaping @Sendable (_ part: Int, _ range: Range<Int>) -> Part
+    ) async -> [Part] {
+        await withTaskGroup(of: (Int, Part).self) { group in
+            for part in 0..<parts {
+                let range = (count * part / parts)..<(count * (part + 1) / parts)
+                group.addTask { (part, body(part, range)) }
+            }
+            var results = [Part?](repeating: nil, count: parts)
+            for await (part, result) in group { results[part] = result }
+            return results.map { $0! }
         }
     }
 
-    /// Decodes (and projects) `records`, in order; on several threads when there are many.
-    static func documents(of records: [StoredRecord], projecting paths: [String]?) -> [JSONValue] {
+    /// Decodes (and projects) `records`, in order; in parts by child tasks when there are many.
+    static func documents(of records: [StoredRecord], projecting paths: [String]?) async -> [JSONValue] {
         let count = records.count
         let parts = Self.parts(for: count)
         guard parts > 1 else { return records.map { project($0.data, paths: paths) } }
-        return [JSONValue](unsafeUninitializedCapacity: count) { buffer, initialized in
-            // Each part writes its own range of the buffer; `concurrentPerform` returns once all have.
-            nonisolated(unsafe) let base = buffer.baseAddress!
-            inParts(parts, of: count) { _, range in
-                for index in range { (base + index).initialize(to: project(records[index].data, paths: paths)) }
-            }
-            initialized = count
+        let decoded = await inParts(parts, of: count) { _, range in
+            range.map { project(records[$0].data, paths: paths) }
         }
+        return Array(decoded.joined())
     }
 
     /// Matching records, ordered and paged by the options (projection is applied by the caller).
