@@ -31,8 +31,9 @@ public final class FaultyEventLog: EventLog {
         var appendWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var purgeCalls: [(key: String, before: UInt64)] = []
         var purgeWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
-        var markerCalls = 0
-        var markerWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var markerCalls: [MarkerCall] = []
+        var markerWaiters: [(ready: @Sendable ([MarkerCall]) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+            []
     }
 
     private let base: any EventLog
@@ -75,24 +76,42 @@ public final class FaultyEventLog: EventLog {
         }
     }
 
+    /// A finished (returned or thrown) call that removes delete markers.
+    public enum MarkerCall: Sendable, Equatable {
+        /// `purgeDeletes(of:before:)` for the key.
+        case purgeDeletes(String)
+        /// `compactDeleted(_:at:)` for the key.
+        case compactDeleted(String)
+    }
+
     /// Returns once `purgeDeletes(of:before:)` and `compactDeleted(_:at:)` have finished (returned or
     /// thrown) at least `count` times in all.
     public func waitForMarkerCalls(_ count: Int) async {
+        await waitForMarkerCalls { $0.count >= count }
+    }
+
+    /// Returns once every call in `calls` has finished (in any order, among any others).
+    public func waitForMarkerCalls(including calls: [MarkerCall]) async {
+        await waitForMarkerCalls { finished in calls.allSatisfy { finished.contains($0) } }
+    }
+
+    private func waitForMarkerCalls(where ready: @escaping @Sendable ([MarkerCall]) -> Bool) async {
         await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Bool in
-                if state.markerCalls >= count { return true }
-                state.markerWaiters.append((count, continuation))
+            let done = state.withLock { state -> Bool in
+                if ready(state.markerCalls) { return true }
+                state.markerWaiters.append((ready, continuation))
                 return false
             }
-            if ready { continuation.resume() }
+            if done { continuation.resume() }
         }
     }
 
-    private func markerCallFinished() {
+    private func markerCallFinished(_ call: MarkerCall) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.markerCalls += 1
-            let ready = state.markerWaiters.filter { $0.count <= state.markerCalls }.map(\.continuation)
-            state.markerWaiters.removeAll { $0.count <= state.markerCalls }
+            state.markerCalls.append(call)
+            let calls = state.markerCalls
+            let ready = state.markerWaiters.filter { $0.ready(calls) }.map(\.continuation)
+            state.markerWaiters.removeAll { $0.ready(calls) }
             return ready
         }
         for continuation in ready { continuation.resume() }
@@ -201,7 +220,7 @@ public final class FaultyEventLog: EventLog {
 
     /// Purges delete markers as the base log does; `failPurges` makes it throw too.
     public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int {
-        defer { markerCallFinished() }
+        defer { markerCallFinished(.purgeDeletes(key)) }
         if case .failPurges(let code)? = state.withLock({ $0.fault }) {
             throw EventbaseError(code, "Injected purge failure.")
         }
@@ -210,7 +229,7 @@ public final class FaultyEventLog: EventLog {
 
     /// Compacts a delete marker as the base log does; `failPurges` makes it throw too.
     public func compactDeleted(_ key: String, at sequence: UInt64) async throws -> Int {
-        defer { markerCallFinished() }
+        defer { markerCallFinished(.compactDeleted(key)) }
         if case .failPurges(let code)? = state.withLock({ $0.fault }) {
             throw EventbaseError(code, "Injected purge failure.")
         }
