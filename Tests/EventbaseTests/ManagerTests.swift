@@ -212,4 +212,38 @@ import Testing
         }
         await manager.closeAll()
     }
+
+    @Test func closeAllWaitsForAnOpenInFlightAndClosesWhatItOpened() async throws {
+        let clock = ManualClock()
+        let server = InMemoryLogServer()
+        // The stream holds an event, so opening waits for the replica to apply it: while delivery
+        // is stalled, the open is in flight.
+        let writer = EventbaseBuilder(streamName: "users", clock: clock, now: clock.nowProvider).inMemory(
+            server: server)
+        let first = try await writer.build()
+        _ = try await first.put("k", ["v": 1])
+        await first.close()
+        let log = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "users", server: server))
+        log.inject(.stallDelivery)
+        let (factoryCalled, called) = AsyncStream<Void>.makeStream()
+        let manager = EventbaseManager(
+            keepAlive: .seconds(60), cleanupInterval: .seconds(10), clock: clock, now: clock.nowProvider
+        ) { name in
+            called.yield()
+            return EventbaseBuilder(streamName: name, clock: clock, now: clock.nowProvider).eventLog(log)
+                .stateStore(InMemoryStateStore())
+        }
+        let opening = Task { try await manager.stream("users") }
+        var calls = factoryCalled.makeAsyncIterator()
+        _ = await calls.next()
+        let closing = Task { await manager.closeAll() }
+        log.heal()
+        await closing.value
+        // By the time closeAll() returns, the instance the open made has been closed again.
+        await #expect(throws: EventbaseError.self) {
+            _ = try await log.append(Event(kind: .put, key: "x", data: ["v": 1], timestamp: 0), condition: nil)
+        }
+        await #expect(throws: EventbaseError.self) { try await opening.value }
+        #expect(manager.openStreams.isEmpty)
+    }
 }

@@ -42,6 +42,10 @@ public final class EventbaseManager: Sendable {
         var nextListener = 0
         var closed = false
         var sweeper: Task<Void, Never>?
+        /// Opens between their slot becoming `.opening` and their instance being open or closed.
+        var opensInFlight = 0
+        /// ``closeAll()`` calls waiting for `opensInFlight` to reach 0.
+        var openDrainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// How long an instance may be idle (with no subscriptions) before it is closed.
@@ -165,6 +169,7 @@ public final class EventbaseManager: Sendable {
                     return .waitForClose
                 case nil:
                     state.slots[name] = .opening([])
+                    state.opensInFlight += 1
                     return .open
                 }
             }
@@ -186,7 +191,8 @@ public final class EventbaseManager: Sendable {
                     ])
                 await failed.close()
                 emit(.closed(name))
-                finishClosing(name, reopen: true)
+                // closeAll() may have run meanwhile: then nothing is opened again.
+                guard finishClosing(name, reopen: true) else { throw EventbaseError.closed("This EventbaseManager") }
                 return try await open(name)
             case .open:
                 return try await open(name)
@@ -227,19 +233,25 @@ public final class EventbaseManager: Sendable {
         }
     }
 
-    /// Ends the closing of `name`: its slot becomes `.opening` (when the caller reopens it) or
-    /// empty, and whoever waited for the close goes on.
-    private func finishClosing(_ name: String, reopen: Bool) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard case .closing(let waiters)? = state.slots[name] else { return [] }
-            state.slots[name] = reopen && !state.closed ? .opening([]) : nil
-            return waiters
+    /// Ends the closing of `name`: its slot becomes `.opening` (when the caller reopens it and the
+    /// manager is not closed) or empty, and whoever waited for the close goes on.
+    /// - Returns: Whether the slot became `.opening` (the caller must then call ``open(_:)``).
+    @discardableResult
+    private func finishClosing(_ name: String, reopen: Bool) -> Bool {
+        let (waiters, reopened) = state.withLock { state -> ([CheckedContinuation<Void, Never>], Bool) in
+            guard case .closing(let waiters)? = state.slots[name] else { return ([], false) }
+            let reopened = reopen && !state.closed
+            state.slots[name] = reopened ? .opening([]) : nil
+            if reopened { state.opensInFlight += 1 }
+            return (waiters, reopened)
         }
         for waiter in waiters { waiter.resume() }
+        return reopened
     }
 
-    /// Opens `name`, whose slot the caller has set to `.opening`.
+    /// Opens `name`, whose slot the caller has set to `.opening` (counting it in `opensInFlight`).
     private func open(_ name: String) async throws -> Eventbase {
+        defer { openFinished() }
         let result: Result<Eventbase, any Error>
         do {
             var builder = try factory(name)
@@ -278,6 +290,30 @@ public final class EventbaseManager: Sendable {
         }
     }
 
+    /// Counts an open as finished (its instance is open, or closed again) and wakes ``closeAll()``
+    /// once none is left.
+    private func openFinished() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.opensInFlight -= 1
+            guard state.opensInFlight == 0 else { return [] }
+            defer { state.openDrainWaiters.removeAll() }
+            return state.openDrainWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once no open is in flight. Call after setting `closed`: no new one starts then.
+    private func opensDrained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                guard state.opensInFlight > 0 else { return true }
+                state.openDrainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
     /// Closes every instance idle for at least `keepAlive` with no subscriptions, and every failed
     /// one, gracefully (writes in flight finish first). The manager runs this every
     /// `cleanupInterval`; call it yourself to sweep now.
@@ -304,7 +340,9 @@ public final class EventbaseManager: Sendable {
         }
     }
 
-    /// Closes every instance and stops the sweep. Later ``stream(_:)`` calls throw `.closed`.
+    /// Closes every instance and stops the sweep. An instance still opening is closed as soon as it
+    /// has opened (its callers get `.closed`), and one being closed finishes closing, before this
+    /// returns. Later ``stream(_:)`` calls throw `.closed`.
     public func closeAll() async {
         await closeAll(gracefully: false)
     }
@@ -339,8 +377,10 @@ public final class EventbaseManager: Sendable {
         }
         sweeper?.cancel()
         await sweeper?.value
-        // Instances a sweep or a replacement is closing finish closing before this returns.
+        // Instances a sweep or a replacement is closing finish closing before this returns, and so
+        // do opens in flight (each closes the instance it opened, the manager being closed).
         for name in closing { await waitForClosing(name) }
+        await opensDrained()
         if gracefully {
             // Stop accepting writes everywhere at once, then wait for each instance.
             await withTaskGroup(of: Void.self) { group in
