@@ -21,6 +21,11 @@ public final class FaultyEventLog: EventLog {
         case failPurges(EventbaseError.Code)
         /// Purges wait until healed (as when the server is slow to answer them), then run.
         case holdPurges
+        /// As when the connection to the server is lost and the log's readers resume once it is
+        /// back: what readers would deliver meanwhile is lost, and once healed they read again from
+        /// where they were (what was purged meanwhile is skipped). ``latestSequence()`` and
+        /// ``state()`` fail with `.unavailable` until healed.
+        case disconnect
     }
 
     private struct State {
@@ -32,6 +37,7 @@ public final class FaultyEventLog: EventLog {
         var purgeCalls: [(key: String, before: UInt64)] = []
         var purgeWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var markerCalls: [MarkerCall] = []
+        var reconnectWaiters: [CheckedContinuation<Void, Never>] = []
         var markerWaiters: [(ready: @Sendable ([MarkerCall]) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
             []
     }
@@ -122,14 +128,38 @@ public final class FaultyEventLog: EventLog {
         state.withLock { $0.fault = fault }
     }
 
+    private func failIfDisconnected() throws {
+        if case .disconnect? = state.withLock({ $0.fault }) {
+            throw EventbaseError(.unavailable, "Injected disconnection.")
+        }
+    }
+
+    /// Whether disconnected: then returns once healed (or closed).
+    private func waitIfDisconnected() async -> Bool {
+        guard case .disconnect? = state.withLock({ $0.fault }) else { return false }
+        await withCheckedContinuation { (reconnected: CheckedContinuation<Void, Never>) in
+            let waiting = state.withLock { state -> Bool in
+                guard case .disconnect? = state.fault else { return false }
+                state.reconnectWaiters.append(reconnected)
+                return true
+            }
+            if !waiting { reconnected.resume() }
+        }
+        return true
+    }
+
     /// Removes the fault and releases stalled readers (they then deliver what they held).
     public func heal() {
-        let stalled = state.withLock { state in
+        let (stalled, reconnected) = state.withLock { state in
             state.fault = nil
-            defer { state.stalled.removeAll() }
-            return Array(state.stalled.values)
+            defer {
+                state.stalled.removeAll()
+                state.reconnectWaiters.removeAll()
+            }
+            return (Array(state.stalled.values), state.reconnectWaiters)
         }
         for continuation in stalled { continuation.resume() }
+        for continuation in reconnected { continuation.resume() }
     }
 
     /// Waits while delivery is stalled (or, with `purges`, while purges are held).
@@ -161,7 +191,10 @@ public final class FaultyEventLog: EventLog {
 
     public func open() async throws -> LogState { try await base.open() }
 
-    public func state() async throws -> LogState { try await base.state() }
+    public func state() async throws -> LogState {
+        try failIfDisconnected()
+        return try await base.state()
+    }
 
     public func append(_ event: Event, condition: AppendCondition?) async throws -> AppendAck {
         let (fault, ready) = state.withLock { state in
@@ -183,13 +216,19 @@ public final class FaultyEventLog: EventLog {
     }
 
     public func entries(from sequence: UInt64) -> LogEntries {
-        let base = self.base.entries(from: sequence)
         let (stream, continuation) = AsyncThrowingStream<LogBatch, any Error>.makeStream()
         let relay = Task { [self] in
+            var next = sequence
             do {
-                for try await batch in base {
-                    try await waitWhileStalled()
-                    continuation.yield(batch)
+                reading: while true {
+                    for try await batch in base.entries(from: next) {
+                        // Lost with the connection: read again from where the reader was.
+                        if await waitIfDisconnected() { continue reading }
+                        try await waitWhileStalled()
+                        continuation.yield(batch)
+                        next = batch.position + 1
+                    }
+                    break
                 }
                 continuation.finish()
             } catch {
@@ -216,7 +255,10 @@ public final class FaultyEventLog: EventLog {
         return try await base.purgePuts(of: key, before: sequence)
     }
 
-    public func latestSequence() async throws -> UInt64 { try await base.latestSequence() }
+    public func latestSequence() async throws -> UInt64 {
+        try failIfDisconnected()
+        return try await base.latestSequence()
+    }
 
     /// Purges delete markers as the base log does; `failPurges` makes it throw too.
     public func purgeDeletes(of key: String, before sequence: UInt64) async throws -> Int {

@@ -100,4 +100,31 @@ import Testing
         await offline.close()
         await writer.close()
     }
+
+    @Test func aRunningReplicaCutOffForLongerThanTheRetentionRebuildsAndConverges() async throws {
+        let clock = ManualClock()
+        let server = InMemoryLogServer(now: clock.nowProvider)
+        let writerLog = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "cut", server: server))
+        let followerLog = FaultyEventLog(wrapping: InMemoryEventLog(streamName: "cut", server: server))
+        let writer = try await open(writerLog, clock: clock)
+        let follower = try await open(followerLog, clock: clock)
+        let stay = try await writer.put("stay", ["v": 1])
+        _ = try await writer.put("gone", ["v": 1])
+        #expect(try await follower.get("stay", consistency: .atLeast(stay.meta.revision)) != nil)
+        // The follower loses its connection. Meanwhile the key is deleted, its marker compacted
+        // once the retention has passed, and another key written.
+        followerLog.inject(.disconnect)
+        _ = try await writer.delete("gone")
+        clock.advance(by: .seconds(61))
+        await writerLog.waitForMarkerCalls(including: [.compactDeleted("gone")])
+        let later = try await writer.put("later", ["v": 2])
+        // Back: the follower's reader resumes past the compacted delete, and the follower, which has
+        // not known it was caught up for longer than the retention, rebuilds instead of applying.
+        followerLog.heal()
+        #expect(try await follower.get("later", consistency: .atLeast(later.meta.revision)) != nil)
+        #expect(try await follower.get("gone") == nil)
+        #expect(try await follower.keys() == ["later", "stay"])
+        await follower.close()
+        await writer.close()
+    }
 }

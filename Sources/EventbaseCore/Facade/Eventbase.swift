@@ -73,6 +73,8 @@ public final class Eventbase: Sendable {
     private let compactions: BoundedQueue<MarkerCompaction>
     private let lifecycle: Mutex<Lifecycle>
     private let elapsed: ElapsedClock
+    /// When the replica last knew it was caught up: past the marker retention, it rebuilds.
+    private let freshness: ReplicaFreshness
     /// The reader of a ``PollableEventLog`` while the follow loop polls it, for writers to apply
     /// their own appends with.
     private let poller = Mutex<(any LogPoller)?>(nil)
@@ -94,6 +96,8 @@ public final class Eventbase: Sendable {
         self.compactions = BoundedQueue(capacity: configuration.options.purgeBufferSize)
         self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
         self.elapsed = ElapsedClock(configuration.clock)
+        self.freshness = ReplicaFreshness(
+            retention: configuration.options.deleteMarkerRetention, caughtUpAt: elapsed.now())
     }
 
     // MARK: Opening
@@ -132,7 +136,7 @@ public final class Eventbase: Sendable {
                     ])
             }
             try configuration.stateStore.reset(identity: logState.identity)
-        } else if outlivesMarkerRetention(configuration, checkpoint, logState) {
+        } else if await outlivesMarkerRetention(configuration, checkpoint, logState) {
             try configuration.stateStore.reset(identity: logState.identity)
         }
         reserveForReplay(configuration, logState)
@@ -162,19 +166,28 @@ public final class Eventbase: Sendable {
         return eventbase
     }
 
-    /// Whether the replica's checkpoint is older than the delete marker retention while the log has
-    /// moved on: delete markers may have been removed from the stream meanwhile, and the replica
-    /// would keep records whose deletes it never sees (it must rebuild).
+    /// Whether the replica's checkpoint is older than the delete marker retention (nine tenths of
+    /// it, a margin for clocks that differ) while the log has moved on: delete markers may have been
+    /// removed from the stream meanwhile, and the replica would keep records whose deletes it never
+    /// sees (it must rebuild). A checkpoint that does not say how old it is (a store that keeps no
+    /// time) is dated by the log's entry at its sequence; one the log no longer holds is taken as too old.
     private static func outlivesMarkerRetention(
         _ configuration: Configuration, _ checkpoint: StoreCheckpoint, _ logState: LogState
-    ) -> Bool {
-        guard let retention = configuration.options.deleteMarkerRetention, let time = checkpoint.lastAppliedTime,
-            checkpoint.lastAppliedSequence < logState.lastSequence,
-            configuration.now().timeIntervalSince(time) > retention.timeInterval
+    ) async -> Bool {
+        guard let retention = configuration.options.deleteMarkerRetention, checkpoint.lastAppliedSequence > 0,
+            checkpoint.lastAppliedSequence < logState.lastSequence
         else { return false }
+        var time = checkpoint.lastAppliedTime
+        if time == nil {
+            time = try? await configuration.eventLog.entry(atSequence: checkpoint.lastAppliedSequence)?.time
+        }
+        if let time, configuration.now().timeIntervalSince(time) <= retention.timeInterval * 0.9 { return false }
         configuration.logger.warning(
             "The local replica is older than the delete marker retention; rebuilding it from the log",
-            metadata: ["checkpoint": "\(checkpoint.lastAppliedSequence)", "checkpointTime": "\(time)"])
+            metadata: [
+                "checkpoint": "\(checkpoint.lastAppliedSequence)",
+                "checkpointTime": "\(time.map { "\($0)" } ?? "unknown")",
+            ])
         return true
     }
 
@@ -208,6 +221,8 @@ public final class Eventbase: Sendable {
             timers.addTask { await self.expireDeadlines() }
             // Delete markers wait for their retention on the clock; pending ones are dropped on close.
             timers.addTask { await self.compactMarkers() }
+            // Probes of the log's end, which tell the replica it is fresh (see `ReplicaFreshness`).
+            timers.addTask { await self.probeFreshness() }
             // Companions (such as a metrics poller) run until the instance closes; they are
             // cancelled with the deadline loop.
             for companion in self.configuration.companions {
@@ -253,6 +268,9 @@ public final class Eventbase: Sendable {
                     delay = configuration.options.retryDelay
                 } else {
                     for try await batch in log.entries(from: replica.appliedSequence + 1) {
+                        if freshness.mustResync(before: batch, applied: replica.appliedSequence, now: elapsed.now()) {
+                            throw ResyncNeeded()
+                        }
                         let skipped = try replica.apply(batch)
                         if !skipped.isEmpty { recordSkipped(skipped) }
                         delay = configuration.options.retryDelay
@@ -260,6 +278,10 @@ public final class Eventbase: Sendable {
                 }
                 if Task.isCancelled || replica.failure != nil { return }
                 throw EventbaseError(.unavailable, "The log stopped delivering entries.")
+            } catch is ResyncNeeded {
+                if Task.isCancelled || replica.failure != nil { return }
+                resync()
+                delay = configuration.options.retryDelay
             } catch {
                 if Task.isCancelled || replica.failure != nil { return }
                 let failure = error as? EventbaseError
@@ -316,8 +338,13 @@ public final class Eventbase: Sendable {
     /// handlers do not hold up the next task that applies.
     private func applyPolled(_ reader: any LogPoller) throws -> Bool {
         while true {
+            // A refused batch is gone from the reader: nothing more is applied before the rebuild.
+            if freshness.resyncNeeded { throw ResyncNeeded() }
             switch try reader.poll() {
             case .batch(let batch, let caughtUp):
+                if freshness.mustResync(before: batch, applied: replica.appliedSequence, now: elapsed.now()) {
+                    throw ResyncNeeded()
+                }
                 let skipped = try replica.apply(batch, delivering: false)
                 if !skipped.isEmpty { recordSkipped(skipped) }
                 if caughtUp { return false }
@@ -326,6 +353,39 @@ public final class Eventbase: Sendable {
             case .finished:
                 return true
             }
+        }
+    }
+
+    /// Empties the replica to read the log again from its first entry, when it may have missed
+    /// compacted delete markers (see ``ReplicaFreshness``). Writes waiting for the replica keep
+    /// waiting: their events are applied again on the way.
+    private func resync() {
+        logger.warning(
+            "The replica did not know it was caught up for longer than the delete marker retention and may have missed deletes; rebuilding it from the log",
+            metadata: ["applied": "\(replica.appliedSequence)"])
+        do {
+            try replica.rebuild(
+                identity: streamIdentity.withLock { $0 }, time: configuration.now(), keepingWaiters: true)
+        } catch {
+            logger.error("Rebuilding the replica failed", metadata: ["error": "\(error)"])
+        }
+        freshness.resynced(at: elapsed.now())
+    }
+
+    /// Probes the log's last sequence every ``ReplicaFreshness/probePeriod``, so that a replica that
+    /// keeps up is known to be fresh. Ends when markers are kept, or when the instance closes.
+    private func probeFreshness() async {
+        guard let period = freshness.probePeriod else { return }
+        while !Task.isCancelled {
+            do {
+                try await configuration.clock.sleep(for: period)
+            } catch {
+                return
+            }
+            let started = elapsed.now()
+            // A probe that fails (the server is down) leaves the replica's freshness as it was.
+            guard let target = try? await log.latestSequence() else { continue }
+            freshness.probed(target: target, started: started, applied: replica.appliedSequence)
         }
     }
 

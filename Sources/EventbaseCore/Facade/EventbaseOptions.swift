@@ -34,7 +34,9 @@ public struct EventbaseOptions: Sendable {
     /// key's last event, before the instance that wrote the delete removes it (with
     /// ``Retention/latestPut``); a later write of the key removes it at once. A replica whose newest
     /// applied entry is older than this when it opens rebuilds from the stream, since deletes it never
-    /// saw may be gone. `nil` keeps markers. Default 30 minutes, as NATS KV.
+    /// saw may be gone, and so does a running replica that has not known it was caught up for as long
+    /// (it probes the stream's last sequence every quarter of this, at most every minute). `nil` keeps
+    /// markers. Default 30 minutes, as NATS KV.
     public var deleteMarkerRetention: Duration? {
         get { markers.retention }
         set { markers = MarkerOptions(retention: newValue) }

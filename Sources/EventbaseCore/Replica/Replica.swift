@@ -455,11 +455,12 @@ final class Replica: Sendable {
         }
     }
 
-    /// Empties the replica for a stream that was deleted and created again: every record leaves
-    /// (subscribers are told, as for a delete of each key), writes still waiting fail with
-    /// `.streamDeleted` (they went to the old stream), and applying starts again after sequence 0.
+    /// Empties the replica to read the log again: every record leaves (subscribers are told, as for
+    /// a delete of each key), and applying starts again after sequence 0. Writes still waiting fail
+    /// with `.streamDeleted` (for a stream deleted and created again: they went to the old stream),
+    /// or, with `keepingWaiters`, keep waiting for their sequence to be applied again.
     /// - Throws: what the store throws when it resets; the replica then fails.
-    func rebuild(identity: StreamIdentity, time: Date) throws {
+    func rebuild(identity: StreamIdentity, time: Date, keepingWaiters: Bool = false) throws {
         var deliveries = Deliveries()
         var released: [CheckedContinuation<Void, any Error>] = []
         var queued = false
@@ -495,7 +496,7 @@ final class Replica: Sendable {
             state.conditions = ConditionState(floor: 1)
             released = writes.withLock { writes in
                 writes.applied = 0
-                return writes.takeAll()
+                return keepingWaiters ? [] : writes.takeAll()
             }
             queued = queue(deliveries)
             return .success(())
