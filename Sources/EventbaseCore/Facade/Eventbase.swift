@@ -85,7 +85,10 @@ public final class Eventbase: Sendable {
     private var log: any EventLog { configuration.eventLog }
     private var store: any StateStore { configuration.stateStore }
 
-    private init(configuration: Configuration, replica: Replica, identity: StreamIdentity) {
+    // `identity` is taken `consuming`: moved into its `Mutex`, it needs no copy. Borrowed, a
+    // release build of Swift 6.3.1 moved it without retaining its stream name (a crash when the
+    // instance was freed, with some layouts of `Configuration`).
+    private init(configuration: Configuration, replica: Replica, identity: consuming StreamIdentity) {
         self.streamIdentity = Mutex(identity)
         self.streamName = configuration.streamName
         self.instanceID = configuration.instanceID

@@ -37,19 +37,7 @@ public struct EventbaseOptions: Sendable {
     /// saw may be gone, and so does a running replica that has not known it was caught up for as long
     /// (it probes the stream's last sequence every quarter of this, at most every minute). `nil` keeps
     /// markers. Default 30 minutes, as NATS KV.
-    public var deleteMarkerRetention: Duration? {
-        get { markers.retention }
-        set { markers = MarkerOptions(retention: newValue) }
-    }
-    /// Kept in a box of its own: with one more inline `Duration?`, a release build of Swift 6.3.1
-    /// miscompiled code handling these options so that an instance's stream name was over-released
-    /// (a crash when the instance was freed).
-    private var markers = MarkerOptions(retention: .seconds(1800))
-
-    private final class MarkerOptions: Sendable {
-        let retention: Duration?
-        init(retention: Duration?) { self.retention = retention }
-    }
+    public var deleteMarkerRetention: Duration? = .seconds(1800)
 
     /// Creates the default options.
     public init() {}

@@ -4,7 +4,7 @@ public import Foundation
 ///
 /// Every replica computes the same meta for the same log, including a replica that replays from
 /// scratch after older events were purged: each write carries the change count and creation date
-/// its writer assigned, so the surviving event is enough (see docs/adr/0002-meta-on-every-replica.md).
+/// its writer assigned, so the surviving event is enough (see docs/adr/0001-writer-assigned-meta.md).
 public struct Meta: Sendable, Hashable {
     /// When the record was first written (after its last delete): the log's timestamp of that write.
     public var dateCreated: Date
