@@ -37,26 +37,6 @@ public final class Eventbase: Sendable {
         var draining = false
         var inFlightWrites = 0
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
-        /// Set when the purge loop has ended (its queue finished and drained).
-        var purgesDone = false
-        var purgeWaiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    /// A key whose older puts (and, with `markers`, delete markers) should be purged below a sequence.
-    private struct PurgeRequest: Sendable {
-        let key: String
-        let before: UInt64
-        /// Whether this replica saw a delete of the key: only then can a marker be left to purge (a
-        /// purge that matches nothing is not free, and on nats-server 2.9 it moves consumers on).
-        var markers = false
-    }
-
-    /// A delete marker to remove once its retention has passed, if it is still the key's last event.
-    private struct MarkerCompaction: Sendable {
-        let key: String
-        let sequence: UInt64
-        /// When it is due, on the instance's elapsed clock.
-        let due: Duration
     }
 
     /// The stream this instance follows.
@@ -66,41 +46,39 @@ public final class Eventbase: Sendable {
     public let instanceID: String
     let configuration: Configuration
     let replica: Replica
-    /// The stream the replica follows; a new one after the stream was deleted and created again.
-    private let streamIdentity: Mutex<StreamIdentity>
-    private let stats: BoundedQueue<Stat>
-    private let purges: BoundedQueue<PurgeRequest>
-    private let compactions: BoundedQueue<MarkerCompaction>
     private let lifecycle: Mutex<Lifecycle>
     private let elapsed: ElapsedClock
-    /// When the replica last knew it was caught up: past the marker retention, it rebuilds.
-    private let freshness: ReplicaFreshness
-    /// The reader of a ``PollableEventLog`` while the follow loop polls it, for writers to apply
-    /// their own appends with.
-    private let poller = Mutex<(any LogPoller)?>(nil)
-    /// Held while a batch is taken from ``poller`` and applied, so batches are applied in order
-    /// whichever task takes them.
-    private let applying = Mutex<Void>(())
+    /// Stats of operations, for the stats sink.
+    private let stats: StatsRecorder
+    /// Follows the log into the replica.
+    private let follower: LogFollower
+    /// Purges and marker compactions in the background.
+    private let maintenance: LogMaintenance
     private var logger: Logger { configuration.logger }
     private var log: any EventLog { configuration.eventLog }
     private var store: any StateStore { configuration.stateStore }
 
-    // `identity` is taken `consuming`: moved into its `Mutex`, it needs no copy. Borrowed, a
-    // release build of Swift 6.3.1 moved it without retaining its stream name (a crash when the
-    // instance was freed, with some layouts of `Configuration`).
     private init(configuration: Configuration, replica: Replica, identity: consuming StreamIdentity) {
-        self.streamIdentity = Mutex(identity)
         self.streamName = configuration.streamName
         self.instanceID = configuration.instanceID
         self.configuration = configuration
         self.replica = replica
-        self.stats = BoundedQueue(capacity: configuration.options.statsBufferSize)
-        self.purges = BoundedQueue(capacity: configuration.options.purgeBufferSize)
-        self.compactions = BoundedQueue(capacity: configuration.options.purgeBufferSize)
         self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
-        self.elapsed = ElapsedClock(configuration.clock)
-        self.freshness = ReplicaFreshness(
-            retention: configuration.options.deleteMarkerRetention, caughtUpAt: elapsed.now())
+        let elapsed = ElapsedClock(configuration.clock)
+        self.elapsed = elapsed
+        let stats = StatsRecorder(
+            sink: configuration.statsSink, capacity: configuration.options.statsBufferSize,
+            timeout: configuration.options.statsTimeout, clock: configuration.clock, now: configuration.now,
+            logger: configuration.logger)
+        self.stats = stats
+        self.follower = LogFollower(
+            log: configuration.eventLog, replica: replica, identity: identity, stats: stats,
+            options: configuration.options, clock: configuration.clock, elapsed: elapsed, now: configuration.now,
+            logger: configuration.logger)
+        self.maintenance = LogMaintenance(
+            log: configuration.eventLog, store: configuration.stateStore, replica: replica,
+            capacity: configuration.options.purgeBufferSize, clock: configuration.clock, elapsed: elapsed,
+            logger: configuration.logger)
     }
 
     // MARK: Opening
@@ -221,300 +199,22 @@ public final class Eventbase: Sendable {
     private func run() async {
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
-            timers.addTask { await self.expireDeadlines() }
+            timers.addTask { await self.follower.expireDeadlines(streamName: self.streamName) }
             // Delete markers wait for their retention on the clock; pending ones are dropped on close.
-            timers.addTask { await self.compactMarkers() }
+            timers.addTask { await self.maintenance.runCompactions() }
             // Probes of the log's end, which tell the replica it is fresh (see `ReplicaFreshness`).
-            timers.addTask { await self.probeFreshness() }
+            timers.addTask { await self.follower.probeFreshness() }
             // Companions (such as a metrics poller) run until the instance closes; they are
             // cancelled with the deadline loop.
             for companion in self.configuration.companions {
                 timers.addTask { await companion(self) }
             }
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.follow() }
-                group.addTask { await self.drainStats() }
-                group.addTask { await self.drainPurges() }
+                group.addTask { await self.follower.run() }
+                group.addTask { await self.stats.run() }
+                group.addTask { await self.maintenance.runPurges() }
             }
             timers.cancelAll()
-        }
-    }
-
-    /// Fails writes still waiting for the replica after ``EventbaseOptions/writeTimeout``. One loop
-    /// serves every write (a timer per write would cost more than the write).
-    private func expireDeadlines() async {
-        let message =
-            "A write to stream \(streamName) was not applied within \(configuration.options.writeTimeout); it may or may not have been stored: retry only with an idempotency key, which makes a repeat safe."
-        while replica.failure == nil {
-            guard let deadline = replica.nextDeadline else {
-                guard await replica.deadlineAdded.next() != nil else { return }
-                continue
-            }
-            let wait = deadline - elapsed.now()
-            if wait > .zero {
-                do {
-                    try await configuration.clock.sleep(for: wait)
-                } catch {
-                    return
-                }
-            }
-            replica.expireWaiters(now: elapsed.now(), message: message)
-        }
-    }
-
-    private func follow() async {
-        var delay = configuration.options.retryDelay
-        while !Task.isCancelled {
-            do {
-                if let pollable = log as? any PollableEventLog {
-                    try await followPolling(pollable.poller(from: replica.appliedSequence + 1))
-                    delay = configuration.options.retryDelay
-                } else {
-                    for try await batch in log.entries(from: replica.appliedSequence + 1) {
-                        if freshness.mustResync(before: batch, applied: replica.appliedSequence, now: elapsed.now()) {
-                            throw ResyncNeeded()
-                        }
-                        let skipped = try replica.apply(batch)
-                        if !skipped.isEmpty { recordSkipped(skipped) }
-                        delay = configuration.options.retryDelay
-                    }
-                }
-                if Task.isCancelled || replica.failure != nil { return }
-                throw EventbaseError(.unavailable, "The log stopped delivering entries.")
-            } catch is ResyncNeeded {
-                if Task.isCancelled || replica.failure != nil { return }
-                resync()
-                delay = configuration.options.retryDelay
-            } catch {
-                if Task.isCancelled || replica.failure != nil { return }
-                let failure = error as? EventbaseError
-                if failure?.code == .streamDeleted, await rebuildIfRecreated() {
-                    delay = configuration.options.retryDelay
-                    continue
-                }
-                switch failure?.code {
-                case .streamDeleted?, .streamNotFound?, .storageFailure?, .closed?, .permissionDenied?,
-                    .authenticationFailed?:
-                    // Retrying cannot help: the replica stops, and opening or waiting writes get the error.
-                    logger.error("Stopped following the log", metadata: ["error": "\(error)"])
-                    replica.fail(failure ?? EventbaseError(.internalError, "\(error)"))
-                    return
-                default:
-                    logger.warning(
-                        "Following the log failed; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
-                    do {
-                        try await configuration.clock.sleep(for: delay)
-                    } catch {
-                        return
-                    }
-                    delay = min(delay * 2, .seconds(30))
-                }
-            }
-        }
-    }
-
-    /// Follows a pollable log: applies what `reader` has, then waits for more, until the log closes
-    /// (returns) or fails (throws). Writers apply through `reader` too, between these polls.
-    private func followPolling(_ reader: any LogPoller) async throws {
-        poller.withLock { $0 = reader }
-        defer { poller.withLock { $0 = nil } }
-        // A writer that met a failure (the store's) left it to the replica, which stopped.
-        while !Task.isCancelled, replica.failure == nil {
-            // Slow handlers hold up applying once the delivery queue is full (writers stop applying
-            // then, and wait for this loop within their write timeout).
-            await replica.awaitDeliveryBacklog()
-            // What was applied is handed to its handlers even when a later poll failed.
-            let applied = Result { try applying.withLockIfAvailable { _ in try applyPolled(reader) } }
-            replica.deliverQueued()
-            guard let finished = try applied.get() else {
-                // A writer is applying (without waiting on anything): try again after it.
-                await Task.yield()
-                continue
-            }
-            if finished { return }
-            await reader.waitForEntries()
-        }
-    }
-
-    /// Applies what `reader` has stored, up to what it stored when polled; `true` once the log has
-    /// closed. Call with ``applying`` held, and ``Replica/deliverQueued()`` once it is released:
-    /// handlers do not hold up the next task that applies.
-    private func applyPolled(_ reader: any LogPoller) throws -> Bool {
-        while true {
-            // A refused batch is gone from the reader: nothing more is applied before the rebuild.
-            if freshness.resyncNeeded { throw ResyncNeeded() }
-            switch try reader.poll() {
-            case .batch(let batch, let caughtUp):
-                if freshness.mustResync(before: batch, applied: replica.appliedSequence, now: elapsed.now()) {
-                    throw ResyncNeeded()
-                }
-                let skipped = try replica.apply(batch, delivering: false)
-                if !skipped.isEmpty { recordSkipped(skipped) }
-                if caughtUp { return false }
-            case .empty:
-                return false
-            case .finished:
-                return true
-            }
-        }
-    }
-
-    /// Empties the replica to read the log again from its first entry, when it may have missed
-    /// compacted delete markers (see ``ReplicaFreshness``). Writes waiting for the replica keep
-    /// waiting: their events are applied again on the way.
-    private func resync() {
-        logger.warning(
-            "The replica did not know it was caught up for longer than the delete marker retention and may have missed deletes; rebuilding it from the log",
-            metadata: ["applied": "\(replica.appliedSequence)"])
-        do {
-            try replica.rebuild(
-                identity: streamIdentity.withLock { $0 }, time: configuration.now(), keepingWaiters: true)
-        } catch {
-            logger.error("Rebuilding the replica failed", metadata: ["error": "\(error)"])
-        }
-        freshness.resynced(at: elapsed.now())
-    }
-
-    /// Probes the log's last sequence every ``ReplicaFreshness/probePeriod``, so that a replica that
-    /// keeps up is known to be fresh. Ends when markers are kept, or when the instance closes.
-    private func probeFreshness() async {
-        guard let period = freshness.probePeriod else { return }
-        while !Task.isCancelled {
-            do {
-                try await configuration.clock.sleep(for: period)
-            } catch {
-                return
-            }
-            let started = elapsed.now()
-            // A probe that fails (the server is down) leaves the replica's freshness as it was.
-            guard let target = try? await log.latestSequence() else { continue }
-            freshness.probed(target: target, started: started, applied: replica.appliedSequence)
-        }
-    }
-
-    /// After the log reported the stream deleted: if it exists again as a new stream (another
-    /// identity), empties the replica (every record leaves, writes still waiting fail with
-    /// `.streamDeleted`) and returns `true`, so that following starts again from its first event. If it
-    /// is gone, or cannot be read, returns `false` and the instance stops with `.streamDeleted`.
-    private func rebuildIfRecreated() async -> Bool {
-        guard let current = try? await log.state(), current.identity != streamIdentity.withLock({ $0 }) else {
-            return false
-        }
-        do {
-            // The log adopts the new stream (it exists, so nothing is created), then the replica empties.
-            let reopened = try await log.open()
-            try replica.rebuild(identity: reopened.identity, time: configuration.now())
-            streamIdentity.withLock { $0 = reopened.identity }
-        } catch {
-            logger.error("Rebuilding the replica for the recreated stream failed", metadata: ["error": "\(error)"])
-            return false
-        }
-        logger.warning(
-            "The stream was deleted and created again; rebuilding the replica from its first event",
-            metadata: ["created": "\(current.identity.created.map { "\($0)" } ?? "unknown")"])
-        return true
-    }
-
-    private func drainStats() async {
-        while let batch = await stats.next() {
-            guard let sink = configuration.statsSink else { continue }
-            do {
-                try await withDeadline(
-                    configuration.options.statsTimeout, clock: configuration.clock, "Recording stats"
-                ) {
-                    try await sink.record(batch)
-                }
-            } catch {
-                logger.warning("The stats sink failed; dropped \(batch.count) stats", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    private func drainPurges() async {
-        defer {
-            let waiters = lifecycle.withLock { state in
-                state.purgesDone = true
-                defer { state.purgeWaiters.removeAll() }
-                return state.purgeWaiters
-            }
-            for waiter in waiters { waiter.resume() }
-        }
-        while let batch = await purges.next() {
-            // Only the newest request per key matters: it purges everything older.
-            var newest: [ExactKey: (before: UInt64, markers: Bool)] = [:]
-            for request in batch {
-                let known = newest[ExactKey(request.key)]
-                newest[ExactKey(request.key)] = (
-                    max(known?.before ?? 0, request.before), (known?.markers ?? false) || request.markers
-                )
-            }
-            for (key, request) in newest {
-                do {
-                    _ = try await log.purgePuts(of: key.string, before: request.before)
-                    // Delete markers below the write only once no older put is left (ADR 0005).
-                    if request.markers { _ = try await log.purgeDeletes(of: key.string, before: request.before) }
-                } catch {
-                    logger.debug("A background purge failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-    }
-
-    /// Removes the delete markers this instance wrote once their retention has passed, if each is
-    /// still its key's last event (not written or deleted again since). Ends when the instance
-    /// closes (its queue finishes, or the task is cancelled while it waits).
-    private func compactMarkers() async {
-        var pending: [MarkerCompaction] = []
-        var head = 0
-        while !Task.isCancelled {
-            if head == pending.count {
-                pending.removeAll(keepingCapacity: true)
-                head = 0
-                guard let batch = await compactions.next() else { return }
-                pending.append(contentsOf: batch)
-                continue
-            }
-            // All share one retention, so they come due in the order they were queued.
-            let next = pending[head]
-            let wait = next.due - elapsed.now()
-            if wait > .zero {
-                do {
-                    try await configuration.clock.sleep(for: wait)
-                } catch {
-                    return
-                }
-            }
-            head += 1
-            guard store.meta(forKey: next.key) == nil, replica.latestDelete(of: next.key) == next.sequence else {
-                continue
-            }
-            do {
-                let removed = try await log.compactDeleted(next.key, at: next.sequence)
-                logger.trace(
-                    "Compacted a delete marker", metadata: ["sequence": "\(next.sequence)", "removed": "\(removed)"])
-            } catch {
-                logger.debug("Compacting a delete marker failed", metadata: ["error": "\(error)"])
-            }
-        }
-    }
-
-    /// Returns once the purge loop has ended, or when the task is cancelled.
-    private func purgesDrained() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = lifecycle.withLock { state in
-                    if state.purgesDone || Task.isCancelled { return true }
-                    state.purgeWaiters.append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
-            }
-        } onCancel: {
-            let waiters = lifecycle.withLock { state in
-                defer { state.purgeWaiters.removeAll() }
-                return state.purgeWaiters
-            }
-            for waiter in waiters { waiter.resume() }
         }
     }
 
@@ -591,30 +291,6 @@ public final class Eventbase: Sendable {
             return state.drainWaiters
         }
         for waiter in waiters { waiter.resume() }
-    }
-
-    private func record(
-        _ operation: Stat.Operation, started: Date, id: String? = nil, pattern: String? = nil,
-        query: JSONValue? = nil, resultCount: Int? = nil
-    ) {
-        guard configuration.statsSink != nil else { return }
-        let duration = configuration.now().timeIntervalSince(started) * 1000
-        stats.offer(
-            Stat(
-                operation: operation, id: id, pattern: pattern, query: query, queryResultCount: resultCount,
-                timestamp: started.millisecondsSince1970, duration: max(0, duration)))
-    }
-
-    /// Records a stat for each entry the replica skipped.
-    private func recordSkipped(_ skipped: [Replica.SkippedEntry]) {
-        guard configuration.statsSink != nil else { return }
-        let now = configuration.now().millisecondsSince1970
-        for entry in skipped {
-            stats.offer(
-                Stat(
-                    operation: .skipInvalid, timestamp: now, duration: 0, reason: entry.kind.description,
-                    sequence: entry.sequence))
-        }
     }
 
     // MARK: Writing
@@ -798,7 +474,7 @@ public final class Eventbase: Sendable {
                 try Self.check(expectation, key: key, existing: existing)
             } catch  where repeatable {
                 if let first = try await firstWrite(of: key, eventID: eventID, revision: existing?.revision) {
-                    record(.put, started: started, id: key)
+                    stats.record(.put, started: started, id: key)
                     return first
                 }
                 throw error
@@ -833,7 +509,7 @@ public final class Eventbase: Sendable {
                 } catch  where repeatable {
                     _ = replica.takePut(eventID: eventID)
                     if let first = try await firstWrite(of: key, eventID: eventID, revision: existing?.revision) {
-                        record(.put, started: started, id: key)
+                        stats.record(.put, started: started, id: key)
                         return first
                     }
                     throw error
@@ -861,17 +537,16 @@ public final class Eventbase: Sendable {
         if applied?.rejected == true || (applied == nil && ack.duplicate && replica.wasRejected(ack.sequence))
             || unvouched
         {
-            record(.put, started: started, id: key)
+            stats.record(.put, started: started, id: key)
             throw EventbaseError(
                 .conflict,
                 "The key \(key) was written or deleted before this conditional put was applied; nothing was stored. Read it again and retry."
             )
         }
         if configuration.options.retention == .latestPut, !ack.duplicate, applied?.replaced != false {
-            purges.offer(
-                PurgeRequest(key: key, before: ack.sequence, markers: replica.latestDelete(of: key) != nil))
+            maintenance.purge(key, before: ack.sequence, markers: replica.latestDelete(of: key) != nil)
         }
-        record(.put, started: started, id: key)
+        stats.record(.put, started: started, id: key)
         // The record as this put stored it, when the replica was seen applying it (the usual case).
         if let applied { return applied.record }
         if let stored = store.record(forKey: key), stored.meta.revision == ack.sequence {
@@ -951,16 +626,8 @@ public final class Eventbase: Sendable {
         -> AppendAck
     {
         let ack = try await log.append(event, condition: condition)
-        // A log in this process: apply what it stores now, on this task, unless another task is
-        // applying (it, or the follow loop that the append woke, applies this write). A failure
-        // is left to the follow loop, which meets it again. Subscription and onMessage handlers
-        // may then run on this task, after the waiting writers are released, one batch at a time
-        // and in log order (see `Replica`'s delivery queue); while that queue is full, the follow
-        // loop applies.
-        if let reader = poller.withLock({ $0 }), !replica.deliveryBacklogged {
-            _ = try? applying.withLockIfAvailable { _ in try applyPolled(reader) }
-            replica.deliverQueued()
-        }
+        // A log in this process: the write is applied on this task when no other is applying.
+        follower.applyOwnAppend()
         try await replica.waitUntilApplied(ack.sequence, deadline: deadline)
         return ack
     }
@@ -1065,7 +732,7 @@ public final class Eventbase: Sendable {
         let existed = store.meta(forKey: key) != nil
         let earlierMarker = replica.latestDelete(of: key) != nil
         guard existed || eventID != nil || expectedRevision != nil else {
-            record(.delete, started: started, id: key)
+            stats.record(.delete, started: started, id: key)
             return DeleteResult(purged: 0, existed: false, revision: nil)
         }
         let event = Event(
@@ -1085,11 +752,10 @@ public final class Eventbase: Sendable {
                 logger.warning("Purging a deleted key's events failed", metadata: ["error": "\(error)"])
             }
             if let retention = configuration.options.deleteMarkerRetention {
-                compactions.offer(
-                    MarkerCompaction(key: key, sequence: ack.sequence, due: elapsed.now() + retention))
+                maintenance.compact(key, at: ack.sequence, due: elapsed.now() + retention)
             }
         }
-        record(.delete, started: started, id: key)
+        stats.record(.delete, started: started, id: key)
         // A repeat of an earlier delete: that one was written, so the key existed then.
         return DeleteResult(purged: purged, existed: existed || ack.duplicate, revision: ack.sequence)
     }
@@ -1146,7 +812,7 @@ public final class Eventbase: Sendable {
         let started = try begin()
         try await settle(consistency)
         let found = store.record(forKey: key)
-        record(.get, started: started, id: key)
+        stats.record(.get, started: started, id: key)
         return found
     }
 
@@ -1180,7 +846,7 @@ public final class Eventbase: Sendable {
             if matcher?.matches(key) ?? true { keys.append(key) }
         }
         keys.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        record(.keys, started: started, pattern: pattern)
+        stats.record(.keys, started: started, pattern: pattern)
         return keys
     }
 
@@ -1215,7 +881,7 @@ public final class Eventbase: Sendable {
         } else {
             documents = try await runner.unorderedDocuments(over: store, candidates: candidates(for: query))
         }
-        record(.query, started: started, query: query.json, resultCount: documents.count)
+        stats.record(.query, started: started, query: query.json, resultCount: documents.count)
         return documents
     }
 
@@ -1284,7 +950,7 @@ public final class Eventbase: Sendable {
         try await settle(consistency)
         let matches = try QueryRunner(query: parsed, options: options).run(
             over: store, candidates: candidates(for: parsed))
-        record(.query, started: started, query: query, resultCount: matches.count)
+        stats.record(.query, started: started, query: query, resultCount: matches.count)
         return matches.map {
             Record(key: $0.key, data: QueryRunner.project($0.record.data, paths: options.project), meta: $0.record.meta)
         }
@@ -1304,7 +970,7 @@ public final class Eventbase: Sendable {
                 count += 1
             }
         }
-        record(.query, started: started, query: query, resultCount: count)
+        stats.record(.query, started: started, query: query, resultCount: count)
         return count
     }
 
@@ -1330,12 +996,12 @@ public final class Eventbase: Sendable {
         var emitHandler = handler
         if configuration.statsSink != nil {
             emitHandler = { [weak self] key, data, meta, change in
-                self?.record(.subscribeEmit, started: self?.configuration.now() ?? started, id: key, query: query)
+                self?.stats.record(.subscribeEmit, started: self?.configuration.now() ?? started, id: key, query: query)
                 try handler(key, data, meta, change)
             }
         }
         let id = try replica.subscribe(parsed, sink: .handler(emitHandler))
-        record(.subscribe, started: started, query: query)
+        stats.record(.subscribe, started: started, query: query)
         let replica = self.replica
         return Subscription(id: id) { replica.unsubscribe(id) }
     }
@@ -1372,7 +1038,7 @@ public final class Eventbase: Sendable {
             let (id, records) = try replica.subscribe(parsed, sink: .liveQuery(continuation), snapshot: true)
             let replica = self.replica
             continuation.onTermination = { _ in replica.unsubscribe(id) }
-            record(.subscribe, started: started, query: query)
+            stats.record(.subscribe, started: started, query: query)
             return LiveQuerySequence(snapshot: records, stream: stream, failure: nil)
         } catch {
             continuation.finish()
@@ -1394,7 +1060,7 @@ public final class Eventbase: Sendable {
             let id = try replica.subscribe(parsed, sink: sink(continuation))
             let replica = self.replica
             continuation.onTermination = { _ in replica.unsubscribe(id) }
-            record(.subscribe, started: started, query: query)
+            stats.record(.subscribe, started: started, query: query)
         } catch {
             continuation.finish(throwing: error)
         }
@@ -1459,15 +1125,14 @@ public final class Eventbase: Sendable {
         replica.fail(EventbaseError.closed())
         replica.deadlineAdded.finish()
         stats.finish()
-        purges.finish()
-        compactions.finish()
+        maintenance.finish()
         // Purges still queued run before the log closes (each waits on the server at most its
         // request deadline; all of them together at most the write timeout), so the stream keeps
         // only the newest put of keys written just before the close.
         let timeout = configuration.options.writeTimeout
         let clock = configuration.clock
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.purgesDrained() }
+            group.addTask { await self.maintenance.purgesDrained() }
             group.addTask { try? await clock.sleep(for: timeout) }
             await group.next()
             group.cancelAll()
