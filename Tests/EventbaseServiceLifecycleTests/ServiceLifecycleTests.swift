@@ -51,6 +51,22 @@ import Testing
         await reopened.close()
     }
 
+    @Test func theServiceRunsTheBackgroundWorkOfAnUnstartedInstance() async throws {
+        let server = InMemoryLogServer()
+        let other = try await Eventbase.builder(streamName: "served").inMemory(server: server).build()
+        let eventbase = try await Eventbase.builder(streamName: "served").inMemory(server: server).buildUnstarted()
+        let group = ServiceGroup(services: [EventbaseService(eventbase)], logger: quiet)
+        let running = Task { try await group.run() }
+        // The group's task follows the log: writes are applied, and so are another instance's.
+        _ = try await eventbase.put("mine", ["v": 1])
+        let theirs = try await other.put("theirs", ["v": 2])
+        #expect(try await eventbase.get("theirs", consistency: .atLeast(theirs.meta.revision)) != nil)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(eventbase.isClosed)
+        await other.close()
+    }
+
     @Test func aGracefulShutdownClosesEveryStreamOfAManager() async throws {
         let manager = EventbaseManager(keepAlive: .seconds(3600), cleanupInterval: .seconds(3600)) { name in
             Eventbase.builder(streamName: name).inMemory()

@@ -27,18 +27,6 @@ public final class Eventbase: Sendable {
         let companions: [@Sendable (Eventbase) async -> Void]
     }
 
-    private struct Lifecycle {
-        var closed = false
-        var runTask: Task<Void, Never>?
-        var closeWaiters: [CheckedContinuation<Void, Never>] = []
-        var closeFinished = false
-        var lastAccessed: Date
-        /// Set by ``closeGracefully()``: new writes are refused while in-flight ones finish.
-        var draining = false
-        var inFlightWrites = 0
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
-    }
-
     /// The stream this instance follows.
     public let streamName: String
     /// Identifies this instance in logs and metrics (`eventbase.instance` in log metadata): a new
@@ -46,7 +34,7 @@ public final class Eventbase: Sendable {
     public let instanceID: String
     let configuration: Configuration
     let replica: Replica
-    private let lifecycle: Mutex<Lifecycle>
+    private let lifecycle: Mutex<InstanceLifecycle<CheckedContinuation<Void, Never>>>
     private let elapsed: ElapsedClock
     /// Stats of operations, for the stats sink.
     private let stats: StatsRecorder
@@ -63,7 +51,7 @@ public final class Eventbase: Sendable {
         self.instanceID = configuration.instanceID
         self.configuration = configuration
         self.replica = replica
-        self.lifecycle = Mutex(Lifecycle(lastAccessed: configuration.now()))
+        self.lifecycle = Mutex(InstanceLifecycle(lastAccessed: configuration.now()))
         let elapsed = ElapsedClock(configuration.clock)
         self.elapsed = elapsed
         let stats = StatsRecorder(
@@ -83,14 +71,17 @@ public final class Eventbase: Sendable {
 
     // MARK: Opening
 
-    static func open(_ configuration: Configuration) async throws -> Eventbase {
+    /// Opens an instance: connects, opens the log and the store, and catches up with the log.
+    /// - Parameter starting: Whether the instance runs its background work in a task of its own
+    ///   (which also catches up); otherwise it catches up on this task and ``run()`` runs it.
+    static func open(_ configuration: Configuration, starting: Bool) async throws -> Eventbase {
         let logger = configuration.logger
         do {
             return try await withDeadline(
                 configuration.options.openTimeout, clock: configuration.clock,
                 "Opening stream \(configuration.streamName)"
             ) {
-                try await openUnbounded(configuration)
+                try await openUnbounded(configuration, starting: starting)
             }
         } catch {
             logger.error("Opening failed", metadata: ["error": "\(error)"])
@@ -102,7 +93,7 @@ public final class Eventbase: Sendable {
         }
     }
 
-    private static func openUnbounded(_ configuration: Configuration) async throws -> Eventbase {
+    private static func openUnbounded(_ configuration: Configuration, starting: Bool) async throws -> Eventbase {
         if let transport = configuration.transport {
             try await transport.connect()
         }
@@ -136,9 +127,13 @@ public final class Eventbase: Sendable {
             onMessage: configuration.onMessage
         )
         let eventbase = Eventbase(configuration: configuration, replica: replica, identity: logState.identity)
-        eventbase.start()
         do {
-            try await replica.waitUntilApplied(logState.lastSequence)
+            if starting {
+                eventbase.start()
+                try await replica.waitUntilApplied(logState.lastSequence)
+            } else {
+                try await eventbase.follower.catchUp(to: logState.lastSequence)
+            }
         } catch {
             await eventbase.shutDown()
             throw error
@@ -190,13 +185,59 @@ public final class Eventbase: Sendable {
     }
 
     private func start() {
-        let task = Task { [self] in await run() }
-        lifecycle.withLock { $0.runTask = task }
+        lifecycle.withLock { $0.startedOwnTask() }
+        // The instance's own task: ``run()`` and the scoped builders run this work in the caller's.
+        Task { [self] in
+            await runBackground()
+            backgroundEnded()
+        }
+    }
+
+    /// Runs the instance's background work on the calling task, and returns once the instance has
+    /// closed.
+    ///
+    /// An instance from ``EventbaseBuilder/buildUnstarted()`` needs this to follow the log (until it
+    /// runs, its replica does not move and writes wait for it), purge, record stats and run its
+    /// companions: call it from a task group, or let `EventbaseService` run it in a service group.
+    /// An instance from ``EventbaseBuilder/build()`` runs its background work in a task of its own:
+    /// then this only waits until the instance has closed.
+    ///
+    /// Cancelling the calling task closes the instance (as ``close()``).
+    public func run() async {
+        var action = InstanceLifecycle<CheckedContinuation<Void, Never>>.RunAction.closed
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            action = lifecycle.withLock { $0.run(continuation) }
+            switch action {
+            case .run, .closed, .wait(ended: true): continuation.resume()
+            case .wait(ended: false): break
+            }
+        }
+        guard case .run = action else { return }
+        await withTaskCancellationHandler {
+            await runBackground()
+        } onCancel: {
+            stopBackground()
+        }
+        backgroundEnded()
+        if Task.isCancelled { await close() }
+    }
+
+    /// Marks the background work as ended and wakes whoever waits for that.
+    private func backgroundEnded() {
+        for waiter in lifecycle.withLock({ $0.backgroundEnded() }) { waiter.resume() }
+    }
+
+    /// Tells the background loops to end: the replica refuses further writes, the queues finish.
+    private func stopBackground() {
+        replica.fail(EventbaseError.closed())
+        replica.deadlineAdded.finish()
+        stats.finish()
+        maintenance.finish()
     }
 
     /// The instance's background work: following the log, draining stats and purges, and the
     /// companions given to ``EventbaseBuilder/companion(_:)``.
-    private func run() async {
+    private func runBackground() async {
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
             timers.addTask { await self.follower.expireDeadlines(streamName: self.streamName) }
@@ -245,11 +286,11 @@ public final class Eventbase: Sendable {
     public var droppedStatsCount: Int { stats.droppedCount }
 
     /// Whether ``close()`` has been called.
-    public var isClosed: Bool { lifecycle.withLock { $0.closed } }
+    public var isClosed: Bool { lifecycle.withLock { $0.isClosed } }
 
     /// Marks the instance as used at `now`.
     func touch(_ now: Date) {
-        lifecycle.withLock { $0.lastAccessed = max($0.lastAccessed, now) }
+        lifecycle.withLock { $0.touch(now) }
     }
 
     /// Why the instance stopped (its stream was deleted, its store failed, …), or `nil` while it works.
@@ -257,11 +298,7 @@ public final class Eventbase: Sendable {
 
     private func begin() throws -> Date {
         let now = configuration.now()
-        let closed = lifecycle.withLock { state in
-            state.lastAccessed = now
-            return state.closed
-        }
-        if closed { throw EventbaseError.closed() }
+        guard lifecycle.withLock({ $0.beginRead(at: now) }) else { throw EventbaseError.closed() }
         if let failure = replica.failure { throw failure }
         return now
     }
@@ -269,13 +306,7 @@ public final class Eventbase: Sendable {
     /// Starts a write: refused once closing or draining began; counted until ``endWrite()``.
     private func beginWrite() throws -> Date {
         let now = configuration.now()
-        let refused = lifecycle.withLock { state in
-            state.lastAccessed = now
-            if state.closed || state.draining { return true }
-            state.inFlightWrites += 1
-            return false
-        }
-        if refused { throw EventbaseError.closed() }
+        guard lifecycle.withLock({ $0.beginWrite(at: now) }) else { throw EventbaseError.closed() }
         if let failure = replica.failure {
             endWrite()
             throw failure
@@ -284,13 +315,7 @@ public final class Eventbase: Sendable {
     }
 
     private func endWrite() {
-        let waiters = lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.inFlightWrites -= 1
-            guard state.inFlightWrites == 0 else { return [] }
-            defer { state.drainWaiters.removeAll() }
-            return state.drainWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        for waiter in lifecycle.withLock({ $0.endWrite() }) { waiter.resume() }
     }
 
     // MARK: Writing
@@ -598,7 +623,7 @@ public final class Eventbase: Sendable {
                 "The key \(key) cannot be at revision \(revision): the stream's last sequence is \(last); nothing was written."
             )
         }
-        try await replica.waitUntilApplied(revision, deadline: deadline)
+        try await waitForReplica(revision, deadline: deadline)
     }
 
     /// Throws `.conflict` unless `expectation` holds for a key whose record has meta `existing`
@@ -619,6 +644,25 @@ public final class Eventbase: Sendable {
         }
     }
 
+    /// Waits until the replica has applied `sequence`, failing with `.timeout` at `deadline` (on the
+    /// elapsed clock): the background work's deadline loop enforces it, and before ``run()`` has
+    /// started that, this wait does.
+    private func waitForReplica(_ sequence: UInt64, deadline: Duration) async throws {
+        guard !lifecycle.withLock({ $0.backgroundRunning }) else {
+            return try await replica.waitUntilApplied(sequence, deadline: deadline)
+        }
+        let replica = self.replica
+        do {
+            try await withDeadline(max(.zero, deadline - elapsed.now()), clock: configuration.clock, "") {
+                try await replica.waitUntilApplied(sequence, deadline: deadline)
+            }
+        } catch let error as EventbaseError where error.code == .timeout {
+            throw EventbaseError(
+                .timeout,
+                LogFollower.writeTimeoutMessage(streamName: streamName, timeout: configuration.options.writeTimeout))
+        }
+    }
+
     /// Appends and waits for this instance's replica to apply the event. The log bounds its own
     /// waits (a port requirement); the wait for the replica is bounded here, by `deadline` (fixed when
     /// the write started).
@@ -628,7 +672,7 @@ public final class Eventbase: Sendable {
         let ack = try await log.append(event, condition: condition)
         // A log in this process: the write is applied on this task when no other is applying.
         follower.applyOwnAppend()
-        try await replica.waitUntilApplied(ack.sequence, deadline: deadline)
+        try await waitForReplica(ack.sequence, deadline: deadline)
         return ack
     }
 
@@ -779,7 +823,7 @@ public final class Eventbase: Sendable {
             } catch let error as EventbaseError where error.code == .conflict {
                 // Something was appended since: judge again once this replica has applied it, and
                 // send under a new id (a server may still hold the refused copy's id as in process).
-                try await replica.waitUntilApplied(position + 1, deadline: deadline)
+                try await waitForReplica(position + 1, deadline: deadline)
                 attempt.eventID = EventIDs.next()
             }
         }
@@ -1083,64 +1127,54 @@ public final class Eventbase: Sendable {
     /// Reads keep working until the close itself. This is what `EventbaseService` runs on a
     /// graceful shutdown.
     public func closeGracefully() async {
-        let closed = lifecycle.withLock { state in
-            state.draining = true
-            return state.closed
+        let writes = lifecycle.withLock { $0.writesInFlight }
+        if writes > 0 {
+            logger.debug("Waiting for in-flight writes before closing", metadata: ["writes": "\(writes)"])
         }
-        if !closed {
-            let inFlight = lifecycle.withLock { $0.inFlightWrites }
-            if inFlight > 0 {
-                logger.debug("Waiting for in-flight writes before closing", metadata: ["writes": "\(inFlight)"])
-            }
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = lifecycle.withLock { state in
-                    if state.inFlightWrites == 0 { return true }
-                    state.drainWaiters.append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            switch lifecycle.withLock({ $0.startDraining(continuation) }) {
+            case .wait: break
+            case .close: continuation.resume()
             }
         }
         await shutDown()
     }
 
     private func shutDown() async {
-        let (first, task) = lifecycle.withLock { state -> (Bool, Task<Void, Never>?) in
-            if state.closed { return (false, nil) }
-            state.closed = true
-            return (true, state.runTask)
-        }
-        guard first else {
-            await withCheckedContinuation { continuation in
-                let done = lifecycle.withLock { state in
-                    if state.closeFinished { return true }
-                    state.closeWaiters.append(continuation)
-                    return false
-                }
-                if done { continuation.resume() }
+        var action = InstanceLifecycle<CheckedContinuation<Void, Never>>.CloseAction.done
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            action = lifecycle.withLock { $0.close(continuation) }
+            switch action {
+            case .shutDown, .done: continuation.resume()
+            case .wait: break
             }
-            return
         }
+        guard case .shutDown(let drainWaiters) = action else { return }
+        for waiter in drainWaiters { waiter.resume() }
         logger.debug("Closing")
-        replica.fail(EventbaseError.closed())
-        replica.deadlineAdded.finish()
-        stats.finish()
-        maintenance.finish()
+        stopBackground()
         // Purges still queued run before the log closes (each waits on the server at most its
         // request deadline; all of them together at most the write timeout), so the stream keeps
         // only the newest put of keys written just before the close.
         let timeout = configuration.options.writeTimeout
         let clock = configuration.clock
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.maintenance.purgesDrained() }
-            group.addTask { try? await clock.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
+        if lifecycle.withLock({ $0.backgroundRunning }) {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.maintenance.purgesDrained() }
+                group.addTask { try? await clock.sleep(for: timeout) }
+                await group.next()
+                group.cancelAll()
+            }
         }
         // Closing the log ends the follow loop; the stats loop ends once its queue is empty, so
         // queued stats are flushed.
         await configuration.eventLog.close()
-        await task?.value
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            switch lifecycle.withLock({ $0.waitForBackground(continuation) }) {
+            case .wait: break
+            case .done: continuation.resume()
+            }
+        }
         do {
             try await store.close()
         } catch {
@@ -1148,12 +1182,7 @@ public final class Eventbase: Sendable {
         }
         await configuration.statsSink?.close()
         await configuration.transport?.close()
-        let waiters = lifecycle.withLock { state in
-            state.closeFinished = true
-            defer { state.closeWaiters.removeAll() }
-            return state.closeWaiters
-        }
-        for waiter in waiters { waiter.resume() }
+        for waiter in lifecycle.withLock({ $0.closed() }) { waiter.resume() }
         logger.debug("Closed")
     }
 

@@ -190,10 +190,58 @@ public struct EventbaseBuilder: Sendable {
     }
 
     /// Validates the configuration, opens the ports and returns once the replica has caught up
-    /// with the log as it was when opening began.
+    /// with the log as it was when opening began. The instance runs its background work (following
+    /// the log, purges, stats, companions) in a task of its own until it closes; to run it in a
+    /// task of yours, use ``withEventbase(_:)`` or ``buildUnstarted()``.
     /// - Throws: `.invalidStreamName`; `.invalidArgument` when a required port is missing or an
     ///   option is out of range; `.timeout` after ``EventbaseOptions/openTimeout``; what the ports throw.
     public func build() async throws -> Eventbase {
+        try await Eventbase.open(configuration(), starting: true)
+    }
+
+    /// Opens the instance as ``build()`` does (catching up with the log on the calling task), but
+    /// leaves its background work to ``Eventbase/run()``: run that in a task group or a service
+    /// group (`EventbaseService` does), so that the work belongs to a task you own. Until it runs,
+    /// the replica does not move: writes wait for it (and fail after the write timeout).
+    ///
+    /// ```swift
+    /// let eventbase = try await Eventbase.builder(streamName: "users").nats(options).buildUnstarted()
+    /// let group = ServiceGroup(services: [EventbaseService(eventbase), server], logger: logger)
+    /// try await group.run()
+    /// ```
+    /// - Throws: as ``build()``.
+    public func buildUnstarted() async throws -> Eventbase {
+        try await Eventbase.open(configuration(), starting: false)
+    }
+
+    /// Opens the instance, runs its background work in a child task of the calling task while
+    /// `body` uses it, then closes it gracefully (writes in flight finish) and returns what `body`
+    /// returned, or throws what it threw. Nothing of the instance outlives the call.
+    ///
+    /// ```swift
+    /// let count = try await Eventbase.builder(streamName: "users").inMemory().withEventbase { users in
+    ///     _ = try await users.put("alice", ["name": "Alice"])
+    ///     return try await users.count()
+    /// }
+    /// ```
+    /// - Throws: as ``build()``; what `body` throws.
+    public func withEventbase<Result: Sendable>(_ body: (Eventbase) async throws -> Result) async throws -> Result {
+        let eventbase = try await buildUnstarted()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await eventbase.run() }
+            let result: Swift.Result<Result, any Error>
+            do {
+                result = .success(try await body(eventbase))
+            } catch {
+                result = .failure(error)
+            }
+            await eventbase.closeGracefully()
+            try await group.waitForAll()
+            return try result.get()
+        }
+    }
+
+    private func configuration() throws -> Eventbase.Configuration {
         try NameRules.validateStreamName(streamName)
         let instanceID = String(UUID().uuidString.lowercased().prefix(8))
         var logger = loggerValue
@@ -243,7 +291,7 @@ public struct EventbaseBuilder: Sendable {
         if !extraStatsSinks.isEmpty {
             statsSink = FanOutStatsSink(sinks: (statsSink.map { [$0] } ?? []) + extraStatsSinks, logger: logger)
         }
-        let configuration = Eventbase.Configuration(
+        return Eventbase.Configuration(
             streamName: streamName,
             eventLog: eventLogPort,
             stateStore: stateStorePort,
@@ -257,6 +305,5 @@ public struct EventbaseBuilder: Sendable {
             instanceID: instanceID,
             companions: companions
         )
-        return try await Eventbase.open(configuration)
     }
 }

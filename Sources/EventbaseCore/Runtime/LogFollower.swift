@@ -103,6 +103,36 @@ final class LogFollower: Sendable {
         }
     }
 
+    /// Applies entries on the calling task until the replica has applied `sequence` (opening an
+    /// instance whose background work is not running yet), then stops reading.
+    /// - Throws: what reading or applying throws; `.unavailable` when the log stops delivering.
+    func catchUp(to sequence: UInt64) async throws {
+        guard replica.appliedSequence < sequence else { return }
+        if let pollable = log as? any PollableEventLog {
+            let reader = pollable.poller(from: replica.appliedSequence + 1)
+            while replica.appliedSequence < sequence {
+                try Task.checkCancellation()
+                switch try reader.poll() {
+                case .batch(let batch, _):
+                    let skipped = try replica.apply(batch)
+                    if !skipped.isEmpty { stats.recordSkipped(skipped) }
+                case .empty:
+                    await reader.waitForEntries()
+                case .finished:
+                    throw EventbaseError.closed("The log")
+                }
+            }
+            return
+        }
+        for try await batch in log.entries(from: replica.appliedSequence + 1) {
+            let skipped = try replica.apply(batch)
+            if !skipped.isEmpty { stats.recordSkipped(skipped) }
+            if replica.appliedSequence >= sequence { return }
+        }
+        try Task.checkCancellation()
+        throw EventbaseError(.unavailable, "The log stopped delivering entries while catching up.")
+    }
+
     /// After a writer's append: on a log in this process, applies what it stores now, on the
     /// writer's task, unless another task is applying (it, or the follow loop that the append woke,
     /// applies the write). A failure is left to the follow loop, which meets it again. Subscription
@@ -216,12 +246,16 @@ final class LogFollower: Sendable {
         return true
     }
 
+    /// What a write that its replica did not apply in time fails with.
+    static func writeTimeoutMessage(streamName: String, timeout: Duration) -> String {
+        "A write to stream \(streamName) was not applied within \(timeout); it may or may not have been stored: retry only with an idempotency key, which makes a repeat safe."
+    }
+
     /// Fails writes still waiting for the replica after ``EventbaseOptions/writeTimeout``. One loop
     /// serves every write (a timer per write would cost more than the write). Ends once the replica
     /// has failed (closing fails it) or the task is cancelled.
     func expireDeadlines(streamName: String) async {
-        let message =
-            "A write to stream \(streamName) was not applied within \(options.writeTimeout); it may or may not have been stored: retry only with an idempotency key, which makes a repeat safe."
+        let message = Self.writeTimeoutMessage(streamName: streamName, timeout: options.writeTimeout)
         while replica.failure == nil {
             guard let deadline = replica.nextDeadline else {
                 guard await replica.deadlineAdded.next() != nil else { return }
