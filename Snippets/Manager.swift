@@ -15,6 +15,9 @@ let local = EventbaseManager(keepAlive: .seconds(60), cleanupInterval: .seconds(
     Eventbase.builder(streamName: name).inMemory()
 }
 
+// run() sweeps idle streams every cleanupInterval until closeAll() (EventbaseManagerService runs
+// it in a service group).
+let sweeping = Task { await local.run() }
 let events = Task {
     for await event in local.events {
         switch event {
@@ -29,6 +32,7 @@ let again = try await local.stream("tenant-a")  // the same instance while it is
 try await tenantA.put("user1", ["name": "Ann"])
 print(tenantA === again, local.openStreams)
 
-await local.closeAll()
+await local.closeAll()  // run() returns
+await sweeping.value
 await manager.closeAll()
 events.cancel()

@@ -3,7 +3,8 @@ public import ServiceLifecycle
 
 /// Runs an ``EventbaseManager`` as a swift-service-lifecycle `Service`.
 ///
-/// `run()` keeps the manager's streams available until the service group shuts down. On a graceful
+/// `run()` runs the manager's sweep of idle instances (``EventbaseManager/run()``) in the service
+/// group's task and keeps its streams available until the group shuts down. On a graceful
 /// shutdown it calls ``EventbaseManager/closeAllGracefully()``: every open instance refuses new
 /// writes, finishes those in flight, writes its final snapshot and closes its connection. On
 /// cancellation it calls ``EventbaseManager/closeAll()``.
@@ -23,15 +24,19 @@ public struct EventbaseManagerService: Service {
         self.manager = manager
     }
 
-    /// Waits for the group's graceful shutdown, then closes every stream gracefully; on
+    /// Runs the sweep until the group's graceful shutdown, then closes every stream gracefully; on
     /// cancellation, closes them at once.
     public func run() async throws {
-        do {
-            try await gracefulShutdown()
-        } catch {
-            await manager.closeAll()
-            return
+        let manager = self.manager
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.run() }
+            do {
+                try await gracefulShutdown()
+                await manager.closeAllGracefully()
+            } catch {
+                await manager.closeAll()
+            }
+            await group.waitForAll()
         }
-        await manager.closeAllGracefully()
     }
 }

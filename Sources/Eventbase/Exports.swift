@@ -115,7 +115,7 @@ extension EventbaseManager {
     ///     stream), so a restart resumes from its snapshot. `nil` keeps replicas in memory (each
     ///     open replays its stream).
     ///   - keepAlive: How long an unused stream stays open.
-    ///   - cleanupInterval: How often idle streams are looked for.
+    ///   - cleanupInterval: How often ``EventbaseManager/run()`` looks for idle streams.
     ///   - statsStreamName: The stats stream for a stream name, or `nil` for no stats.
     ///   - stream: How streams are created and read.
     ///   - onMessage: Called for every event any managed stream applies.

@@ -8,6 +8,7 @@ import Synchronization
 /// let clock = ManualClock()
 /// let manager = EventbaseManager(keepAlive: .seconds(60), cleanupInterval: .seconds(10),
 ///                                clock: clock, now: clock.nowProvider) { … }
+/// let sweeping = Task { await manager.run() }
 /// await clock.waitForSleepers(1)
 /// clock.advance(by: .seconds(70))
 /// ```

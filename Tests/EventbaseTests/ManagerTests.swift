@@ -66,18 +66,38 @@ import Testing
         var events = manager.events.makeAsyncIterator()
         let users = try await manager.stream("users")
         #expect(await events.next() == .opened("users"))
-        await clock.waitForSleepers(1)
-        clock.advance(by: .seconds(30))
-        await clock.waitForSleepers(1)
+        // Sleeping on the clock: the manager's sweep (run() below) and the instance's freshness probe.
+        let sleepers = clock.sleeperCount + 1
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await manager.run() }
+            await clock.waitForSleepers(sleepers)
+            clock.advance(by: .seconds(30))
+            await clock.waitForSleepers(sleepers)
+            #expect(!users.isClosed)
+            clock.advance(by: .seconds(40))
+            #expect(await events.next() == .closed("users"))
+            #expect(users.isClosed)
+            #expect(manager.openStreams.isEmpty)
+            let reopened = try? await manager.stream("users")
+            #expect(reopened !== users)
+            #expect(await events.next() == .opened("users"))
+            // closeAll() ends run().
+            await manager.closeAll()
+        }
+    }
+
+    @Test func runReturnsOnCloseAllAndWithoutItNothingIsSwept() async throws {
+        let clock = ManualClock()
+        let manager = makeManager(clock: clock)
+        let users = try await manager.stream("users")
+        clock.advance(by: .seconds(120))
+        await clock.waitForSleepers(clock.sleeperCount)
         #expect(!users.isClosed)
-        clock.advance(by: .seconds(40))
-        #expect(await events.next() == .closed("users"))
-        #expect(users.isClosed)
-        #expect(manager.openStreams.isEmpty)
-        let reopened = try await manager.stream("users")
-        #expect(reopened !== users)
-        #expect(await events.next() == .opened("users"))
+        let running = Task { await manager.run() }
         await manager.closeAll()
+        await running.value
+        // A manager that is closed does not run again.
+        await manager.run()
     }
 
     @Test func instancesWithSubscriptionsStayOpen() async throws {

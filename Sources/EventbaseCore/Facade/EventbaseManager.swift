@@ -7,17 +7,20 @@ import Synchronization
 /// ``stream(_:)`` returns the open instance for a name, opening it on first use; concurrent calls
 /// for one name open it once, and a failed open is not remembered. An instance that has failed (its
 /// stream was deleted, its store failed, it gave up reconnecting) or was closed is closed and
-/// replaced by the next ``stream(_:)``. Instances that have been idle for `keepAlive` and have no
-/// subscriptions are closed gracefully by a sweep every `cleanupInterval`; an instance is never
-/// reopened before the old one has finished closing.
+/// replaced by the next ``stream(_:)``. While ``run()`` runs, instances that have been idle for
+/// `keepAlive` and have no subscriptions are closed gracefully by a sweep every `cleanupInterval`;
+/// an instance is never reopened before the old one has finished closing.
 ///
 /// ```swift
 /// let manager = EventbaseManager(keepAlive: .seconds(3600), cleanupInterval: .seconds(60)) { name in
 ///     Eventbase.builder(streamName: name).inMemory()
 /// }
-/// let users = try await manager.stream("users")
-/// for await event in manager.events { print(event) }   // .opened("users"), .closed("users")
-/// await manager.closeAll()
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { await manager.run() }          // the sweep (or EventbaseManagerService)
+///     let users = try await manager.stream("users")
+///     _ = try await users.put("alice", ["name": "Alice"])
+///     await manager.closeAll()                        // run() returns
+/// }
 /// ```
 public final class EventbaseManager: Sendable {
     /// What happened to a managed stream.
@@ -41,7 +44,8 @@ public final class EventbaseManager: Sendable {
         var listeners: [Int: AsyncStream<Event>.Continuation] = [:]
         var nextListener = 0
         var closed = false
-        var sweeper: Task<Void, Never>?
+        /// Whether ``run()`` runs (only one call does).
+        var running = false
         /// Opens between their slot becoming `.opening` and their instance being open or closed.
         var opensInFlight = 0
         /// ``closeAll()`` calls waiting for `opensInFlight` to reach 0.
@@ -57,6 +61,9 @@ public final class EventbaseManager: Sendable {
     private let now: @Sendable () -> Date
     private let logger: Logger
     private let state = Mutex(State())
+    /// Finished by ``closeAll()``: ends ``run()``.
+    private let stopped: AsyncStream<Void>
+    private let stop: AsyncStream<Void>.Continuation
 
     /// Creates a manager that builds each instance with `factory`.
     /// - Parameters:
@@ -81,22 +88,39 @@ public final class EventbaseManager: Sendable {
         self.now = now
         self.logger = logger
         self.factory = factory
-        let task = Task { [weak self, clock, cleanupInterval] in
-            while !Task.isCancelled {
-                do {
-                    try await clock.sleep(for: cleanupInterval)
-                } catch {
-                    return
-                }
-                guard let self else { return }
-                await self.sweep()
-            }
-        }
-        state.withLock { $0.sweeper = task }
+        (stopped, stop) = AsyncStream<Void>.makeStream()
     }
 
-    deinit {
-        state.withLock { $0.sweeper }?.cancel()
+    /// Sweeps idle instances every `cleanupInterval` (see ``sweep()``) on the calling task, until
+    /// ``closeAll()``; cancelling the calling task closes every instance (as ``closeAll()``). Only
+    /// one call runs the sweep: another returns at once. `EventbaseManagerService` runs it in a
+    /// service group.
+    public func run() async {
+        let first = state.withLock { state in
+            guard !state.running, !state.closed else { return false }
+            state.running = true
+            return true
+        }
+        guard first else { return }
+        let (clock, interval, stopped) = (self.clock, cleanupInterval, self.stopped)
+        await withTaskGroup(of: Void.self) { group in
+            // Ends when closeAll() finishes the stream, or when the task is cancelled.
+            group.addTask { for await _ in stopped {} }
+            group.addTask { [weak self] in
+                while !Task.isCancelled {
+                    do {
+                        try await clock.sleep(for: interval)
+                    } catch {
+                        return
+                    }
+                    guard let self else { return }
+                    await self.sweep()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        if Task.isCancelled { await closeAll() }
     }
 
     /// Opened and closed streams, from now on. Each access returns a new, independent sequence,
@@ -315,7 +339,7 @@ public final class EventbaseManager: Sendable {
     }
 
     /// Closes every instance idle for at least `keepAlive` with no subscriptions, and every failed
-    /// one, gracefully (writes in flight finish first). The manager runs this every
+    /// one, gracefully (writes in flight finish first). ``run()`` runs this every
     /// `cleanupInterval`; call it yourself to sweep now.
     public func sweep() async {
         let cutoff = now().addingTimeInterval(-keepAlive.timeInterval)
@@ -340,7 +364,7 @@ public final class EventbaseManager: Sendable {
         }
     }
 
-    /// Closes every instance and stops the sweep. An instance still opening is closed as soon as it
+    /// Closes every instance and ends ``run()``. An instance still opening is closed as soon as it
     /// has opened (its callers get `.closed`), and one being closed finishes closing, before this
     /// returns. Later ``stream(_:)`` calls throw `.closed`.
     public func closeAll() async {
@@ -348,15 +372,15 @@ public final class EventbaseManager: Sendable {
     }
 
     /// Closes every instance gracefully (see ``Eventbase/closeGracefully()``: writes in flight
-    /// finish first, then each instance closes) and stops the sweep. Later ``stream(_:)`` calls
+    /// finish first, then each instance closes) and ends ``run()``. Later ``stream(_:)`` calls
     /// throw `.closed`. This is what `EventbaseManagerService` runs on a graceful shutdown.
     public func closeAllGracefully() async {
         await closeAll(gracefully: true)
     }
 
     private func closeAll(gracefully: Bool) async {
-        let (open, closing, sweeper, listeners) = state.withLock {
-            state -> ([(String, Eventbase)], [String], Task<Void, Never>?, [AsyncStream<Event>.Continuation]) in
+        let (open, closing, listeners) = state.withLock {
+            state -> ([(String, Eventbase)], [String], [AsyncStream<Event>.Continuation]) in
             state.closed = true
             var open: [(String, Eventbase)] = []
             var closing: [String] = []
@@ -373,10 +397,9 @@ public final class EventbaseManager: Sendable {
             }
             let listeners = Array(state.listeners.values)
             state.listeners.removeAll()
-            return (open, closing, state.sweeper, listeners)
+            return (open, closing, listeners)
         }
-        sweeper?.cancel()
-        await sweeper?.value
+        stop.finish()
         // Instances a sweep or a replacement is closing finish closing before this returns, and so
         // do opens in flight (each closes the instance it opened, the manager being closed).
         for name in closing { await waitForClosing(name) }

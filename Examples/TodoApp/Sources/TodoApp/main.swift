@@ -54,7 +54,7 @@ let logger = {
 }()
 var builder = Eventbase.builder(streamName: arguments.stream)
 if let dataPath = arguments.dataPath { builder = builder.fileStore(path: dataPath) }
-let eventbase = try await builder.nats(NATSOptions(servers: [arguments.nats])).logger(logger).build()
+let eventbase = try await builder.nats(NATSOptions(servers: [arguments.nats])).logger(logger).buildUnstarted()
 let port = arguments.port
 let app = TodoApplication.make(eventbase: eventbase, host: arguments.host, port: port, logger: logger) { port in
     logger.info("To-dos on http://\(arguments.host):\(port)", metadata: ["stream": "\(arguments.stream)"])
