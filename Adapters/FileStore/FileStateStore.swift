@@ -148,6 +148,8 @@ public final class FileStateStore: StateStore {
         let writer = WriterState(
             folder: folder, lock: opened.lock, nextGeneration: opened.nextGeneration,
             lastGood: opened.loaded.map { ($0.header.generation, 0) })
+        // Stored, not structured: open() returns while snapshots are written in the background until
+        // close(), which awaits this task.
         let task = Task { [self] in await run(wakes, writer: writer, wakeInput: wakeInput) }
         let loaded = opened.loaded
         return state.withLock { state in

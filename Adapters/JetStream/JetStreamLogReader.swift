@@ -80,6 +80,8 @@ final class JetStreamLogReader: Sendable {
 
     /// Starts the reader's task.
     func start() {
+        // Stored, not structured: entries(from:) returns a sequence that keeps reading ahead of its
+        // iterator (and recreates its consumer); stop() ends and awaits this task.
         let task = Task { await self.run() }
         self.task.withLock { $0 = task }
     }

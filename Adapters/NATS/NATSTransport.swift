@@ -96,6 +96,8 @@ public final class NATSTransport: Transport, Sendable {
         case .fail(let error):
             throw error
         case .startAndWait:
+            // Stored, not structured: connect() returns once connected, while the connection (reads,
+            // reconnects, pings) lives until close(), which awaits this task.
             let task = Task { await self.run() }
             let stale = state.withLock { state -> Bool in
                 guard state.status != .closed else { return true }

@@ -118,7 +118,8 @@ extension Eventbase {
 
     func start() {
         lifecycle.withLock { $0.startedOwnTask() }
-        // The instance's own task: ``run()`` and the scoped builders run this work in the caller's.
+        // Unstructured by request: build() returns an open instance whose work outlives the call
+        // (close() waits for it); run() and withEventbase run the same work in the caller's task.
         Task { [self] in
             await runBackground()
             backgroundEnded()
