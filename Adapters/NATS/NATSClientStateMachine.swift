@@ -41,12 +41,10 @@ package struct NATSClientStateMachine {
         }
     }
 
-    package typealias MessageContinuation = TransportMessageBuffer
-
     package struct Subscription {
         var subject: String
         var queue: String?
-        var continuation: MessageContinuation
+        var buffer: TransportMessageBuffer
     }
 
     package struct Request {
@@ -457,12 +455,12 @@ package struct NATSClientStateMachine {
     package mutating func subscribe(
         subject: String,
         queue: String?,
-        continuation: MessageContinuation
+        buffer: TransportMessageBuffer
     ) -> (sid: UInt64, action: EnqueueAction) {
         guard status != .closed else { return (0, .fail(Self.closedError)) }
         let sid = nextSID
         nextSID += 1
-        subscriptions[sid] = Subscription(subject: subject, queue: queue, continuation: continuation)
+        subscriptions[sid] = Subscription(subject: subject, queue: queue, buffer: buffer)
         return (sid, enqueueControl(.subscribe(subject: subject, queue: queue, sid: sid)))
     }
 
@@ -478,26 +476,26 @@ package struct NATSClientStateMachine {
     }
 
     /// Removes a subscription and queues its UNSUB; returns its continuation to finish, if it was active.
-    package mutating func unsubscribe(sid: UInt64) -> (MessageContinuation?, EnqueueAction) {
+    package mutating func unsubscribe(sid: UInt64) -> (TransportMessageBuffer?, EnqueueAction) {
         guard let sub = subscriptions.removeValue(forKey: sid) else { return (nil, .queued) }
-        return (sub.continuation, enqueueControl(.unsubscribe(sid: sid, max: nil)))
+        return (sub.buffer, enqueueControl(.unsubscribe(sid: sid, max: nil)))
     }
 
     /// Removes every subscription (for drain), queuing UNSUBs.
-    package mutating func unsubscribeAll() -> ([MessageContinuation], EnqueueAction) {
-        var continuations = [MessageContinuation]()
+    package mutating func unsubscribeAll() -> ([TransportMessageBuffer], EnqueueAction) {
+        var buffers = [TransportMessageBuffer]()
         var action = EnqueueAction.queued
         for sid in subscriptions.keys.sorted() {
-            let (continuation, next) = unsubscribe(sid: sid)
-            if let continuation { continuations.append(continuation) }
+            let (buffer, next) = unsubscribe(sid: sid)
+            if let buffer { buffers.append(buffer) }
             if case .scheduleFlush = next { action = next }
         }
-        return (continuations, action)
+        return (buffers, action)
     }
 
     /// Where an incoming message goes.
     package enum DeliverAction {
-        case yield(MessageContinuation, TransportMessage)
+        case yield(TransportMessageBuffer, TransportMessage)
         case reply(
             CheckedContinuation<TransportMessage, any Error>, Result<TransportMessage, EventbaseError>, Scheduled<Void>?
         )
@@ -515,14 +513,14 @@ package struct NATSClientStateMachine {
             return reply(to: message.subject, inboxPrefix: inbox.prefix, transportMessage)
         }
         guard let sub = subscriptions[message.sid] else { return .drop }
-        return .yield(sub.continuation, transportMessage)
+        return .yield(sub.buffer, transportMessage)
     }
 
     /// Where a batch of incoming messages goes, in order per subscription.
     package struct BatchDelivery {
         /// Each subscription's messages, in the order received.
         package var yields:
-            [(sid: UInt64, subject: String, buffer: MessageContinuation, messages: [TransportMessage])] =
+            [(sid: UInt64, subject: String, buffer: TransportMessageBuffer, messages: [TransportMessage])] =
                 []
         /// Replies to requests: resume each continuation with its result, after cancelling its timeout.
         package var replies:
@@ -566,7 +564,7 @@ package struct NATSClientStateMachine {
             var group = [transportMessage]
             // Most reads carry one subscription's messages: no regrowing.
             group.reserveCapacity(messages.count)
-            delivery.yields.append((message.sid, sub.subject, sub.continuation, group))
+            delivery.yields.append((message.sid, sub.subject, sub.buffer, group))
         }
         return delivery
     }
@@ -585,7 +583,7 @@ package struct NATSClientStateMachine {
     }
 
     /// A subscription's buffer overflowed: remove it, count it, queue its UNSUB.
-    package mutating func slowConsumer(sid: UInt64) -> (MessageContinuation?, EnqueueAction) {
+    package mutating func slowConsumer(sid: UInt64) -> (TransportMessageBuffer?, EnqueueAction) {
         let result = unsubscribe(sid: sid)
         if result.0 != nil { slowConsumers += 1 }
         return result
@@ -778,7 +776,7 @@ package struct NATSClientStateMachine {
     /// What a server `-ERR` does.
     package struct ServerErrorAction {
         package var error: EventbaseError
-        package var endedSubscriptions: [MessageContinuation] = []
+        package var endedSubscriptions: [TransportMessageBuffer] = []
         package var failedRequests: [(CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)] = []
         /// Whether the server closes the connection after it.
         package var closesConnection: Bool
@@ -794,7 +792,7 @@ package struct NATSClientStateMachine {
             if lower.contains("for subscription") {
                 for (sid, sub) in subscriptions where sub.subject == subject {
                     subscriptions[sid] = nil
-                    action.endedSubscriptions.append(sub.continuation)
+                    action.endedSubscriptions.append(sub.buffer)
                     if confirmingSubscriptions[sid] != nil { confirmingSubscriptions[sid] = .some(error) }
                 }
                 if let inbox, subject == inbox.prefix + ".*" {
@@ -879,7 +877,7 @@ package struct NATSClientStateMachine {
     package struct CloseAction {
         package var channel: (any Channel)?
         package var runTask: Task<Void, Never>?
-        package var subscriptions: [MessageContinuation]
+        package var subscriptions: [TransportMessageBuffer]
         package var requests: [(CheckedContinuation<TransportMessage, any Error>, Scheduled<Void>?)]
         package var flushes: [FlushWaiter]
         package var connectWaiters: [CheckedContinuation<Void, any Error>]
@@ -894,7 +892,7 @@ package struct NATSClientStateMachine {
         let action = CloseAction(
             channel: channel,
             runTask: runTask,
-            subscriptions: subscriptions.sorted { $0.key < $1.key }.map(\.value.continuation),
+            subscriptions: subscriptions.sorted { $0.key < $1.key }.map(\.value.buffer),
             requests: requests.values.map { ($0.continuation, $0.timeout) },
             flushes: Array(flushWaiters.values),
             connectWaiters: connectWaiters,

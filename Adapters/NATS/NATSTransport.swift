@@ -159,7 +159,7 @@ public final class NATSTransport: Transport, Sendable {
         if let queue { try NATSValidation.subject(queue, what: "queue group") }
         let buffer = TransportMessageBuffer(limit: max(1, options.pendingMessageLimit))
         let (sid, action, confirm) = state.withLock { state in
-            let (sid, action) = state.subscribe(subject: subject, queue: queue, continuation: buffer)
+            let (sid, action) = state.subscribe(subject: subject, queue: queue, buffer: buffer)
             let confirm = state.status == .connected
             if confirm { state.startConfirming(sid: sid) }
             return (sid, action, confirm)

@@ -83,7 +83,7 @@ func recordBatches() -> [StateBatch] {
                 object["id"] = .string(key(index))
                 data = .object(object)
             }
-            return StateBatch.Change(
+            return StateBatch.Write(
                 key: key(index),
                 record: Record(
                     key: key(index), data: data,

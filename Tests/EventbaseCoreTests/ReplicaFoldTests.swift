@@ -82,7 +82,7 @@ import Testing
         var generator = SeededGenerator(seed: UInt64(distinctKeys))
         var overlay = Replica.BatchOverlay(capacity: capacity)
         var expected: [ExactKey: Record<JSONValue>?] = [:]
-        var changes: [StateBatch.Change] = []
+        var changes: [StateBatch.Write] = []
         let meta = Meta(dateCreated: t1, dateModified: t1, changes: 1, revision: 1)
         for step in 0..<3_000 {
             // Keys that are canonically equivalent but not byte-equal stay apart.
@@ -97,7 +97,7 @@ import Testing
                 step % 5 == 0 ? nil : Record(key: key, data: ["step": .number(Double(step))], meta: meta)
             overlay.wrote(key, at: changes.count)
             expected[ExactKey(key)] = .some(record)
-            changes.append(StateBatch.Change(key: key, record: record))
+            changes.append(StateBatch.Write(key: key, record: record))
         }
         #expect(
             overlay.pending("é", written: changes).map { changes[$0].record?.data }

@@ -18,7 +18,7 @@ import Testing
         return machine
     }
 
-    private func stream() -> NATSClientStateMachine.MessageContinuation {
+    private func stream() -> TransportMessageBuffer {
         TransportMessageBuffer(limit: 16)
     }
 
@@ -27,7 +27,7 @@ import Testing
         var machine = NATSClientStateMachine(limits: .init())
         let connect = machine.connectRequested()
         #expect(connect == .startAndWait)
-        let (sid, subscribeAction) = machine.subscribe(subject: "a.>", queue: "q", continuation: stream())
+        let (sid, subscribeAction) = machine.subscribe(subject: "a.>", queue: "q", buffer: stream())
         #expect(subscribeAction == .queued)
         let publish = NATSClientOp.publish(subject: "a.b", replyTo: nil, headers: nil, payload: [1])
         let queued = machine.publish(publish)
@@ -80,7 +80,7 @@ import Testing
     @Test func disconnectKeepsPublishesUpToTheReconnectBufferThenRefuses() {
         let channel = EmbeddedChannel()
         var machine = connectedMachine(limits: .init(reconnectBufferSize: 300), channel: channel)
-        _ = machine.subscribe(subject: "x", queue: nil, continuation: stream())
+        _ = machine.subscribe(subject: "x", queue: nil, buffer: stream())
         let publish = NATSClientOp.publish(
             subject: "s", replyTo: nil, headers: nil, payload: Array(repeating: 0, count: 100))
         _ = machine.publish(publish)
@@ -134,8 +134,8 @@ import Testing
 
     @Test func subscriptionPermissionViolationsEndTheSubscription() {
         var machine = connectedMachine()
-        _ = machine.subscribe(subject: "secret.>", queue: nil, continuation: stream())
-        _ = machine.subscribe(subject: "public", queue: nil, continuation: stream())
+        _ = machine.subscribe(subject: "secret.>", queue: nil, buffer: stream())
+        _ = machine.subscribe(subject: "public", queue: nil, buffer: stream())
         let action = machine.serverError("Permissions Violation for Subscription to \"secret.>\"")
         #expect(action.error.code == .permissionDenied)
         #expect(action.endedSubscriptions.count == 1)
@@ -160,7 +160,7 @@ import Testing
 
     @Test func closeReleasesEverythingOnce() {
         var machine = connectedMachine()
-        _ = machine.subscribe(subject: "a", queue: nil, continuation: stream())
+        _ = machine.subscribe(subject: "a", queue: nil, buffer: stream())
         let action = machine.close()
         #expect(action?.subscriptions.count == 1)
         let again = machine.close()

@@ -41,7 +41,7 @@ final class VisitCountingStore: StateStore {
         let records = (0..<Self.recordCount).map { index in
             let key = "k\(index)"
             let date = Date(timeIntervalSince1970: 1)
-            return StateBatch.Change(
+            return StateBatch.Write(
                 key: key,
                 record: Record(
                     key: key, data: ["id": .string(key), "n": .number(Double(index))],

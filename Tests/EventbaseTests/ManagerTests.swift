@@ -133,7 +133,7 @@ import Testing
         let b = try await manager.stream("b")
         await manager.closeAll()
         #expect(a.isClosed && b.isClosed)
-        var seen: [EventbaseManager.Event] = []
+        var seen: [EventbaseManager.StreamEvent] = []
         for await event in events { seen.append(event) }
         #expect(seen == [.opened("a"), .opened("b"), .closed("a"), .closed("b")])
         await #expect(throws: EventbaseError.self) { try await manager.stream("a") }

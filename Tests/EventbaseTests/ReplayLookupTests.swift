@@ -121,7 +121,7 @@ final class MetaCountingStore: StateStore {
         try resumed.apply(
             StateBatch(
                 changes: [
-                    StateBatch.Change(
+                    StateBatch.Write(
                         key: "k0",
                         record: Record(
                             key: "k0", data: ["n": 0, "id": "k0"],

@@ -24,7 +24,7 @@ import Synchronization
 /// ```
 public final class EventbaseManager: Sendable {
     /// What happened to a managed stream.
-    public enum Event: Sendable, Hashable {
+    public enum StreamEvent: Sendable, Hashable {
         /// An instance for the stream was opened.
         case opened(String)
         /// The instance for the stream was closed (idle, or by ``closeAll()``).
@@ -41,7 +41,7 @@ public final class EventbaseManager: Sendable {
 
     private struct State {
         var slots: [String: Slot] = [:]
-        var listeners: [Int: AsyncStream<Event>.Continuation] = [:]
+        var listeners: [Int: AsyncStream<StreamEvent>.Continuation] = [:]
         var nextListener = 0
         var closed = false
         /// Whether ``run()`` runs (only one call does).
@@ -125,8 +125,8 @@ public final class EventbaseManager: Sendable {
 
     /// Opened and closed streams, from now on. Each access returns a new, independent sequence,
     /// which ends after ``closeAll()``.
-    public var events: AsyncStream<Event> {
-        let (stream, continuation) = AsyncStream<Event>.makeStream()
+    public var events: AsyncStream<StreamEvent> {
+        let (stream, continuation) = AsyncStream<StreamEvent>.makeStream()
         let accepted = state.withLock { state -> Int? in
             guard !state.closed else { return nil }
             let id = state.nextListener
@@ -144,7 +144,7 @@ public final class EventbaseManager: Sendable {
         return stream
     }
 
-    private func emit(_ event: Event) {
+    private func emit(_ event: StreamEvent) {
         let listeners = state.withLock { Array($0.listeners.values) }
         for listener in listeners { listener.yield(event) }
     }
@@ -380,7 +380,7 @@ public final class EventbaseManager: Sendable {
 
     private func closeAll(gracefully: Bool) async {
         let (open, closing, listeners) = state.withLock {
-            state -> ([(String, Eventbase)], [String], [AsyncStream<Event>.Continuation]) in
+            state -> ([(String, Eventbase)], [String], [AsyncStream<StreamEvent>.Continuation]) in
             state.closed = true
             var open: [(String, Eventbase)] = []
             var closing: [String] = []

@@ -130,10 +130,10 @@ public struct StoreCheckpoint: Sendable, Hashable {
 
 /// Changes to apply to a ``StateStore`` together.
 public struct StateBatch: Sendable, Hashable {
-    /// One change: a record written (`record` set) or removed (`record` nil).
+    /// One key's write: a record written (`record` set) or removed (`record` nil).
     ///
     /// Equality and hashing compare `key` and `record` (`packed` is `record` in another form).
-    public struct Change: Sendable, Hashable {
+    public struct Write: Sendable, Hashable {
         /// The key changed.
         public var key: String
         /// The new record, or `nil` when the key was deleted.
@@ -156,7 +156,7 @@ public struct StateBatch: Sendable, Hashable {
         /// equality indexes. Such a store keeps this instance instead of packing `record` again.
         public var packed: PackedRecord?
 
-        /// Creates a change.
+        /// Creates a write.
         /// - Parameters:
         ///   - key: The key changed.
         ///   - record: The new record, or `nil` when the key was deleted.
@@ -177,7 +177,7 @@ public struct StateBatch: Sendable, Hashable {
         /// The new record's meta, read without decoding a packed record; `nil` for a delete.
         public var meta: Meta? { decodedRecord?.meta ?? packed?.meta }
 
-        public static func == (lhs: Change, rhs: Change) -> Bool {
+        public static func == (lhs: Write, rhs: Write) -> Bool {
             lhs.key == rhs.key && lhs.record == rhs.record
         }
 
@@ -188,7 +188,7 @@ public struct StateBatch: Sendable, Hashable {
     }
 
     /// The changes, in log order (a key may appear more than once; the last wins).
-    public var changes: [Change]
+    public var changes: [Write]
     /// The sequence the store is at once the batch is applied.
     public var lastAppliedSequence: UInt64
     /// The log time of the batch's newest entry; `nil` leaves the store's unchanged. A durable store
@@ -196,7 +196,7 @@ public struct StateBatch: Sendable, Hashable {
     public var lastAppliedTime: Date?
 
     /// Creates a batch.
-    public init(changes: [Change], lastAppliedSequence: UInt64, lastAppliedTime: Date? = nil) {
+    public init(changes: [Write], lastAppliedSequence: UInt64, lastAppliedTime: Date? = nil) {
         self.changes = changes
         self.lastAppliedSequence = lastAppliedSequence
         self.lastAppliedTime = lastAppliedTime

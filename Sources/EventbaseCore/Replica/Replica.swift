@@ -102,7 +102,7 @@ final class Replica: Sendable {
 
         /// The position in `changes` (the batch's writes so far, in order) of the batch's newest
         /// write of `key`, or `nil` when the batch has not written it.
-        mutating func pending(_ key: String, written changes: [StateBatch.Change]) -> Int? {
+        mutating func pending(_ key: String, written changes: [StateBatch.Write]) -> Int? {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
             let first = Int(truncatingIfNeeded: hash & mask)
@@ -315,7 +315,7 @@ final class Replica: Sendable {
             guard state.failure == nil, batch.position > state.applied else { return .success(()) }
             var putOutcomes: [(eventID: String, applied: AppliedPut)] = []
             var overlay = BatchOverlay(capacity: batch.entries.count)
-            var changes: [StateBatch.Change] = []
+            var changes: [StateBatch.Write] = []
             // Without indexes or subscribers only the old record's meta is needed, which a store that
             // keeps documents encoded returns without decoding.
             let needsOldData = state.indexes.count > 0 || state.subscribers.count > 0
@@ -375,7 +375,7 @@ final class Replica: Sendable {
                             putOutcomes.append((id, AppliedPut(replaced: replaced, key: event.key, packed: packed)))
                         }
                         overlay.wrote(event.key, at: changes.count)
-                        changes.append(StateBatch.Change(key: event.key, packed: packed))
+                        changes.append(StateBatch.Write(key: event.key, packed: packed))
                         continue
                     }
                     let new = Self.fold(oldMeta: oldMeta, event: event, entry: entry)
@@ -385,7 +385,7 @@ final class Replica: Sendable {
                     }
                     overlay.wrote(event.key, at: changes.count)
                     if state.indexes.count > 0 { indexChanges.append((changes.count, old)) }
-                    changes.append(StateBatch.Change(key: event.key, record: new))
+                    changes.append(StateBatch.Write(key: event.key, record: new))
                     deliveries.add(
                         state.subscribers.candidates(old: old, new: new), key: event.key, old: old, new: new,
                         entry: entry)
