@@ -171,6 +171,7 @@ extension Eventbase {
     /// The instance's background work: following the log, draining stats and purges, and the
     /// companions given to ``EventbaseBuilder/companion(_:)``.
     func runBackground() async {
+        backgroundStarted.store(true, ordering: .releasing)
         await withTaskGroup(of: Void.self) { timers in
             // Deadlines sleep on the clock; they are cancelled once the other loops have ended.
             timers.addTask { await self.follower.expireDeadlines(streamName: self.streamName) }

@@ -330,7 +330,7 @@ extension Eventbase {
     /// elapsed clock): the background work's deadline loop enforces it, and before ``run()`` has
     /// started that, this wait does.
     func waitForReplica(_ sequence: UInt64, deadline: Duration) async throws {
-        guard !lifecycle.withLock({ $0.backgroundRunning }) else {
+        guard !backgroundStarted.load(ordering: .acquiring) else {
             return try await replica.waitUntilApplied(sequence, deadline: deadline)
         }
         let replica = self.replica

@@ -35,6 +35,9 @@ public final class Eventbase: Sendable {
     let configuration: Configuration
     let replica: Replica
     let lifecycle: Mutex<InstanceLifecycle<CheckedContinuation<Void, Never>>>
+    /// Set once the background work has started (it never runs again after it ends): lets a write
+    /// know without a lock whether the deadline loop bounds its wait.
+    let backgroundStarted = Atomic<Bool>(false)
     let elapsed: ElapsedClock
     /// Stats of operations, for the stats sink.
     let stats: StatsRecorder

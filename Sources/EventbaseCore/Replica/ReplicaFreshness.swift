@@ -18,13 +18,14 @@ final class ReplicaFreshness: Sendable {
         var caughtUpAt: Duration
         /// A probe's target that the replica had not reached when probed, and when the probe began.
         var pending: (target: UInt64, started: Duration)?
-        /// Set once a batch was refused: every later one is refused too, until ``resynced(at:)``.
-        var resyncNeeded = false
     }
 
     /// How long the replica may go without knowing it was caught up; `nil` when markers are kept.
     let limit: Duration?
     private let state: Mutex<State>
+    /// Set once a batch was refused: every later one is refused too, until ``resynced(at:)``. An
+    /// atomic, so that the common case (a batch that follows on) takes no lock.
+    private let refused = Atomic<Bool>(false)
 
     /// - Parameters:
     ///   - retention: The delete marker retention; `nil` (markers are kept) makes the replica never stale.
@@ -62,25 +63,24 @@ final class ReplicaFreshness: Sendable {
     /// `true`, it does for every batch until ``resynced(at:)``.
     func mustResync(before batch: LogBatch, applied: UInt64, now: Duration) -> Bool {
         guard let limit else { return false }
-        return state.withLock { state in
-            if state.resyncNeeded { return true }
-            let next = batch.entries.first?.sequence ?? batch.position + 1
-            guard next > applied + 1, now - state.caughtUpAt > limit else { return false }
-            state.resyncNeeded = true
-            return true
-        }
+        if refused.load(ordering: .acquiring) { return true }
+        let next = batch.entries.first?.sequence ?? batch.position + 1
+        guard next > applied + 1 else { return false }
+        guard state.withLock({ now - $0.caughtUpAt > limit }) else { return false }
+        refused.store(true, ordering: .releasing)
+        return true
     }
 
     /// Whether a batch was refused and the replica has not rebuilt since.
-    var resyncNeeded: Bool { state.withLock { $0.resyncNeeded } }
+    var resyncNeeded: Bool { refused.load(ordering: .acquiring) }
 
     /// Records that the replica was emptied at `now` to read the log again from its first entry.
     func resynced(at now: Duration) {
         state.withLock { state in
             state.caughtUpAt = now
             state.pending = nil
-            state.resyncNeeded = false
         }
+        refused.store(false, ordering: .releasing)
     }
 }
 
