@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 /// Scenarios on a single nats-server under write load: crashes, clean stops, hangs. Each checks
-/// issue #8's criteria with ``FaultReport`` and prints its figures (`FAULT-FIGURES ...`).
+/// the fault tests' criteria with ``FaultReport`` and prints its figures (`FAULT-FIGURES ...`).
 @Suite(.enabled(if: NATSServerFixture.isAvailable), .serialized, .timeLimit(.minutes(2)))
 struct ServerFaultTests {
     /// Runs `body` with a server, an instance on it (through `url(server)`), a history and a running

@@ -1,4 +1,4 @@
-// eventbase-fault-child: an application process for the fault tests (issue #8) to SIGKILL or SIGSTOP.
+// eventbase-fault-child: an application process for the fault tests to SIGKILL or SIGSTOP.
 //
 // Opens Eventbase on a real nats-server with a FileStateStore, then runs writers that put to their
 // own keys and print each acknowledged write on standard output as one line:

@@ -4,7 +4,7 @@ import Foundation
 /// The verdict of a fault scenario: the history checked against the stream read raw from the server
 /// and against every replica.
 ///
-/// The checks (issue #8's pass criteria):
+/// The checks (the fault tests' pass criteria):
 /// - **lost**: acknowledged writes whose op id is not in the stream, or whose key ended older than
 ///   the write (each key has one writer, which writes increasing `n`);
 /// - **duplicated**: op ids or `Nats-Msg-Id`s stored more than once;
