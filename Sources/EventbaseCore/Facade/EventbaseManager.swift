@@ -102,18 +102,17 @@ public final class EventbaseManager: Sendable {
             return true
         }
         guard first else { return }
-        let (clock, interval, stopped) = (self.clock, cleanupInterval, self.stopped)
+        defer { state.withLock { $0.running = false } }
         await withTaskGroup(of: Void.self) { group in
             // Ends when closeAll() finishes the stream, or when the task is cancelled.
-            group.addTask { for await _ in stopped {} }
-            group.addTask { [weak self] in
+            group.addTask { for await _ in self.stopped {} }
+            group.addTask {
                 while !Task.isCancelled {
                     do {
-                        try await clock.sleep(for: interval)
+                        try await self.clock.sleep(for: self.cleanupInterval)
                     } catch {
                         return
                     }
-                    guard let self else { return }
                     await self.sweep()
                 }
             }
